@@ -1,0 +1,44 @@
+"""The app factory: everything the API needs is built here from settings, never at import."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+from fastapi import FastAPI
+
+from api.routes import health, readings
+from core.kinds import KindRegistry
+from core.settings import Settings
+from core.storage.pool import create_pool
+
+
+def create_app(
+    settings: Settings, kinds: KindRegistry, *, pool: asyncpg.Pool | None = None
+) -> FastAPI:
+    """Build the API. Pass ``pool`` to share one; otherwise the app opens and closes its own."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = pool is None
+        app.state.pool = pool or await create_pool(
+            settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        try:
+            yield
+        finally:
+            if own:
+                await app.state.pool.close()
+
+    app = FastAPI(
+        title="Citysense API",
+        version="0.1.0",
+        summary="City sensor readings for Kabupaten Muara Enim's Smart Regency programme.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.kinds = kinds
+    app.include_router(health.router)
+    app.include_router(readings.build_router(kinds))
+    return app

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from api.deps import KindsDep, PoolDep
+from api.models import Problem, reading_model, readings_response_model
+from core.kinds import KindRegistry
+from core.storage.devices import get_device
+from core.storage.readings import fetch_readings
+
+MAX_RANGE = timedelta(days=31)
+MAX_ROWS = 50_000
+
+
+def build_router(kinds: KindRegistry) -> APIRouter:
+    router = APIRouter(tags=["readings"])
+    models = {name: reading_model(k) for name, k in kinds.items()}
+    response_model = readings_response_model(models.values())
+
+    @router.get(
+        "/devices/{device_id}/readings",
+        response_model=response_model,
+        response_model_by_alias=True,
+        responses={404: {"model": Problem}, 422: {"model": Problem}},
+    )
+    async def device_readings(
+        device_id: str,
+        pool: PoolDep,
+        kinds: KindsDep,
+        start: Annotated[
+            datetime | None,
+            Query(alias="from", description="Start (inclusive), ISO 8601; default 24 h ago."),
+        ] = None,
+        end: Annotated[
+            datetime | None,
+            Query(alias="to", description="End (exclusive), ISO 8601; default now."),
+        ] = None,
+    ) -> Any:
+        """Raw readings of one device in a time range, oldest first."""
+        end = _aware(end, "to") if end else datetime.now(UTC)
+        start = _aware(start, "from") if start else end - timedelta(hours=24)
+        if start >= end:
+            raise HTTPException(422, "'from' must be before 'to'")
+        if end - start > MAX_RANGE:
+            raise HTTPException(422, f"range is longer than {MAX_RANGE.days} days; narrow it")
+        device = await get_device(pool, device_id)
+        if device is None:
+            raise HTTPException(404, f"device {device_id!r} is not registered")
+        kind = kinds.get(device.kind)
+        if kind is None:
+            raise HTTPException(404, f"device {device_id!r} has kind {device.kind!r}, unknown here")
+        rows = await fetch_readings(pool, kind, device_id, start, end, MAX_ROWS)
+        model = models[kind.name]
+        return response_model.model_validate(
+            {
+                "device_id": device_id,
+                "kind": kind.name,
+                "from": start,
+                "to": end,
+                "readings": [
+                    model(time=r.time, received_at=r.received_at, **r.values) for r in rows
+                ],
+            }
+        )
+
+    return router
+
+
+def _aware(ts: datetime, name: str) -> datetime:
+    if ts.tzinfo is None:
+        raise HTTPException(422, f"'{name}' needs a UTC offset, e.g. 2026-11-28T07:00:00+07:00")
+    return ts.astimezone(UTC)

@@ -1,0 +1,1 @@
+"""Citysense entry points: the ``citysense`` command and local (embedded) services."""

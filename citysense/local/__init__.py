@@ -1,0 +1,1 @@
+"""Local PostgreSQL and Mosquitto instances for tests, benchmarks and ``citysense up``."""

@@ -1,0 +1,1 @@
+"""Citysense shared kernel: settings, device-kind declarations, the MQTT wire contract, storage."""

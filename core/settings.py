@@ -1,0 +1,53 @@
+"""Runtime settings, read from ``CITYSENSE_*`` environment variables and an optional ``.env``.
+
+Nothing here is built at import time: entry points call :func:`load_settings` and pass
+the result down.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CITYSENSE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = Field(
+        default="postgresql://postgres@127.0.0.1:5432/citysense",
+        description="libpq URL of the Citysense database.",
+    )
+    db_pool_min: int = Field(default=1, ge=1)
+    db_pool_max: int = Field(default=10, ge=1)
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = Field(default=1883, ge=1, le=65535)
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = None
+    topic_root: str = Field(
+        default="citysense/v1", description="Versioned prefix of every Citysense MQTT topic."
+    )
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    timezone: str = Field(default="Asia/Jakarta", description="Default display time zone.")
+
+    ingest_client_id: str = Field(
+        default="citysense-ingest",
+        description="MQTT client id; fixed so the broker keeps the persistent session.",
+    )
+    ingest_batch_size: int = Field(default=2000, ge=1)
+    ingest_batch_max_age_ms: int = Field(default=100, ge=1)
+    ingest_max_payload_bytes: int = Field(default=256 * 1024, ge=64)
+    ingest_max_future_s: int = Field(
+        default=300, ge=0, description="Readings stamped further ahead than this are rejected."
+    )
+    retention_days: int = Field(default=730, ge=1, description="How long readings are kept.")
+    dead_letter_retention_days: int = Field(default=14, ge=1)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; keyword overrides win (used by the CLI and tests)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

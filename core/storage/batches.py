@@ -1,0 +1,45 @@
+"""One ingest batch, written in one transaction: readings, latest state, dead letters."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from core.kinds import KindRegistry
+from core.storage.dead_letters import DeadLetter, insert_dead_letters
+from core.storage.readings import advance_latest_state, insert_readings
+from core.wire import Reading
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    inserted: int
+    duplicates: int
+    dead_letters: int
+
+
+async def write_batch(
+    pool: asyncpg.Pool,
+    kinds: KindRegistry,
+    readings: Sequence[Reading],
+    dead_letters: Sequence[DeadLetter],
+    received_at: datetime,
+) -> BatchResult:
+    by_kind: dict[str, list[Reading]] = defaultdict(list)
+    for r in readings:
+        by_kind[r.kind].append(r)
+    inserted = 0
+    async with pool.acquire() as conn, conn.transaction():
+        for kind_name in sorted(by_kind):
+            inserted += await insert_readings(
+                conn, kinds[kind_name], by_kind[kind_name], received_at
+            )
+        await advance_latest_state(conn, readings, received_at)
+        await insert_dead_letters(conn, dead_letters)
+    return BatchResult(
+        inserted=inserted, duplicates=len(readings) - inserted, dead_letters=len(dead_letters)
+    )

@@ -1,0 +1,124 @@
+"""Versioned SQL migrations: idempotent, recorded, serialised by an advisory lock.
+
+Migrations are the ``NNNN_name.sql`` files in ``core/storage/migrations`` (plus any extra
+:class:`Migration` a caller passes, as a plugin kind would). The storage path is detected
+on the first migrate and recorded in ``citysense_meta``: ``timescaledb`` when the extension
+can be created, ``postgresql`` otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import psycopg
+
+from core.storage import timescale
+
+log = logging.getLogger(__name__)
+
+# Any constant works, as long as every Citysense process uses the same one.
+MIGRATION_LOCK_KEY = 0x43697479  # "City"
+
+_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+
+_BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS citysense_migrations (
+    version integer PRIMARY KEY,
+    name text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS citysense_meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    name: str
+    sql: str
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateResult:
+    storage_path: str
+    applied: list[int]
+
+
+def bundled_migrations() -> list[Migration]:
+    found = []
+    for entry in resources.files("core.storage.migrations").iterdir():
+        m = _FILE.match(entry.name)
+        if m:
+            found.append(Migration(int(m.group(1)), m.group(2), entry.read_text("utf-8")))
+    return sorted(found, key=lambda m: m.version)
+
+
+def _storage_path(conn: psycopg.Connection) -> str:
+    row = conn.execute("SELECT value FROM citysense_meta WHERE key = 'storage_path'").fetchone()
+    if row is not None:
+        return str(row[0])
+    path = "postgresql"
+    if conn.execute(timescale.DETECT).fetchone() is not None:
+        path = "timescaledb"
+    elif conn.execute(timescale.AVAILABLE).fetchone() is not None:
+        conn.execute(timescale.CREATE_EXTENSION)
+        path = "timescaledb"
+    conn.execute("INSERT INTO citysense_meta (key, value) VALUES ('storage_path', %s)", (path,))
+    return path
+
+
+def migrate(
+    dsn: str,
+    *,
+    retention_days: int,
+    extra: Iterable[Migration] = (),
+) -> MigrateResult:
+    """Apply every pending migration; safe to run concurrently from several processes."""
+    migrations: Sequence[Migration] = sorted(
+        [*bundled_migrations(), *extra], key=lambda m: m.version
+    )
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration versions in {versions}")
+    applied: list[int] = []
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
+        try:
+            with conn.transaction():
+                conn.execute(_BOOTSTRAP)
+                path = _storage_path(conn)
+            done = {r[0] for r in conn.execute("SELECT version FROM citysense_migrations")}
+            for m in migrations:
+                if m.version in done:
+                    continue
+                with conn.transaction():
+                    conn.execute(m.sql.encode())
+                    conn.execute(
+                        "INSERT INTO citysense_migrations (version, name) VALUES (%s, %s)",
+                        (m.version, m.name),
+                    )
+                applied.append(m.version)
+                log.info("applied migration %04d_%s", m.version, m.name)
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO citysense_meta (key, value) VALUES ('retention_days', %s)"
+                    " ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                    (str(retention_days),),
+                )
+                if path == "timescaledb":
+                    tables = [
+                        r[0] for r in conn.execute("SELECT readings_table FROM citysense_kinds")
+                    ]
+                    for table in tables:
+                        for stmt in timescale.hypertable_statements(table, retention_days):
+                            conn.execute(stmt.encode())
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
+    return MigrateResult(storage_path=path, applied=applied)

@@ -1,0 +1,242 @@
+"""The MQTT wire contract: topic scheme and telemetry payloads.
+
+Topics (``root`` defaults to ``citysense/v1``)::
+
+    {root}/{kind}/{device_id}/telemetry   one JSON object, or a JSON array of them (a backlog)
+    {root}/{kind}/{device_id}/status      retained "online" / "offline" (birth and last will)
+
+A telemetry object carries ``ts`` (the device's own time: ISO 8601 with an offset, or
+epoch milliseconds) and any subset of its kind's fields. Decoding is pure: it turns bytes
+into :class:`Reading` objects and :class:`Rejection` reasons that a sender can act on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, NoReturn
+
+from core.kinds import DeviceKind, FieldType, KindRegistry
+
+DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+Value = float | int | bool | str
+
+_MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01
+_MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    device_id: str
+    kind: str
+    time: datetime
+    values: dict[str, Value]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    code: str
+    """Machine-readable class: not_json, too_large, bad_topic, invalid, future, too_old,
+    unknown_device, wrong_kind, decommissioned."""
+    reason: str
+    """What is wrong and what to do about it, for the sender."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicParts:
+    kind: str
+    device_id: str
+    channel: str
+
+
+class Topics:
+    """Builds and parses Citysense topics under one versioned root."""
+
+    def __init__(self, root: str = "citysense/v1") -> None:
+        self.root = root.rstrip("/")
+        self._depth = self.root.count("/") + 1
+
+    def telemetry(self, kind: str, device_id: str) -> str:
+        return f"{self.root}/{kind}/{device_id}/telemetry"
+
+    def status(self, kind: str, device_id: str) -> str:
+        return f"{self.root}/{kind}/{device_id}/status"
+
+    def telemetry_filter(self) -> str:
+        return f"{self.root}/+/+/telemetry"
+
+    def parse(self, topic: str) -> TopicParts | None:
+        if not topic.startswith(self.root + "/"):
+            return None
+        rest = topic[len(self.root) + 1 :].split("/")
+        if len(rest) != 3 or rest[2] not in ("telemetry", "status"):
+            return None
+        kind, device_id, channel = rest
+        if not DEVICE_ID.match(device_id):
+            return None
+        return TopicParts(kind=kind, device_id=device_id, channel=channel)
+
+
+class _InvalidError(Exception):
+    pass
+
+
+def _reject_constant(name: str) -> NoReturn:
+    raise _InvalidError(f"{name} is not a number JSON allows; send null or omit the field")
+
+
+def parse_timestamp(raw: Any) -> datetime:
+    """Device time from ISO 8601 (with offset) or epoch milliseconds, as aware UTC."""
+    if isinstance(raw, bool) or raw is None:
+        raise _InvalidError("'ts' is required: ISO 8601 with an offset, or epoch milliseconds")
+    if isinstance(raw, int | float):
+        if not math.isfinite(raw):
+            raise _InvalidError("'ts' must be finite")
+        if 946_684_800 <= raw < 4_102_444_800:
+            raise _InvalidError(f"'ts' {raw} looks like epoch seconds; send epoch milliseconds")
+        if not _MIN_EPOCH_MS <= raw < _MAX_EPOCH_MS:
+            raise _InvalidError(f"'ts' {raw} is outside 2000..2100 in epoch milliseconds")
+        return datetime.fromtimestamp(raw / 1000, tz=UTC)
+    if isinstance(raw, str):
+        try:
+            ts = datetime.fromisoformat(raw)
+        except ValueError:
+            raise _InvalidError(f"'ts' {raw[:40]!r} is not ISO 8601") from None
+        if ts.tzinfo is None:
+            raise _InvalidError(f"'ts' {raw[:40]!r} has no UTC offset; add 'Z' or '+07:00'")
+        return ts.astimezone(UTC)
+    raise _InvalidError("'ts' must be an ISO 8601 string or epoch milliseconds")
+
+
+def _check_value(kind: DeviceKind, name: str, raw: Any) -> Value:
+    f = kind.field(name)
+    if f is None:
+        known = ", ".join(x.name for x in kind.fields)
+        raise _InvalidError(f"unknown field {name!r} for kind {kind.name}; known fields: {known}")
+    if f.type is FieldType.BOOL:
+        if not isinstance(raw, bool):
+            raise _InvalidError(f"{name} must be true or false, got {raw!r}")
+        return raw
+    if f.type is FieldType.ENUM:
+        if raw not in f.choices:
+            raise _InvalidError(f"{name} must be one of {', '.join(f.choices)}; got {raw!r}")
+        return str(raw)
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise _InvalidError(f"{name} must be a number, got {type(raw).__name__} {raw!r}"[:200])
+    if not math.isfinite(raw):
+        raise _InvalidError(f"{name} must be finite")
+    number: float | int
+    if f.type is FieldType.INT:
+        if isinstance(raw, float) and not raw.is_integer():
+            raise _InvalidError(f"{name} must be a whole number, got {raw!r}")
+        number = int(raw)
+    else:
+        number = float(raw)
+    if f.valid is not None and not f.valid[0] <= number <= f.valid[1]:
+        unit = f" {f.unit}" if f.unit else ""
+        raise _InvalidError(
+            f"{name}={number}{unit} is outside the valid range {f.valid[0]}..{f.valid[1]}{unit}"
+        )
+    return number
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    max_payload_bytes: int = 256 * 1024
+    max_future: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=730)
+
+
+def decode_json(payload: bytes, limits: DecodeLimits) -> Any:
+    """Parse JSON strictly (no NaN/Infinity); raises ``ValueError`` with a sender-facing reason."""
+    if len(payload) > limits.max_payload_bytes:
+        raise ValueError(
+            f"payload of {len(payload)} bytes exceeds the {limits.max_payload_bytes}-byte limit;"
+            " split the backlog into smaller messages"
+        )
+    try:
+        return json.loads(payload, parse_constant=_reject_constant)
+    except _InvalidError as exc:
+        raise ValueError(str(exc)) from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"payload is not UTF-8 JSON: {exc}"[:300]) from None
+
+
+def decode_telemetry(
+    kind: DeviceKind,
+    device_id: str,
+    payload: bytes,
+    now: datetime,
+    limits: DecodeLimits,
+) -> tuple[list[Reading], list[Rejection]]:
+    """Decode one telemetry message into readings; bad items become rejections, good ones stay."""
+    try:
+        doc = decode_json(payload, limits)
+    except ValueError as exc:
+        code = "too_large" if len(payload) > limits.max_payload_bytes else "not_json"
+        return [], [Rejection(code, str(exc))]
+    items = doc if isinstance(doc, list) else [doc]
+    if not items:
+        return [], [Rejection("invalid", "empty array: send at least one reading")]
+    batch = isinstance(doc, list)
+    readings: list[Reading] = []
+    rejections: list[Rejection] = []
+    for index, item in enumerate(items):
+        where = f"item {index}: " if batch else ""
+        if not isinstance(item, dict):
+            rejections.append(
+                Rejection("invalid", f"{where}expected a JSON object, got {type(item).__name__}")
+            )
+            continue
+        try:
+            ts = parse_timestamp(item.get("ts"))
+            values = {k: _check_value(kind, k, v) for k, v in item.items() if k != "ts"}
+            if not values:
+                raise _InvalidError("no telemetry fields; send at least one field of the kind")
+        except _InvalidError as exc:
+            rejections.append(Rejection("invalid", f"{where}{exc}"))
+            continue
+        if ts > now + limits.max_future:
+            rejections.append(
+                Rejection(
+                    "future",
+                    f"{where}ts {ts.isoformat()} is more than {limits.max_future} ahead of the"
+                    " server clock; check the device's clock (NTP/GPS)",
+                )
+            )
+            continue
+        if ts < now - limits.max_age:
+            rejections.append(
+                Rejection(
+                    "too_old",
+                    f"{where}ts {ts.isoformat()} is older than the retention period"
+                    f" ({limits.max_age.days} days) and would be deleted at once",
+                )
+            )
+            continue
+        readings.append(Reading(device_id=device_id, kind=kind.name, time=ts, values=values))
+    return readings, rejections
+
+
+def encode_telemetry(readings: list[dict[str, Value | datetime]]) -> bytes:
+    """Encode readings as a device would: ``ts`` as ISO 8601 UTC; a list becomes a backlog."""
+
+    def one(r: dict[str, Value | datetime]) -> dict[str, Value]:
+        out: dict[str, Value] = {}
+        for k, v in r.items():
+            out[k] = (
+                v.astimezone(UTC).isoformat().replace("+00:00", "Z")
+                if isinstance(v, datetime)
+                else v
+            )
+        return out
+
+    doc: Any = one(readings[0]) if len(readings) == 1 else [one(r) for r in readings]
+    return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+
+def kind_of_topic(kinds: KindRegistry, parts: TopicParts) -> DeviceKind | None:
+    return kinds.get(parts.kind)

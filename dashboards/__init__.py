@@ -1,0 +1,1 @@
+"""Grafana dashboards generated as code, and the built-in live page's data."""

@@ -1,0 +1,1 @@
+"""Device registry: inventory, lifecycle, credentials (see the registry issue)."""

@@ -1,0 +1,1 @@
+"""MQTT ingest: broker -> validation -> PostgreSQL, acknowledged only after commit."""

@@ -1,0 +1,1 @@
+"""Simulated sensors that publish over the real wire contract."""
