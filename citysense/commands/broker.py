@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import argparse
+import sys
+
+from core.kinds import KindRegistry
+from core.settings import Settings
+
+
+def cmd_config(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    from citysense.local.mosquitto import QueueSizing, broker_config
+
+    sys.stdout.write(
+        broker_config(
+            port=args.port,
+            bind=args.bind,
+            persistence_dir=args.persistence_dir,
+            sizing=QueueSizing(normal_rate=args.rate, outage_s=args.outage),
+            allow_anonymous=not args.no_anonymous,
+        )
+    )
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    broker = sub.add_parser("broker", help="MQTT broker helpers").add_subparsers(
+        dest="broker_command", required=True
+    )
+    bc = broker.add_parser("config", help="print the Mosquitto configuration ingest relies on")
+    bc.add_argument("--port", type=int, default=1883)
+    bc.add_argument("--bind", default="0.0.0.0")
+    bc.add_argument("--persistence-dir", default="/mosquitto/data/")
+    bc.add_argument("--rate", type=float, default=100.0, help="normal messages/s to size for")
+    bc.add_argument("--outage", type=int, default=3600, help="ingest outage to survive, s")
+    bc.add_argument("--no-anonymous", action="store_true")
+    bc.set_defaults(func=cmd_config)
