@@ -6,8 +6,12 @@ the result down.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRETS = frozenset({"changeme", "change-me", "admin", "secret", "password"})
 
 
 class Settings(BaseSettings):
@@ -30,6 +34,17 @@ class Settings(BaseSettings):
         default="citysense/v1", description="Versioned prefix of every Citysense MQTT topic."
     )
 
+    environment: Literal["development", "production"] = Field(
+        default="development",
+        description="In production, default or missing secrets are refused at start.",
+    )
+    admin_api_key: SecretStr | None = Field(
+        default=None, description="Bootstrap admin API key (create others with the API/CLI)."
+    )
+    public_read: bool = Field(
+        default=True, description="Allow reads without an API key (wall screens)."
+    )
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     timezone: str = Field(default="Asia/Jakarta", description="Default display time zone.")
@@ -46,6 +61,17 @@ class Settings(BaseSettings):
     )
     retention_days: int = Field(default=730, ge=1, description="How long readings are kept.")
     dead_letter_retention_days: int = Field(default=14, ge=1)
+
+    @model_validator(mode="after")
+    def _production_has_real_secrets(self) -> Settings:
+        if self.environment == "production":
+            key = self.admin_api_key.get_secret_value() if self.admin_api_key else ""
+            if len(key) < 24 or key in DEFAULT_SECRETS:
+                raise ValueError(
+                    "production needs CITYSENSE_ADMIN_API_KEY set to a random secret of 24+"
+                    " characters (e.g. `python -c 'import secrets;print(secrets.token_urlsafe())'`)"
+                )
+        return self
 
 
 def load_settings(**overrides: object) -> Settings:

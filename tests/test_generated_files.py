@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from citysense.commands.config import env_example
 from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,7 +23,7 @@ def test_deploy_mosquitto_conf_is_what_the_generator_prints() -> None:
     assert committed == out, "run: citysense broker config > deploy/mosquitto/mosquitto.conf"
 
 
-def test_env_example_documents_every_setting() -> None:
-    text = (ROOT / ".env.example").read_text()
-    missing = [n for n in Settings.model_fields if f"CITYSENSE_{n.upper()}=" not in text]
-    assert missing == []
+def test_env_example_is_what_the_generator_prints() -> None:
+    committed = (ROOT / ".env.example").read_text()
+    assert committed == env_example(), "run: citysense config env-example > .env.example"
+    assert all(f"CITYSENSE_{n.upper()}=" in committed for n in Settings.model_fields)

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from api.auth import Reader
 from api.deps import KindsDep, PoolDep
 from api.models import Problem, reading_model, readings_response_model
 from core.kinds import KindRegistry
@@ -30,6 +31,7 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         device_id: str,
         pool: PoolDep,
         kinds: KindsDep,
+        _: Reader,
         start: Annotated[
             datetime | None,
             Query(alias="from", description="Start (inclusive), ISO 8601; default 24 h ago."),
