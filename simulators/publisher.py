@@ -1,83 +1,260 @@
-"""Publishes simulated telemetry with QoS 1, as a device would."""
+"""Sends what the simulation plans, over MQTT with QoS 1, as the devices would.
+
+One shared connection, or (when the broker wants each device's own login) one connection
+per device with its credentials. Live runs are paced by simulated time (``speed`` times
+faster than real time); a backfill sends everything at once, as backlog arrays.
+"""
 
 from __future__ import annotations
 
-import logging
-import random
 import threading
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
-from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.devices import DeviceRow
 from core.wire import Topics, encode_telemetry
-from simulators.values import typical_values
+from simulators.engine import BACKLOG_CHUNK, Emission
+from simulators.fleet import SimDevice
+from simulators.models import Item
 
-log = logging.getLogger(__name__)
+
+class PublishError(RuntimeError):
+    """The broker cannot be reached or refuses a login; the message says which."""
 
 
-def connect(settings: Settings, client_id: str = "") -> mqtt.Client:
+@dataclass(frozen=True, slots=True)
+class Credential:
+    username: str
+    password: str
+
+
+@dataclass(slots=True)
+class Stats:
+    messages: int = 0
+    readings: int = 0
+    backlogs: int = 0
+    malformed: int = 0
+
+    def count(self, e: Emission) -> None:
+        self.messages += 1
+        if e.raw is not None:
+            self.malformed += 1
+        else:
+            self.readings += len(e.items)
+        if e.backlog:
+            self.backlogs += 1
+
+
+def connect(
+    settings: Settings,
+    client_id: str = "",
+    *,
+    credential: Credential | None = None,
+    will: tuple[str, bytes] | None = None,
+    timeout: float = 10.0,
+) -> mqtt.Client:
+    """A connected client with its network loop running; raises :class:`PublishError`."""
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
-    if settings.mqtt_username:
+    if credential is not None:
+        client.username_pw_set(credential.username, credential.password)
+    elif settings.mqtt_username:
         pw = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         client.username_pw_set(settings.mqtt_username, pw)
+    if will is not None:
+        client.will_set(will[0], will[1], qos=1, retain=True)
     client.max_queued_messages_set(0)
     client.max_inflight_messages_set(1000)
-    client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
+    answered = threading.Event()
+    refused: list[str] = []
+
+    def on_connect(
+        c: mqtt.Client,
+        u: object,
+        flags: mqtt.ConnectFlags,
+        reason: ReasonCode,
+        props: Properties | None,
+    ) -> None:
+        if reason.is_failure:
+            refused.append(str(reason))
+        answered.set()
+
+    client.on_connect = on_connect
+    where = f"{settings.mqtt_host}:{settings.mqtt_port}"
+    try:
+        client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=30)
+    except OSError as exc:
+        raise PublishError(f"cannot reach the MQTT broker at {where}: {exc}") from None
     client.loop_start()
+    if not answered.wait(timeout) or refused:
+        client.loop_stop()
+        who = f" as {credential.username!r}" if credential else ""
+        why = refused[0] if refused else "no answer"
+        raise PublishError(f"the MQTT broker at {where} refused the connection{who}: {why}")
     return client
 
 
-def publish_round(
-    client: mqtt.Client,
-    topics: Topics,
-    kinds: KindRegistry,
-    fleet: Sequence[DeviceRow],
-    rng: random.Random,
-    now: datetime,
-) -> int:
-    """One reading per device, stamped ``now``; returns how many were published."""
-    infos = []
-    for device in fleet:
-        values = typical_values(kinds[device.kind], rng)
-        payload = encode_telemetry([{"ts": now, **values}])
-        infos.append(client.publish(topics.telemetry(device.kind, device.id), payload, qos=1))
-    for info in infos:
-        info.wait_for_publish(timeout=30)
-    return len(infos)
+class Sender:
+    """MQTT clients for a fleet; keeps track of unacknowledged publishes."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        fleet: Sequence[SimDevice],
+        credentials: Mapping[str, Credential] | None = None,
+    ) -> None:
+        self.topics = Topics(settings.topic_root)
+        self.settings = settings
+        self.fleet = fleet
+        self.credentials = credentials
+        self.clients: dict[str, mqtt.Client] = {}
+        self.shared: mqtt.Client | None = None
+        self.pending: deque[mqtt.MQTTMessageInfo] = deque()
+
+    def open(self) -> None:
+        if self.credentials is None:
+            self.shared = connect(self.settings)
+        else:
+            missing = [d.id for d in self.fleet if d.id not in self.credentials]
+            if missing:
+                raise PublishError(
+                    f"--credentials has no login for {len(missing)} device(s), e.g. {missing[0]}"
+                )
+            for d in self.fleet:
+                status = self.topics.status(d.kind, d.id)
+                self.clients[d.id] = connect(
+                    self.settings, d.id, credential=self.credentials[d.id], will=(status, b"offline")
+                )
+        for d in self.fleet:
+            self._client(d).publish(self.topics.status(d.kind, d.id), b"online", qos=1, retain=True)
+
+    def _client(self, device: SimDevice) -> mqtt.Client:
+        client = self.shared or self.clients[device.id]
+        return client
+
+    def send(self, device: SimDevice, payload: bytes) -> None:
+        info = self._client(device).publish(
+            self.topics.telemetry(device.kind, device.id), payload, qos=1
+        )
+        self.pending.append(info)
+        while self.pending and self.pending[0].is_published():
+            self.pending.popleft()
+        if len(self.pending) > 5000:  # do not run ahead of the broker without bound
+            self.pending.popleft().wait_for_publish(timeout=30)
+
+    def drain(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while self.pending:
+            info = self.pending.popleft()
+            info.wait_for_publish(timeout=max(0.1, deadline - time.monotonic()))
+            if not info.is_published():
+                raise PublishError("the broker did not acknowledge every message in time")
+
+    def close(self) -> None:
+        try:
+            for d in self.fleet:
+                self.pending.append(
+                    self._client(d).publish(
+                        self.topics.status(d.kind, d.id), b"offline", qos=1, retain=True
+                    )
+                )
+            self.drain(timeout=15)
+        finally:
+            for c in [*self.clients.values(), *([self.shared] if self.shared else [])]:
+                c.disconnect()
+                c.loop_stop()
 
 
-def run(
-    settings: Settings,
-    kinds: KindRegistry,
-    fleet: Sequence[DeviceRow],
+Tick = Callable[[datetime, Stats], None]
+
+
+def run_live(
+    sender: Sender,
+    emissions: Iterable[Emission],
+    *,
+    sim_start: datetime,
+    speed: float,
+    stop: threading.Event,
+    tick: Tick,
+) -> Stats:
+    """Send each message when its simulated time comes, ``speed`` times real time."""
+    stats = Stats()
+    w0 = time.monotonic()
+    for e in emissions:
+        due = w0 + (e.at - sim_start).total_seconds() / speed
+        while (delay := due - time.monotonic()) > 0 and not stop.is_set():
+            tick(e.at, stats)
+            stop.wait(min(delay, 0.5))
+        if stop.is_set():
+            break
+        sender.send(e.device, e.payload())
+        stats.count(e)
+        tick(e.at, stats)
+    sender.drain()
+    return stats
+
+
+def run_backfill(
+    sender: Sender, emissions: Iterable[Emission], *, stop: threading.Event, tick: Tick
+) -> Stats:
+    """Send a past period at once: each device's readings as backlog arrays."""
+    stats = Stats()
+    held: dict[str, tuple[SimDevice, list[Item]]] = {}
+
+    def flush(dev: SimDevice, items: list[Item], at: datetime) -> None:
+        e = Emission(at, dev, tuple(items), backlog=True)
+        sender.send(dev, e.payload())
+        stats.count(e)
+
+    for e in emissions:
+        if stop.is_set():
+            break
+        if e.raw is not None:
+            sender.send(e.device, e.raw)
+            stats.count(e)
+        else:
+            dev, items = held.setdefault(e.device.id, (e.device, []))
+            items.extend(e.items)
+            if len(items) >= BACKLOG_CHUNK:
+                flush(dev, items[:BACKLOG_CHUNK], e.at)
+                del items[:BACKLOG_CHUNK]
+        tick(e.at, stats)
+    for dev, items in held.values():
+        if items:
+            ts = items[-1]["ts"]
+            assert isinstance(ts, datetime)
+            flush(dev, items, ts)
+    sender.drain()
+    return stats
+
+
+def run_rounds(
+    sender: Sender,
+    rounds: Iterable[list[tuple[SimDevice, Item]]],
     *,
     interval_s: float,
-    rounds: int | None,
-    seed: int,
     stop: threading.Event,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-) -> int:
-    """Publish rounds until ``rounds`` are done or ``stop`` is set; returns messages sent."""
-    if not fleet:
-        raise ValueError("the fleet is empty: nothing to publish")
-    topics = Topics(settings.topic_root)
-    rng = random.Random(seed)
-    client = connect(settings)
-    sent = 0
-    done = 0
-    try:
-        while not stop.is_set() and (rounds is None or done < rounds):
-            sent += publish_round(client, topics, kinds, fleet, rng, clock())
-            done += 1
-            log.info("round %d: %d messages published (%d in all)", done, len(fleet), sent)
-            if rounds is None or done < rounds:
-                stop.wait(interval_s)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    return sent
+    tick: Tick,
+    clock: Callable[[], datetime],
+) -> Stats:
+    """One reading per device per round, stamped with the wall clock (a quick smoke test)."""
+    stats = Stats()
+    for n, batch in enumerate(rounds):
+        if stop.is_set():
+            break
+        if n:
+            stop.wait(interval_s)
+        for dev, item in batch:
+            sender.send(dev, encode_telemetry([item]))
+            stats.messages += 1
+            stats.readings += 1
+        tick(clock(), stats)
+    sender.drain()
+    return stats

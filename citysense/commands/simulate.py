@@ -1,55 +1,264 @@
+"""``citysense simulate``: build a fleet, register it, and publish what it would send.
+
+Live (``--speed``), scenario (``--scenario``), backfill (``--from/--to``) or quick rounds
+(``--rounds``). Load mode for benchmarks is ``citysense load``.
+"""
+
 from __future__ import annotations
 
 import argparse
 import asyncio
 import signal
+import sys
 import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from citysense.commands import UsageError
 from core.kinds import KindRegistry
 from core.settings import Settings
 
+if TYPE_CHECKING:
+    from simulators.fleet import SimDevice
+    from simulators.publisher import Stats
+    from simulators.scenario import Scenario
+    from simulators.world import Conditions
 
-def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+DEFAULT_COUNTS = {"streetlight": 12, "flood_gauge": 4, "network_node": 4}
+
+
+def _counts(kinds: KindRegistry, args: argparse.Namespace, scenario: Scenario | None) -> dict[str, int]:
+    if args.per_kind is not None:
+        if args.per_kind < 1:
+            raise UsageError(f"--per-kind must be at least 1, got {args.per_kind}")
+        counts = {k: args.per_kind for k in kinds}
+    elif scenario is not None and scenario.counts:
+        counts = dict(scenario.counts)
+    else:
+        counts = {k: DEFAULT_COUNTS.get(k, 0) for k in kinds}
+    for raw in args.count or ():
+        kind, sep, n = raw.partition("=")
+        if not sep or kind not in kinds:
+            raise UsageError(f"--count {raw!r}: expected KIND=N with KIND one of {', '.join(kinds)}")
+        try:
+            counts[kind] = int(n)
+        except ValueError:
+            raise UsageError(f"--count {raw!r}: N must be a whole number, got {n!r}") from None
+        if counts[kind] < 0:
+            raise UsageError(f"--count {raw!r}: N must be >= 0")
+    return counts
+
+
+def _when(raw: str, flag: str) -> datetime:
+    try:
+        t = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UsageError(f"{flag} {raw!r}: expected ISO 8601, e.g. 2026-11-27T18:00+07:00") from None
+    if t.tzinfo is None:
+        raise UsageError(f"{flag} {raw!r}: add a UTC offset, e.g. +07:00 for WIB")
+    return t.astimezone(UTC)
+
+
+def _register(settings: Settings, fleet: list[SimDevice]) -> None:
     from core.storage.devices import upsert_devices
     from core.storage.pool import create_pool
-    from simulators.fleet import build_fleet
-    from simulators.publisher import run
 
-    try:
-        fleet = build_fleet(kinds, args.per_kind, args.seed)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-    async def register_fleet() -> None:
+    async def go() -> None:
         pool = await create_pool(settings.database_url)
         try:
-            await upsert_devices(pool, fleet)
+            await upsert_devices(pool, [d.row for d in fleet])
         finally:
             await pool.close()
 
-    asyncio.run(register_fleet())
-    print(f"registered {len(fleet)} simulated devices", flush=True)
+    try:
+        asyncio.run(go())
+    except (OSError, ConnectionError) as exc:
+        raise UsageError(
+            f"cannot register the fleet in the database ({exc}); check CITYSENSE_DATABASE_URL"
+            " or pass --no-register if the registry already has it"
+        ) from None
+
+
+def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    from simulators import engine, publisher, world
+    from simulators.credentials import CredentialsError, load_credentials
+    from simulators.fleet import FleetError, FleetSpec, build_fleet, fleet_csv
+    from simulators.progress import Progress
+    from simulators.scenario import ScenarioError, bundled, load_scenario, parse_duration
+    from simulators.timeline import live_window
+
+    if args.list_scenarios:
+        for name, about in bundled().items():
+            print(f"{name:16} {about}")
+        return 0
+    if args.speed <= 0:
+        raise UsageError(f"--speed must be > 0, got {args.speed:g}")
+    try:
+        scenario = load_scenario(args.scenario, list(kinds)) if args.scenario else None
+        spec = FleetSpec(
+            counts=_counts(kinds, args, scenario),
+            districts=(
+                tuple(x.strip() for x in args.districts.split(",") if x.strip())
+                if args.districts
+                else (scenario.districts if scenario else ())
+            ),
+            rivers=scenario.rivers if scenario else (),
+            id_prefix=args.id_prefix,
+            where="--count" if args.count or args.per_kind else "fleet",
+        )
+        fleet = build_fleet(kinds, spec, args.seed)
+    except (ScenarioError, FleetError) as exc:
+        raise UsageError(str(exc)) from None
+    if args.csv:
+        sys.stdout.write(fleet_csv(fleet))
+        return 0
+
+    now = datetime.now(UTC)
+    backfill = args.start is not None or args.end is not None
+    duration = None
+    try:
+        if args.duration is not None:
+            duration = parse_duration(args.duration, "--duration")
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    if backfill:
+        if args.start is None or args.end is None or args.rounds is not None:
+            raise UsageError("a backfill needs both --from and --to (and no --rounds)")
+        start, end = _when(args.start, "--from"), _when(args.end, "--to")
+        if start >= end:
+            raise UsageError("--from must be before --to")
+        if end > now:
+            raise UsageError("--to is in the future; a backfill replays a past period")
+        if now - start > timedelta(days=settings.retention_days):
+            raise UsageError(
+                f"--from is older than the retention period ({settings.retention_days} days);"
+                " ingest would reject every reading"
+            )
+    elif scenario is not None or duration is not None or args.speed != 1:
+        span = duration or (scenario.duration if scenario else timedelta(days=1))
+        start, end = live_window(now, span, args.speed, scenario.start_local if scenario else None)
+    else:
+        start, end = now.replace(microsecond=0), datetime.max.replace(tzinfo=UTC)
+
+    try:
+        conditions: Conditions = (
+            scenario.conditions(fleet, start) if scenario else world.Conditions()
+        )
+    except ScenarioError as exc:
+        raise UsageError(str(exc)) from None
+    if scenario is None or scenario.background:
+        horizon = min(end, start + timedelta(days=30))
+        conditions = world.merge(conditions, world.background(fleet, start, horizon, args.seed))
+
+    credentials = None
+    if args.credentials:
+        try:
+            credentials = load_credentials(Path(args.credentials))
+        except CredentialsError as exc:
+            raise UsageError(str(exc)) from None
+
+    if not args.no_register:
+        _register(settings, fleet)
+        print(f"registered {len(fleet)} simulated devices", flush=True)
+    label = f"scenario {scenario.name}" if scenario else "fleet"
+    if args.rounds is None:
+        print(
+            f"{label}: {len(fleet)} devices, simulated {start:%Y-%m-%d %H:%M}Z"
+            f" .. {'open-ended' if end.year == 9999 else f'{end:%Y-%m-%d %H:%M}Z'}"
+            f"{' (backfill)' if backfill else f' at {args.speed:g}x'}",
+            flush=True,
+        )
+
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    sent = run(
-        settings,
-        kinds,
-        fleet,
-        interval_s=args.interval,
-        rounds=args.rounds,
-        seed=args.seed,
-        stop=stop,
+    progress = Progress(sys.stdout, len(fleet), conditions.phase)
+    sender = publisher.Sender(settings, fleet, credentials)
+    stats: Stats
+    try:
+        sender.open()
+        try:
+            if args.rounds is not None:
+                stats = publisher.run_rounds(
+                    sender,
+                    _rounds(fleet, kinds, conditions, args.rounds, args.seed),
+                    interval_s=args.interval,
+                    stop=stop,
+                    tick=progress.tick,
+                    clock=lambda: datetime.now(UTC),
+                )
+            else:
+                plan = engine.plan(fleet, kinds, conditions, start, end, args.seed)
+                if backfill:
+                    stats = publisher.run_backfill(sender, plan, stop=stop, tick=progress.tick)
+                else:
+                    stats = publisher.run_live(
+                        sender,
+                        plan,
+                        sim_start=start,
+                        speed=args.speed,
+                        stop=stop,
+                        tick=progress.tick,
+                    )
+        finally:
+            progress.finish()
+            sender.close()
+    except publisher.PublishError as exc:
+        raise UsageError(str(exc)) from None
+    if stats.messages == 0 and not stop.is_set():
+        raise UsageError("published nothing: the fleet produced no readings in that period")
+    print(
+        f"published {stats.messages} messages ({stats.readings} readings, {stats.backlogs}"
+        f" backlogs, {stats.malformed} malformed) from {len(fleet)} devices",
+        flush=True,
     )
-    print(f"published {sent} messages", flush=True)
     return 0
 
 
+def _rounds(
+    fleet: list[SimDevice], kinds: KindRegistry, conditions: Conditions, rounds: int, seed: int
+):  # type: ignore[no-untyped-def]
+    from simulators.engine import build_models
+
+    now = datetime.now(UTC)
+    models = build_models(fleet, kinds, seed, now, now + timedelta(days=1))
+    for m in models:
+        m.first_due(now)
+    for _ in range(rounds):
+        t = datetime.now(UTC).replace(microsecond=0)
+        batch = []
+        for dev, m in zip(fleet, models, strict=True):
+            items, _ = m.step(t, conditions)
+            batch += [(dev, item) for item in items]
+        yield batch
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sim = sub.add_parser("simulate", help="register and run simulated devices")
-    sim.add_argument("--per-kind", type=int, default=3, help="devices of each kind")
-    sim.add_argument("--interval", type=float, default=5.0, help="seconds between rounds")
-    sim.add_argument("--rounds", type=int, default=None, help="stop after N rounds")
-    sim.add_argument("--seed", type=int, default=1)
+    sim = sub.add_parser(
+        "simulate",
+        help="register and run simulated devices (load mode: citysense load)",
+        description=__doc__,
+    )
+    sim.add_argument("--scenario", help="a bundled scenario name or a .toml file")
+    sim.add_argument("--list-scenarios", action="store_true", help="list bundled scenarios")
+    sim.add_argument(
+        "--count",
+        action="append",
+        metavar="KIND=N",
+        help="devices of a kind, e.g. --count streetlight=40 (repeatable)",
+    )
+    sim.add_argument("--per-kind", type=int, default=None, help="the same count for every kind")
+    sim.add_argument("--districts", help="comma-separated districts for lights and nodes")
+    sim.add_argument("--id-prefix", default="SIM", help="device id prefix (default SIM)")
+    sim.add_argument("--seed", type=int, default=1, help="same seed, same fleet and readings")
+    sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    sim.add_argument("--duration", help="simulated time to run, e.g. 6h (default: scenario's)")
+    sim.add_argument("--from", dest="start", help="backfill from this time (ISO 8601)")
+    sim.add_argument("--to", dest="end", help="backfill up to this time (ISO 8601)")
+    sim.add_argument("--rounds", type=int, default=None, help="N quick rounds of one reading each")
+    sim.add_argument("--interval", type=float, default=5.0, help="seconds between --rounds")
+    sim.add_argument("--csv", action="store_true", help="print the fleet as CSV and exit")
+    sim.add_argument("--no-register", action="store_true", help="do not write the device table")
+    sim.add_argument("--credentials", help="JSON/CSV of per-device MQTT logins")
     sim.set_defaults(func=cmd_simulate)
