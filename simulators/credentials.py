@@ -32,7 +32,7 @@ def load_credentials(path: Path) -> dict[str, Credential]:
         for dev, login in doc.items():
             if not isinstance(login, dict) or not {"username", "password"} <= set(login):
                 raise CredentialsError(
-                    f"--credentials {path}: {dev}: expected {{\"username\": ..., \"password\": ...}}"
+                    f'--credentials {path}: {dev}: expected {{"username": ..., "password": ...}}'
                 )
             out[dev] = Credential(str(login["username"]), str(login["password"]))
         return out

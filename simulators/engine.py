@@ -127,7 +127,7 @@ def plan(
             buffers.setdefault(i, []).extend(items)
             if i not in flush_pending:
                 flush_pending.add(i)
-                jitter = rng_for(seed, dev.id, "jitter", back.timestamp()).uniform(20, 150)
+                jitter = rng_for(seed, dev.id, "jitter", back.timestamp()).uniform(60, 180)
                 heapq.heappush(heap, (back + timedelta(seconds=jitter), seq, i, True))
                 seq += 1
             continue

@@ -26,7 +26,9 @@ DEFECTS = (
 def _plain(item: Item) -> dict[str, Value]:
     out: dict[str, Value] = {}
     for k, v in item.items():
-        out[k] = v.astimezone(UTC).isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v
+        out[k] = (
+            v.astimezone(UTC).isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v
+        )
     return out
 
 

@@ -83,7 +83,9 @@ def _district_order(spec: FleetSpec) -> list[str]:
         for name in spec.districts:
             if name not in DISTRICT_BY_NAME:
                 known = ", ".join(d.name for d in DISTRICTS)
-                raise FleetError(f"{spec.where}.districts: unknown district {name!r}; known: {known}")
+                raise FleetError(
+                    f"{spec.where}.districts: unknown district {name!r}; known: {known}"
+                )
         return list(spec.districts)
     seat_first = sorted(DISTRICTS, key=lambda d: (d.name != "Muara Enim", d.kode))
     return [d.name for d in seat_first]

@@ -117,7 +117,9 @@ RIVERS: tuple[River, ...] = (
         (
             _station("Pinang Belarik", "Lematang", "Gunung Megang", (380, 460, 560), 260, 0.0),
             _station("Modong", "Lematang", "Benakat", (390, 470, 570), 270, 3.0),
-            _station("Sungai Rotan", "Lematang", "Sungai Rotan", (400, 480, 580), 280, 6.0, power="PLN"),
+            _station(
+                "Sungai Rotan", "Lematang", "Sungai Rotan", (400, 480, 580), 280, 6.0, power="PLN"
+            ),
         ),
         joins="Musi",
     ),

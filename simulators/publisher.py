@@ -130,7 +130,10 @@ class Sender:
             for d in self.fleet:
                 status = self.topics.status(d.kind, d.id)
                 self.clients[d.id] = connect(
-                    self.settings, d.id, credential=self.credentials[d.id], will=(status, b"offline")
+                    self.settings,
+                    d.id,
+                    credential=self.credentials[d.id],
+                    will=(status, b"offline"),
                 )
         for d in self.fleet:
             self._client(d).publish(self.topics.status(d.kind, d.id), b"online", qos=1, retain=True)

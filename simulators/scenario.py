@@ -14,11 +14,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from simulators.fleet import SimDevice
 from simulators.geography import DISTRICT_BY_NAME, RIVER_BY_NAME
-from simulators.world import BadFirmware, Conditions, GridOutage, NodeOutage, RainEvent, Window
+from simulators.world import (
+    BadFirmware,
+    Conditions,
+    GridOutage,
+    NodeOutage,
+    RainEvent,
+    Window,
+    background,
+    merge,
+)
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?$")
 
@@ -115,7 +124,9 @@ class Scenario:
                     f" node in {n.district!r}"
                 )
             w = Window(start + n.at, start + n.at + timedelta(hours=n.hours))
-            cause = "power_cut" if n.cause == "power_cut" else "backhaul"
+            cause: Literal["power_cut", "backhaul"] = (
+                "power_cut" if n.cause == "power_cut" else "backhaul"
+            )
             out.nodes.append(NodeOutage(node.id, w, cause))
         for i, f in enumerate(self.firmware):
             dev = next((d for d in fleet if d.kind == f.kind and d.index == f.device), None)
@@ -127,6 +138,21 @@ class Scenario:
             until = self.duration if f.hours is None else f.at + timedelta(hours=f.hours)
             out.firmware.append(BadFirmware(dev.id, Window(start + f.at, start + until), f.every))
         return out
+
+
+def conditions_for(
+    scenario: Scenario | None,
+    fleet: Sequence[SimDevice],
+    start: datetime,
+    end: datetime,
+    seed: int,
+) -> Conditions:
+    """The scenario's events plus (unless it opts out) the everyday background incidents."""
+    own = scenario.conditions(fleet, start) if scenario else Conditions()
+    if scenario is not None and not scenario.background:
+        return own
+    horizon = min(end, start + timedelta(days=30))
+    return merge(own, background(fleet, start, horizon, seed))
 
 
 # -- loading ----------------------------------------------------------------------------
@@ -168,7 +194,9 @@ class _Table:
         if not isinstance(raw, str) or not raw:
             raise ScenarioError(f"{self._at(key)}: must be a non-empty string, got {raw!r}")
         if choices and raw not in choices:
-            raise ScenarioError(f"{self._at(key)}: must be one of {', '.join(choices)}; got {raw!r}")
+            raise ScenarioError(
+                f"{self._at(key)}: must be one of {', '.join(choices)}; got {raw!r}"
+            )
         return raw
 
     def duration(self, key: str, default: str | None = None) -> timedelta:
@@ -228,7 +256,9 @@ def parse_scenario(doc: Mapping[str, Any], name: str, kinds: Sequence[str]) -> S
         except ValueError:
             start_local = None
         if not isinstance(start_local, time):
-            raise ScenarioError(f"start_local: expected a WIB time of day like '21:00', got {raw!r}")
+            raise ScenarioError(
+                f"start_local: expected a WIB time of day like '21:00', got {raw!r}"
+            )
 
     fleet_doc = doc.get("fleet", {})
     if not isinstance(fleet_doc, dict):
@@ -320,7 +350,9 @@ def load_scenario(name_or_path: str, kinds: Sequence[str]) -> Scenario:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ScenarioError(f"scenario {name_or_path}: cannot read it: {exc.strerror}") from None
+            raise ScenarioError(
+                f"scenario {name_or_path}: cannot read it: {exc.strerror}"
+            ) from None
         stem = path.stem
     else:
         entry = resources.files("simulators.scenarios").joinpath(f"{name_or_path}.toml")

@@ -116,9 +116,7 @@ class Conditions:
             for r in self.rain
             if r.start <= t < r.start + timedelta(hours=r.hours) and r.mm_per_hour >= 10
         ]
-        active += [
-            f"grid outage {g.feeder or g.district}" for g in self.grid if g.window.covers(t)
-        ]
+        active += [f"grid outage {g.feeder or g.district}" for g in self.grid if g.window.covers(t)]
         active += [
             f"node {n.node_id} down ({n.cause})"
             for n in self.nodes
@@ -128,9 +126,7 @@ class Conditions:
         return "; ".join(active) or "normal"
 
 
-def background(
-    fleet: Sequence[SimDevice], start: datetime, end: datetime, seed: int
-) -> Conditions:
+def background(fleet: Sequence[SimDevice], start: datetime, end: datetime, seed: int) -> Conditions:
     """Everyday incidents between ``start`` and ``end``, the same for the same seed."""
     rng = random.Random(f"background:{seed}:{start.isoformat()}")
     out = Conditions()

@@ -20,7 +20,10 @@ from core.kinds import KindRegistry
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from simulators.fleet import SimDevice
+    from simulators.models import Item
     from simulators.publisher import Stats
     from simulators.scenario import Scenario
     from simulators.world import Conditions
@@ -28,7 +31,9 @@ if TYPE_CHECKING:
 DEFAULT_COUNTS = {"streetlight": 12, "flood_gauge": 4, "network_node": 4}
 
 
-def _counts(kinds: KindRegistry, args: argparse.Namespace, scenario: Scenario | None) -> dict[str, int]:
+def _counts(
+    kinds: KindRegistry, args: argparse.Namespace, scenario: Scenario | None
+) -> dict[str, int]:
     if args.per_kind is not None:
         if args.per_kind < 1:
             raise UsageError(f"--per-kind must be at least 1, got {args.per_kind}")
@@ -40,7 +45,9 @@ def _counts(kinds: KindRegistry, args: argparse.Namespace, scenario: Scenario | 
     for raw in args.count or ():
         kind, sep, n = raw.partition("=")
         if not sep or kind not in kinds:
-            raise UsageError(f"--count {raw!r}: expected KIND=N with KIND one of {', '.join(kinds)}")
+            raise UsageError(
+                f"--count {raw!r}: expected KIND=N with KIND one of {', '.join(kinds)}"
+            )
         try:
             counts[kind] = int(n)
         except ValueError:
@@ -54,7 +61,9 @@ def _when(raw: str, flag: str) -> datetime:
     try:
         t = datetime.fromisoformat(raw)
     except ValueError:
-        raise UsageError(f"{flag} {raw!r}: expected ISO 8601, e.g. 2026-11-27T18:00+07:00") from None
+        raise UsageError(
+            f"{flag} {raw!r}: expected ISO 8601, e.g. 2026-11-27T18:00+07:00"
+        ) from None
     if t.tzinfo is None:
         raise UsageError(f"{flag} {raw!r}: add a UTC offset, e.g. +07:00 for WIB")
     return t.astimezone(UTC)
@@ -81,11 +90,17 @@ def _register(settings: Settings, fleet: list[SimDevice]) -> None:
 
 
 def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
-    from simulators import engine, publisher, world
+    from simulators import engine, publisher
     from simulators.credentials import CredentialsError, load_credentials
     from simulators.fleet import FleetError, FleetSpec, build_fleet, fleet_csv
     from simulators.progress import Progress
-    from simulators.scenario import ScenarioError, bundled, load_scenario, parse_duration
+    from simulators.scenario import (
+        ScenarioError,
+        bundled,
+        conditions_for,
+        load_scenario,
+        parse_duration,
+    )
     from simulators.timeline import live_window
 
     if args.list_scenarios:
@@ -142,14 +157,9 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
         start, end = now.replace(microsecond=0), datetime.max.replace(tzinfo=UTC)
 
     try:
-        conditions: Conditions = (
-            scenario.conditions(fleet, start) if scenario else world.Conditions()
-        )
+        conditions = conditions_for(scenario, fleet, start, end, args.seed)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
-    if scenario is None or scenario.background:
-        horizon = min(end, start + timedelta(days=30))
-        conditions = world.merge(conditions, world.background(fleet, start, horizon, args.seed))
 
     credentials = None
     if args.credentials:
@@ -164,8 +174,8 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
     label = f"scenario {scenario.name}" if scenario else "fleet"
     if args.rounds is None:
         print(
-            f"{label}: {len(fleet)} devices, simulated {start:%Y-%m-%d %H:%M}Z"
-            f" .. {'open-ended' if end.year == 9999 else f'{end:%Y-%m-%d %H:%M}Z'}"
+            f"{label}: {len(fleet)} devices, simulated {start.isoformat()}"
+            f" .. {'open-ended' if end.year == 9999 else end.isoformat()}"
             f"{' (backfill)' if backfill else f' at {args.speed:g}x'}",
             flush=True,
         )
@@ -218,7 +228,7 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
 
 def _rounds(
     fleet: list[SimDevice], kinds: KindRegistry, conditions: Conditions, rounds: int, seed: int
-):  # type: ignore[no-untyped-def]
+) -> Iterator[list[tuple[SimDevice, Item]]]:
     from simulators.engine import build_models
 
     now = datetime.now(UTC)
@@ -226,7 +236,8 @@ def _rounds(
     for m in models:
         m.first_due(now)
     for _ in range(rounds):
-        t = datetime.now(UTC).replace(microsecond=0)
+        t = datetime.now(UTC)
+        t = t.replace(microsecond=t.microsecond // 1000 * 1000)  # ms: rounds may be < 1 s apart
         batch = []
         for dev, m in zip(fleet, models, strict=True):
             items, _ = m.step(t, conditions)
