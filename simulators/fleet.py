@@ -13,7 +13,7 @@ import io
 import math
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from core.kinds import KindRegistry
 from core.storage.devices import DeviceRow
@@ -74,8 +74,15 @@ class FleetSpec:
     """Which rivers get gauges (default: all, in declaration order)."""
     id_prefix: str = "SIM"
     where: str = "fleet"
-    """How the caller names this spec in error messages (``--count``, ``fleet``)."""
-    extra: dict[str, int] = field(default_factory=dict)
+    """How errors name this spec: a scenario's ``fleet`` table, or ``""`` for CLI options."""
+
+    def field_name(self, key: str) -> str:
+        """``fleet.streetlight`` in a scenario; ``--count streetlight`` on the command line."""
+        if self.where:
+            return f"{self.where}.{key}" if key else self.where
+        if key in ("districts", "rivers"):
+            return f"--{key}"
+        return f"--count {key}" if key else "--count"
 
 
 def _district_order(spec: FleetSpec) -> list[str]:
@@ -84,7 +91,7 @@ def _district_order(spec: FleetSpec) -> list[str]:
             if name not in DISTRICT_BY_NAME:
                 known = ", ".join(d.name for d in DISTRICTS)
                 raise FleetError(
-                    f"{spec.where}.districts: unknown district {name!r}; known: {known}"
+                    f"{spec.field_name('districts')}: unknown district {name!r}; known: {known}"
                 )
         return list(spec.districts)
     seat_first = sorted(DISTRICTS, key=lambda d: (d.name != "Muara Enim", d.kode))
@@ -97,7 +104,7 @@ def _stations(spec: FleetSpec) -> list[Station]:
     for name in names:
         if name not in RIVER_BY_NAME:
             known = ", ".join(RIVER_BY_NAME)
-            raise FleetError(f"{spec.where}.rivers: unknown river {name!r}; known: {known}")
+            raise FleetError(f"{spec.field_name('rivers')}: unknown river {name!r}; known: {known}")
         out.extend(RIVER_BY_NAME[name].stations)
     return out
 
@@ -107,12 +114,14 @@ def build_fleet(kinds: KindRegistry, spec: FleetSpec, seed: int) -> list[SimDevi
     for kind, n in spec.counts.items():
         if kind not in kinds:
             raise FleetError(
-                f"{spec.where}: unknown kind {kind!r}; known kinds: {', '.join(kinds)}"
+                f"{spec.field_name('')}: unknown kind {kind!r}; known kinds: {', '.join(kinds)}"
             )
         if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-            raise FleetError(f"{spec.where}.{kind}: must be a whole number >= 0, got {n!r}")
+            raise FleetError(f"{spec.field_name(kind)}: must be a whole number >= 0, got {n!r}")
     if sum(spec.counts.values()) == 0:
-        raise FleetError(f"{spec.where}: every count is 0; the simulator would publish nothing")
+        raise FleetError(
+            f"{spec.field_name('')}: every count is 0; the simulator would publish nothing"
+        )
     rng = random.Random(f"fleet:{seed}")
     districts = _district_order(spec)
     devices: list[SimDevice] = []
@@ -145,7 +154,7 @@ def build_fleet(kinds: KindRegistry, spec: FleetSpec, seed: int) -> list[SimDevi
     stations = _stations(spec)
     if n_gauges > len(stations):
         raise FleetError(
-            f"{spec.where}.flood_gauge: {n_gauges} gauges asked for, but the selected rivers"
+            f"{spec.field_name('flood_gauge')}: {n_gauges} gauges asked for, but the selected rivers"
             f" have {len(stations)} stations ({', '.join(s.name for s in stations)})"
         )
     for i, st in enumerate(stations[:n_gauges], start=1):

@@ -35,7 +35,7 @@ class Progress:
         self._last_phase: str | None = None
         self._width = 0
 
-    def line(self, sim_t: datetime, stats: Stats) -> str:
+    def line(self, sim_t: datetime, stats: Stats, phase: str | None = None) -> str:
         elapsed = max(1e-6, time.monotonic() - self.started)
         extra = []
         if stats.backlogs:
@@ -46,7 +46,7 @@ class Progress:
         return (
             f"sim {sim_t.astimezone(WIB):%Y-%m-%d %H:%M} WIB | {self.devices} devices"
             f" | {stats.messages} messages{detail} | {stats.messages / elapsed:.0f} msg/s"
-            f" | phase: {self.phase(sim_t)}"
+            f" | phase: {phase if phase is not None else self.phase(sim_t)}"
         )
 
     def tick(self, sim_t: datetime, stats: Stats) -> None:
@@ -56,7 +56,7 @@ class Progress:
         if not changed and now - self._last < self.every_s:
             return
         self._last = now
-        text = self.line(sim_t, stats)
+        text = self.line(sim_t, stats, phase)
         if self.tty:
             if changed and self._last_phase is not None:
                 self.out.write("\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from importlib import resources
 from pathlib import Path
@@ -98,6 +98,8 @@ class Scenario:
     grid: tuple[GridCut, ...] = ()
     nodes: tuple[NodeDown, ...] = ()
     firmware: tuple[Firmware, ...] = ()
+    source: str = ""
+    """The file it came from, for error messages."""
 
     def conditions(self, fleet: Sequence[SimDevice], start: datetime) -> Conditions:
         """The events at absolute times for ``fleet``; fails if they refer to absent devices."""
@@ -107,7 +109,7 @@ class Scenario:
         for i, g in enumerate(self.grid):
             if not any(d.kind == "streetlight" and d.row.district == g.district for d in fleet):
                 raise ScenarioError(
-                    f"scenario {self.name}: grid_outage[{i}].district: the fleet has no street"
+                    f"scenario {self.source or self.name}: grid_outage[{i}].district: the fleet has no street"
                     f" lights in {g.district!r}; add it to fleet.districts or raise"
                     " fleet.streetlight"
                 )
@@ -120,7 +122,7 @@ class Scenario:
             )
             if node is None:
                 raise ScenarioError(
-                    f"scenario {self.name}: node_outage[{i}].district: the fleet has no network"
+                    f"scenario {self.source or self.name}: node_outage[{i}].district: the fleet has no network"
                     f" node in {n.district!r}"
                 )
             w = Window(start + n.at, start + n.at + timedelta(hours=n.hours))
@@ -132,7 +134,7 @@ class Scenario:
             dev = next((d for d in fleet if d.kind == f.kind and d.index == f.device), None)
             if dev is None:
                 raise ScenarioError(
-                    f"scenario {self.name}: bad_firmware[{i}].device: the fleet has no"
+                    f"scenario {self.source or self.name}: bad_firmware[{i}].device: the fleet has no"
                     f" {f.kind} number {f.device}"
                 )
             until = self.duration if f.hours is None else f.at + timedelta(hours=f.hours)
@@ -369,6 +371,7 @@ def load_scenario(name_or_path: str, kinds: Sequence[str]) -> Scenario:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(f"scenario {label}: not valid TOML: {exc}") from None
     try:
-        return parse_scenario(doc, stem, kinds)
+        scenario = parse_scenario(doc, stem, kinds)
     except ScenarioError as exc:
         raise ScenarioError(f"scenario {label}: {exc}") from None
+    return replace(scenario, source=label)

@@ -299,3 +299,83 @@ async def test_backfill_replays_a_past_period_as_backlog_arrays(
         f"{run.prefix}-NODE-0001",
     )
     assert n == 300
+
+
+async def test_each_device_publishes_with_its_own_login(
+    database_url: str, pool: asyncpg.Pool, kinds: KindRegistry, tmp_path: Path, uid: str
+) -> None:
+    import json
+    import subprocess
+
+    import shutil
+
+    from citysense.local.mosquitto import LocalMosquitto
+    from citysense.local.ports import free_port
+    from citysense.local.postgres import scratch_dir
+    from core.settings import load_settings
+
+    prefix = f"T{uid}"
+    devices = [f"{prefix}-NODE-0001", f"{prefix}-AWLR-0001"]
+    logins = {d: {"username": d, "password": f"pw-{i}-{uid}"} for i, d in enumerate(devices)}
+    workdir = scratch_dir("citysense-mqtt-")  # reachable by the broker's own user
+    pwfile, aclfile = workdir / "passwd", workdir / "acl"
+    pwfile.touch()
+    for login in [*logins.values(), {"username": "ingest", "password": "ingest-pw"}]:
+        subprocess.run(
+            ["mosquitto_passwd", "-b", str(pwfile), login["username"], login["password"]],
+            check=True,
+        )
+    # Each login may write only its own device's topics: a shared login would be refused.
+    aclfile.write_text(
+        "user ingest\ntopic read citysense/v1/#\n\npattern write citysense/v1/+/%u/#\n"
+    )
+    for f in (pwfile, aclfile):
+        f.chmod(0o644)
+    broker = LocalMosquitto(
+        workdir,
+        free_port(),
+        extra=f"password_file {pwfile}\nacl_file {aclfile}\nallow_anonymous false\n",
+    )
+    broker.start()
+    try:
+        settings = load_settings(
+            database_url=database_url,
+            mqtt_port=broker.port,
+            mqtt_username="ingest",
+            mqtt_password="ingest-pw",
+            ingest_client_id=f"ingest-{uid}",
+            ingest_batch_max_age_ms=20,
+        )
+        creds = tmp_path / "credentials.json"
+        creds.write_text(json.dumps(logins))
+        args = ["--count", "network_node=1", "--count", "flood_gauge=1", "--count"]
+        args += ["streetlight=0", "--districts", "Lubai", "--duration", "2h", "--speed", "50000"]
+        await simulate(settings, pool, kinds, tmp_path, uid, *args, "--credentials", str(creds))
+        for device, table in zip(devices, ("network_node", "flood_gauge"), strict=True):
+            n = await pool.fetchval(
+                f"SELECT count(*) FROM readings_{table} WHERE device_id = $1", device
+            )
+            assert n >= 20, device
+
+        logins[devices[1]]["password"] = "wrong"
+        creds.write_text(json.dumps(logins))
+        env = settings_env(database_url, broker.port)
+        proc = Proc(
+            [
+                "simulate",
+                "--id-prefix",
+                prefix,
+                "--no-register",
+                *args,
+                "--credentials",
+                str(creds),
+            ],
+            env,
+            tmp_path / "refused.log",
+        )
+        assert await asyncio.to_thread(proc.wait, 60) == 2
+        assert f"refused the connection as '{devices[1]}'" in proc.output()
+        assert "Traceback" not in proc.output()
+    finally:
+        broker.stop()
+        shutil.rmtree(workdir, ignore_errors=True)

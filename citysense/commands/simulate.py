@@ -120,7 +120,11 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
             ),
             rivers=scenario.rivers if scenario else (),
             id_prefix=args.id_prefix,
-            where="--count" if args.count or args.per_kind else "fleet",
+            where=(
+                ""
+                if args.count or args.per_kind or args.districts or not scenario
+                else f"scenario {scenario.source}: fleet"
+            ),
         )
         fleet = build_fleet(kinds, spec, args.seed)
     except (ScenarioError, FleetError) as exc:
