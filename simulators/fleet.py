@@ -154,8 +154,8 @@ def build_fleet(kinds: KindRegistry, spec: FleetSpec, seed: int) -> list[SimDevi
     stations = _stations(spec)
     if n_gauges > len(stations):
         raise FleetError(
-            f"{spec.field_name('flood_gauge')}: {n_gauges} gauges asked for, but the selected rivers"
-            f" have {len(stations)} stations ({', '.join(s.name for s in stations)})"
+            f"{spec.field_name('flood_gauge')}: {n_gauges} gauges asked for, but the selected"
+            f" rivers have {len(stations)} stations ({', '.join(s.name for s in stations)})"
         )
     for i, st in enumerate(stations[:n_gauges], start=1):
         devices.append(

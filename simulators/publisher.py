@@ -127,20 +127,23 @@ class Sender:
                 raise PublishError(
                     f"--credentials has no login for {len(missing)} device(s), e.g. {missing[0]}"
                 )
-            for d in self.fleet:
-                status = self.topics.status(d.kind, d.id)
-                self.clients[d.id] = connect(
-                    self.settings,
-                    d.id,
-                    credential=self.credentials[d.id],
-                    will=(status, b"offline"),
-                )
+            try:
+                for d in self.fleet:
+                    status = self.topics.status(d.kind, d.id)
+                    self.clients[d.id] = connect(
+                        self.settings,
+                        d.id,
+                        credential=self.credentials[d.id],
+                        will=(status, b"offline"),
+                    )
+            except PublishError:
+                self._disconnect()
+                raise
         for d in self.fleet:
             self._client(d).publish(self.topics.status(d.kind, d.id), b"online", qos=1, retain=True)
 
     def _client(self, device: SimDevice) -> mqtt.Client:
-        client = self.shared or self.clients[device.id]
-        return client
+        return self.shared or self.clients[device.id]
 
     def send(self, device: SimDevice, payload: bytes) -> None:
         info = self._client(device).publish(
@@ -170,9 +173,14 @@ class Sender:
                 )
             self.drain(timeout=15)
         finally:
-            for c in [*self.clients.values(), *([self.shared] if self.shared else [])]:
-                c.disconnect()
-                c.loop_stop()
+            self._disconnect()
+
+    def _disconnect(self) -> None:
+        for c in [*self.clients.values(), *([self.shared] if self.shared else [])]:
+            c.disconnect()
+            c.loop_stop()
+        self.clients.clear()
+        self.shared = None
 
 
 Tick = Callable[[datetime, Stats], None]

@@ -104,12 +104,13 @@ class Scenario:
     def conditions(self, fleet: Sequence[SimDevice], start: datetime) -> Conditions:
         """The events at absolute times for ``fleet``; fails if they refer to absent devices."""
         out = Conditions(glitches=self.glitches)
+        label = f"scenario {self.source or self.name}"
         for r in self.rain:
             out.rain.append(RainEvent(r.river, start + r.at, r.hours, r.mm_per_hour))
         for i, g in enumerate(self.grid):
             if not any(d.kind == "streetlight" and d.row.district == g.district for d in fleet):
                 raise ScenarioError(
-                    f"scenario {self.source or self.name}: grid_outage[{i}].district: the fleet has no street"
+                    f"{label}: grid_outage[{i}].district: the fleet has no street"
                     f" lights in {g.district!r}; add it to fleet.districts or raise"
                     " fleet.streetlight"
                 )
@@ -122,7 +123,7 @@ class Scenario:
             )
             if node is None:
                 raise ScenarioError(
-                    f"scenario {self.source or self.name}: node_outage[{i}].district: the fleet has no network"
+                    f"{label}: node_outage[{i}].district: the fleet has no network"
                     f" node in {n.district!r}"
                 )
             w = Window(start + n.at, start + n.at + timedelta(hours=n.hours))
@@ -134,7 +135,7 @@ class Scenario:
             dev = next((d for d in fleet if d.kind == f.kind and d.index == f.device), None)
             if dev is None:
                 raise ScenarioError(
-                    f"scenario {self.source or self.name}: bad_firmware[{i}].device: the fleet has no"
+                    f"{label}: bad_firmware[{i}].device: the fleet has no"
                     f" {f.kind} number {f.device}"
                 )
             until = self.duration if f.hours is None else f.at + timedelta(hours=f.hours)

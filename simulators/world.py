@@ -116,6 +116,14 @@ class Conditions:
             for r in self.rain
             if r.start <= t < r.start + timedelta(hours=r.hours) and r.mm_per_hour >= 10
         ]
+        for r in self.rain:
+            river = RIVER_BY_NAME.get(r.river)
+            rain_end = r.start + timedelta(hours=r.hours)
+            if river is None or r.total_mm < 40 or t < rain_end:
+                continue
+            travel = max(st.lag_h for st in river.stations) + r.hours + 1 + 3
+            if t < r.start + timedelta(hours=travel):
+                active.append(f"flood wave moving down the {r.river}")
         active += [f"grid outage {g.feeder or g.district}" for g in self.grid if g.window.covers(t)]
         active += [
             f"node {n.node_id} down ({n.cause})"

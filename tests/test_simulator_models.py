@@ -137,12 +137,25 @@ def test_grid_outage_darkens_its_district_at_once_and_spares_the_rest(
     for dev in spared:
         assert len(during[dev]) >= 8
         assert all(i["power_state"] != "off" for i in during[dev])
+    node = next(d for d in fleet if d.kind == "network_node" and d.row.district == out.district)
+    on_battery = [
+        i["power_source"]
+        for e in plan
+        if e.device.id == node.id
+        for i in e.items
+        if out.window.covers(i["ts"])  # type: ignore[arg-type]
+    ]
+    assert on_battery
+    assert set(on_battery) == {"battery"}
 
 
 def test_flood_crosses_each_threshold_upstream_first_and_reports_faster(
     kinds: KindRegistry,
 ) -> None:
-    _, fleet, _, plan = _scenario_plan(kinds, "flood-enim")
+    _, fleet, cond, plan = _scenario_plan(kinds, "flood-enim")
+    rain = next(r for r in cond.rain if r.mm_per_hour == 45)
+    assert "rain on the Enim (45 mm/h)" in cond.phase(rain.start + timedelta(hours=1))
+    assert "flood wave moving down the Enim" in cond.phase(rain.start + timedelta(hours=5))
     gauges = [d for d in fleet if d.kind == "flood_gauge"]
     assert [g.station for g in gauges] == list(RIVER_BY_NAME["Enim"].stations)
     series: dict[str, list[tuple[datetime, float]]] = defaultdict(list)

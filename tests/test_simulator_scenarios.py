@@ -305,9 +305,8 @@ async def test_each_device_publishes_with_its_own_login(
     database_url: str, pool: asyncpg.Pool, kinds: KindRegistry, tmp_path: Path, uid: str
 ) -> None:
     import json
-    import subprocess
-
     import shutil
+    import subprocess
 
     from citysense.local.mosquitto import LocalMosquitto
     from citysense.local.ports import free_port
@@ -321,7 +320,8 @@ async def test_each_device_publishes_with_its_own_login(
     pwfile, aclfile = workdir / "passwd", workdir / "acl"
     pwfile.touch()
     for login in [*logins.values(), {"username": "ingest", "password": "ingest-pw"}]:
-        subprocess.run(
+        await asyncio.to_thread(
+            subprocess.run,
             ["mosquitto_passwd", "-b", str(pwfile), login["username"], login["password"]],
             check=True,
         )
