@@ -8,9 +8,9 @@ readings and resend them, shuffled, as backlog arrays once the node is back.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from core.kinds import KindRegistry
 from core.wire import encode_telemetry
@@ -139,3 +139,28 @@ def plan(
                 yield Emission(t, dev, tuple(items), raw=malformed(items[0], n // bad.every))
                 continue
         yield Emission(t, dev, tuple(items))
+
+
+def rounds(
+    fleet: Sequence[SimDevice],
+    kinds: KindRegistry,
+    world: Conditions,
+    n: int | None,
+    seed: int,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Iterator[list[tuple[SimDevice, Item]]]:
+    """``n`` rounds (``None``: endless) of one reading per device, stamped by ``clock``."""
+    now = clock()
+    models = build_models(fleet, kinds, seed, now, now + timedelta(days=1))
+    for m in models:
+        m.first_due(now)
+    done = 0
+    while n is None or done < n:
+        t = clock()
+        t = t.replace(microsecond=t.microsecond // 1000 * 1000)  # ms: rounds may be < 1 s apart
+        batch = []
+        for dev, m in zip(fleet, models, strict=True):
+            items, _ = m.step(t, world)
+            batch += [(dev, item) for item in items]
+        yield batch
+        done += 1

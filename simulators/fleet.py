@@ -109,7 +109,7 @@ def _stations(spec: FleetSpec) -> list[Station]:
     return out
 
 
-def build_fleet(kinds: KindRegistry, spec: FleetSpec, seed: int) -> list[SimDevice]:
+def build_sim_fleet(kinds: KindRegistry, spec: FleetSpec, seed: int) -> list[SimDevice]:
     """Deterministic for a given spec and seed."""
     for kind, n in spec.counts.items():
         if kind not in kinds:
@@ -253,3 +253,25 @@ def fleet_csv(devices: Sequence[SimDevice]) -> str:
             ]
         )
     return buf.getvalue()
+
+
+def build_fleet(kinds: KindRegistry, per_kind: int, seed: int) -> list[DeviceRow]:
+    """``per_kind`` devices of every kind, as device rows (the demo's and older callers' API)."""
+    if per_kind < 1:
+        raise FleetError(f"--per-kind must be at least 1, got {per_kind}")
+    spec = FleetSpec({k: per_kind for k in kinds}, where="")
+    return [d.row for d in build_sim_fleet(kinds, spec, seed)]
+
+
+def as_sim_device(row: DeviceRow, index: int = 1) -> SimDevice:
+    """A bare device row as the simulation sees it (a gauge finds its station by position)."""
+    station = next(
+        (
+            s
+            for r in RIVERS
+            for s in r.stations
+            if row.kind == "flood_gauge" and (s.lat, s.lon) == (row.latitude, row.longitude)
+        ),
+        None,
+    )
+    return SimDevice(row, index, station=station)

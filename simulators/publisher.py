@@ -12,14 +12,16 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core.kinds import KindRegistry
 from core.settings import Settings
+from core.storage.devices import DeviceRow
 from core.wire import Topics, encode_telemetry
 from simulators.engine import BACKLOG_CHUNK, Emission
 from simulators.fleet import SimDevice
@@ -257,15 +259,59 @@ def run_rounds(
 ) -> Stats:
     """One reading per device per round, stamped with the wall clock (a quick smoke test)."""
     stats = Stats()
-    for n, batch in enumerate(rounds):
-        if stop.is_set():
+    batches = iter(rounds)
+    n = 0
+    while not stop.is_set():
+        if n and (stop.wait(interval_s) or stop.is_set()):
             break
-        if n:
-            stop.wait(interval_s)
+        batch = next(batches, None)  # drawn after the wait: stamped with the time it is sent
+        if batch is None:
+            break
         for dev, item in batch:
             sender.send(dev, encode_telemetry([item]))
             stats.messages += 1
             stats.readings += 1
         tick(clock(), stats)
+        n += 1
     sender.drain()
     return stats
+
+
+def run(
+    settings: Settings,
+    kinds: KindRegistry,
+    fleet: Sequence[DeviceRow | SimDevice],
+    *,
+    interval_s: float,
+    rounds: int | None,
+    seed: int,
+    stop: threading.Event,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> int:
+    """Rounds of one reading per device every ``interval_s`` until ``stop`` (the demo's loop).
+
+    Returns the number of messages published.
+    """
+    from simulators.engine import rounds as make_rounds
+    from simulators.fleet import as_sim_device
+    from simulators.world import Conditions
+
+    if not fleet:
+        raise ValueError("the fleet is empty: nothing to publish")
+    devices = [
+        d if isinstance(d, SimDevice) else as_sim_device(d, i) for i, d in enumerate(fleet, 1)
+    ]
+    sender = Sender(settings, devices)
+    sender.open()
+    try:
+        stats = run_rounds(
+            sender,
+            make_rounds(devices, kinds, Conditions(), rounds, seed, clock),
+            interval_s=interval_s,
+            stop=stop,
+            tick=lambda t, s: None,
+            clock=clock,
+        )
+    finally:
+        sender.close()
+    return stats.messages

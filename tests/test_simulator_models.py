@@ -12,7 +12,7 @@ import pytest
 from core.kinds import KindRegistry
 from core.wire import DecodeLimits, decode_telemetry
 from simulators import engine, world
-from simulators.fleet import FleetSpec, SimDevice, build_fleet, fleet_csv
+from simulators.fleet import FleetSpec, SimDevice, build_sim_fleet, fleet_csv
 from simulators.geography import RIVER_BY_NAME
 from simulators.models.flood import alert_level
 from simulators.models.network import NetworkNodeModel
@@ -28,7 +28,7 @@ def _scenario_plan(
     kinds: KindRegistry, name: str, seed: int = 1, *, background: bool = True
 ) -> tuple[Scenario, list[SimDevice], world.Conditions, list[engine.Emission]]:
     sc = load_scenario(name, list(kinds))
-    fleet = build_fleet(kinds, FleetSpec(sc.counts, sc.districts, sc.rivers), seed)
+    fleet = build_sim_fleet(kinds, FleetSpec(sc.counts, sc.districts, sc.rivers), seed)
     start, end = live_window(NOW, sc.duration, 10_000, sc.start_local)
     cond = sc.conditions(fleet, start)
     if background:
@@ -54,7 +54,7 @@ def test_sun_times_match_the_regencys_year() -> None:
 
 
 def _light_day(kinds: KindRegistry, **quirks: object) -> list[dict[str, object]]:
-    fleet = build_fleet(kinds, FleetSpec({"streetlight": 1}, ("Muara Enim",)), 7)
+    fleet = build_sim_fleet(kinds, FleetSpec({"streetlight": 1}, ("Muara Enim",)), 7)
     model = StreetlightModel(fleet[0], 7, **quirks)  # type: ignore[arg-type]
     start = datetime(2026, 11, 27, 0, 0, tzinfo=WIB)
     t, end, out = model.first_due(start), start + timedelta(days=1), []
@@ -194,7 +194,7 @@ def _first_sustained(series, level_of, name: str) -> datetime:  # type: ignore[n
 
 
 def test_gauge_housekeeping_every_quarter_hour_and_glitches_happen(kinds: KindRegistry) -> None:
-    fleet = build_fleet(kinds, FleetSpec({"flood_gauge": 2}, rivers=("Rambang",)), 3)
+    fleet = build_sim_fleet(kinds, FleetSpec({"flood_gauge": 2}, rivers=("Rambang",)), 3)
     start = datetime(2026, 11, 1, tzinfo=UTC)
     plan = list(engine.plan(fleet, kinds, world.Conditions(), start, start + timedelta(days=6), 3))
     items = [i for e in plan for i in e.items]
@@ -212,7 +212,7 @@ def test_gauge_housekeeping_every_quarter_hour_and_glitches_happen(kinds: KindRe
 
 
 def test_network_node_follows_the_village_day(kinds: KindRegistry) -> None:
-    fleet = build_fleet(kinds, FleetSpec({"network_node": 1}), 2)
+    fleet = build_sim_fleet(kinds, FleetSpec({"network_node": 1}), 2)
     model = NetworkNodeModel(fleet[0], 2)
     start = datetime(2026, 11, 27, 0, 0, tzinfo=WIB)
     t = model.first_due(start)
@@ -261,7 +261,7 @@ def test_node_power_cut_is_a_gap_and_lights_behind_resend_a_complete_backlog(
 
 
 def test_backhaul_outage_backlogs_the_nodes_own_readings(kinds: KindRegistry) -> None:
-    fleet = build_fleet(kinds, FleetSpec({"network_node": 1}), 1)
+    fleet = build_sim_fleet(kinds, FleetSpec({"network_node": 1}), 1)
     start = datetime(2026, 11, 27, tzinfo=UTC)
     w = world.Window(start + timedelta(hours=1), start + timedelta(hours=2))
     cond = world.Conditions(nodes=[world.NodeOutage(fleet[0].id, w, "backhaul")])
@@ -303,7 +303,7 @@ def test_same_seed_same_messages_other_seed_other_values(kinds: KindRegistry) ->
 
 
 def test_fleet_places_devices_and_exports_csv(kinds: KindRegistry) -> None:
-    fleet = build_fleet(
+    fleet = build_sim_fleet(
         kinds, FleetSpec({"streetlight": 30, "flood_gauge": 9, "network_node": 4}), 1
     )
     text = fleet_csv(fleet).splitlines()

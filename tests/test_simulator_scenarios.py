@@ -4,6 +4,7 @@ leaves its signature in the database. Simulated time is compressed (20000x)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import time
 from collections import defaultdict
@@ -16,7 +17,7 @@ import pytest
 from core.kinds import KindRegistry
 from core.settings import Settings
 from simulators import engine
-from simulators.fleet import FleetSpec, SimDevice, build_fleet
+from simulators.fleet import FleetSpec, SimDevice, build_sim_fleet
 from simulators.models.flood import alert_level
 from simulators.scenario import conditions_for, load_scenario
 from simulators.solar import WIB
@@ -43,7 +44,7 @@ class Run:
         if name is not None:
             sc = load_scenario(name, list(kinds))
             spec = FleetSpec(sc.counts, sc.districts, sc.rivers, id_prefix=prefix)
-            self.fleet: list[SimDevice] = build_fleet(kinds, spec, 1)
+            self.fleet: list[SimDevice] = build_sim_fleet(kinds, spec, 1)
             self.world: Conditions = conditions_for(sc, self.fleet, self.start, self.end, 1)
             self.plan = list(engine.plan(self.fleet, kinds, self.world, self.start, self.end, 1))
 
@@ -379,3 +380,34 @@ async def test_each_device_publishes_with_its_own_login(
     finally:
         broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def test_demo_api_publishes_rounds_for_plain_device_rows(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    """`build_fleet` + `publisher.run` (what `citysense up`'s demo calls) keep working."""
+    import threading
+
+    from core.storage.devices import upsert_devices
+    from simulators.fleet import build_fleet
+    from simulators.publisher import run
+
+    rows = [
+        dataclasses.replace(r, id=r.id.replace("SIM-", f"D{uid}-"))
+        for r in build_fleet(kinds, 2, 1)
+    ]
+    assert len(rows) == 6
+    await upsert_devices(pool, rows)
+    async with running_ingest(settings, pool, kinds) as service:
+        sent = await asyncio.to_thread(
+            run, settings, kinds, rows, interval_s=0.2, rounds=3, seed=1, stop=threading.Event()
+        )
+        assert sent == 18
+        await eventually(lambda: asyncio.sleep(0, service.stats.inserted), lambda n: n >= 18)
+    gauge = next(r for r in rows if r.kind == "flood_gauge")
+    levels = await pool.fetch(
+        "SELECT water_level FROM readings_flood_gauge WHERE device_id = $1", gauge.id
+    )
+    # The gauge found its station (Pulau Panggung, base 190 cm): a river level, not noise.
+    assert len(levels) == 3
+    assert all(150 < r["water_level"] < 250 for r in levels)

@@ -20,13 +20,9 @@ from core.kinds import KindRegistry
 from core.settings import Settings
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from simulators.fleet import SimDevice
-    from simulators.models import Item
     from simulators.publisher import Stats
     from simulators.scenario import Scenario
-    from simulators.world import Conditions
 
 DEFAULT_COUNTS = {"streetlight": 12, "flood_gauge": 4, "network_node": 4}
 
@@ -92,7 +88,7 @@ def _register(settings: Settings, fleet: list[SimDevice]) -> None:
 def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from simulators import engine, publisher
     from simulators.credentials import CredentialsError, load_credentials
-    from simulators.fleet import FleetError, FleetSpec, build_fleet, fleet_csv
+    from simulators.fleet import FleetError, FleetSpec, build_sim_fleet, fleet_csv
     from simulators.progress import Progress
     from simulators.scenario import (
         ScenarioError,
@@ -126,7 +122,7 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
                 else f"scenario {scenario.source}: fleet"
             ),
         )
-        fleet = build_fleet(kinds, spec, args.seed)
+        fleet = build_sim_fleet(kinds, spec, args.seed)
     except (ScenarioError, FleetError) as exc:
         raise UsageError(str(exc)) from None
     if args.csv:
@@ -196,7 +192,7 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
             if args.rounds is not None:
                 stats = publisher.run_rounds(
                     sender,
-                    _rounds(fleet, kinds, conditions, args.rounds, args.seed),
+                    engine.rounds(fleet, kinds, conditions, args.rounds, args.seed),
                     interval_s=args.interval,
                     stop=stop,
                     tick=progress.tick,
@@ -228,25 +224,6 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
         flush=True,
     )
     return 0
-
-
-def _rounds(
-    fleet: list[SimDevice], kinds: KindRegistry, conditions: Conditions, rounds: int, seed: int
-) -> Iterator[list[tuple[SimDevice, Item]]]:
-    from simulators.engine import build_models
-
-    now = datetime.now(UTC)
-    models = build_models(fleet, kinds, seed, now, now + timedelta(days=1))
-    for m in models:
-        m.first_due(now)
-    for _ in range(rounds):
-        t = datetime.now(UTC)
-        t = t.replace(microsecond=t.microsecond // 1000 * 1000)  # ms: rounds may be < 1 s apart
-        batch = []
-        for dev, m in zip(fleet, models, strict=True):
-            items, _ = m.step(t, conditions)
-            batch += [(dev, item) for item in items]
-        yield batch
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
