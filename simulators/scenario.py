@@ -64,6 +64,8 @@ class GridCut:
     district: str
     at: timedelta
     hours: float
+    feeder: int | None = None
+    """Only this feeder (cabinet) of the district, numbered from 1; else all of them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +117,22 @@ class Scenario:
                     " fleet.streetlight"
                 )
             w = Window(start + g.at, start + g.at + timedelta(hours=g.hours))
-            out.grid.append(GridOutage(w, district=g.district))
+            if g.feeder is None:
+                out.grid.append(GridOutage(w, district=g.district))
+                continue
+            feeders = sorted(
+                {
+                    d.feeder
+                    for d in fleet
+                    if d.kind == "streetlight" and d.row.district == g.district and d.feeder
+                }
+            )
+            if g.feeder > len(feeders):
+                raise ScenarioError(
+                    f"{label}: grid_outage[{i}].feeder: {g.district} has {len(feeders)}"
+                    f" feeder(s) in this fleet, not {g.feeder}"
+                )
+            out.grid.append(GridOutage(w, feeder=feeders[g.feeder - 1]))
         for i, n in enumerate(self.nodes):
             node = next(
                 (d for d in fleet if d.kind == "network_node" and d.row.district == n.district),
@@ -287,12 +304,13 @@ def parse_scenario(doc: Mapping[str, Any], name: str, kinds: Sequence[str]) -> S
         )
     grid = []
     for i, t in enumerate(top.tables("grid_outage")):
-        g = _Table(t, f"grid_outage[{i}]", ["district", "at", "hours"])
+        g = _Table(t, f"grid_outage[{i}]", ["district", "feeder", "at", "hours"])
         grid.append(
             GridCut(
                 g.text("district", choices=list(DISTRICT_BY_NAME)),
                 within(f"grid_outage[{i}].at", g.duration("at")),
                 g.number("hours"),
+                g.count("feeder", minimum=1) if "feeder" in t else None,
             )
         )
     nodes = []

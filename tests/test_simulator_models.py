@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter, defaultdict
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from simulators.geography import RIVER_BY_NAME
 from simulators.models.flood import alert_level
 from simulators.models.network import NetworkNodeModel
 from simulators.models.streetlight import StreetlightModel
-from simulators.scenario import Scenario, load_scenario
+from simulators.scenario import Scenario, ScenarioError, load_scenario, parse_scenario
 from simulators.solar import WIB, sun_times
 from simulators.timeline import live_window
 
@@ -333,3 +334,33 @@ def test_live_window_never_runs_ahead_of_the_clock() -> None:
     s1, e1 = live_window(NOW, timedelta(hours=2), 1)
     assert s1 == NOW
     assert e1 == NOW + timedelta(hours=2)
+
+
+def test_cabinet_outage_darkens_only_the_lights_on_that_feeder(kinds: KindRegistry) -> None:
+    sc = parse_scenario(
+        {
+            "duration": "4h",
+            "start_local": "19:00",
+            "fleet": {"streetlight": 26, "districts": ["Gelumbang"]},
+            "grid_outage": [{"district": "Gelumbang", "feeder": 2, "at": "1h", "hours": 1}],
+        },
+        "cabinet",
+        list(kinds),
+    )
+    fleet = build_sim_fleet(kinds, FleetSpec(sc.counts, sc.districts), 1)
+    start, end = live_window(NOW, sc.duration, 10_000, sc.start_local)
+    cond = sc.conditions(fleet, start)
+    out = cond.grid[0]
+    assert out.feeder is not None
+    assert out.feeder.endswith("-02")
+    on_feeder = {d.id for d in fleet if d.feeder == out.feeder}
+    assert len(on_feeder) == 12
+    gasps = {
+        e.device.id
+        for e in engine.plan(fleet, kinds, cond, start, end, 1)
+        for i in e.items
+        if i["voltage"] == 0
+    }
+    assert gasps == on_feeder
+    with pytest.raises(ScenarioError, match=r"grid_outage\[0\]\.feeder: Gelumbang has 3 feeder"):
+        replace(sc, grid=(replace(sc.grid[0], feeder=4),)).conditions(fleet, start)
