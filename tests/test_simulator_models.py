@@ -364,3 +364,27 @@ def test_cabinet_outage_darkens_only_the_lights_on_that_feeder(kinds: KindRegist
     assert gasps == on_feeder
     with pytest.raises(ScenarioError, match=r"grid_outage\[0\]\.feeder: Gelumbang has 3 feeder"):
         replace(sc, grid=(replace(sc.grid[0], feeder=4),)).conditions(fleet, start)
+
+
+def test_every_well_formed_message_of_a_default_fleet_passes_ingest_validation(
+    kinds: KindRegistry,
+) -> None:
+    from citysense.commands.simulate import DEFAULT_COUNTS
+
+    fleet = build_sim_fleet(kinds, FleetSpec(DEFAULT_COUNTS), 11)
+    start = datetime(2026, 11, 20, tzinfo=UTC)
+    end = start + timedelta(days=2)
+    cond = world.background(fleet, start, end, 11)
+    assert cond.rain
+    assert cond.nodes  # everyday incidents happen
+    limits = DecodeLimits()
+    per_kind: Counter[str] = Counter()
+    for e in engine.plan(fleet, kinds, cond, start, end, 11):
+        readings, rejections = decode_telemetry(
+            kinds[e.device.kind], e.device.id, e.payload(), end, limits
+        )
+        assert not rejections, (e.device.id, rejections, e.payload()[:300])
+        per_kind[e.device.kind] += len(readings)
+    assert per_kind["network_node"] > 4 * 2 * 1300
+    assert per_kind["flood_gauge"] >= 4 * 2 * 288 * 0.95
+    assert per_kind["streetlight"] >= 12 * 2 * 40
