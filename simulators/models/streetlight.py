@@ -154,8 +154,9 @@ class StreetlightModel:
 def light_quirks(device: SimDevice, seed: int, start: datetime, end: datetime) -> dict[str, object]:
     """Which lights of a fleet are day-burners or have a lamp failing during the run."""
     rng = rng_for(seed, device.id, "quirks")
-    nights = max(1.0, (end - start) / timedelta(days=1))
+    span = min(end - start, timedelta(days=30))  # open-ended runs: the first month
+    nights = max(1.0, span / timedelta(days=1))
     fail_at = None
-    if rng.random() < min(0.5, 0.01 * nights):
-        fail_at = at_or_after_boundary(start + (end - start) * rng.random(), 60)
+    if rng.random() < 0.01 * nights:
+        fail_at = at_or_after_boundary(start + span * rng.random(), 60)
     return {"fail_at": fail_at, "day_burner": rng.random() < 0.03}
