@@ -72,6 +72,22 @@ def _bbox(raw: str | None) -> tuple[float, float, float, float] | None:
     return parts[0], parts[1], parts[2], parts[3]
 
 
+def filters(
+    kind: Annotated[str | None, Query(description="streetlight, flood_gauge, ...")] = None,
+    district: str | None = None,
+    status: str | None = None,
+    bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
+    q: Annotated[str | None, Query(description="free text: id, name, village, ...")] = None,
+    batch: str | None = None,
+) -> DeviceFilter:
+    if status is not None and status not in {s.value for s in Status}:
+        raise HTTPException(422, f"status: use one of {', '.join(s.value for s in Status)}")
+    return DeviceFilter(kind, district, status, _bbox(bbox), q, batch)
+
+
+Filters = Annotated[DeviceFilter, Depends(filters)]
+
+
 def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     """Routes for the registry; the region is read once here from settings."""
     region: Region = load_region(settings.region_file)
@@ -80,20 +96,6 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
 
     def registry(request: Request) -> Registry:
         return Registry(request.app.state.pool, settings, kinds, region)
-
-    def filters(
-        kind: Annotated[str | None, Query(description="streetlight, flood_gauge, ...")] = None,
-        district: str | None = None,
-        status: str | None = None,
-        bbox: Annotated[str | None, Query(description="min_lon,min_lat,max_lon,max_lat")] = None,
-        q: Annotated[str | None, Query(description="free text: id, name, village, ...")] = None,
-        batch: str | None = None,
-    ) -> DeviceFilter:
-        if status is not None and status not in {s.value for s in Status}:
-            raise HTTPException(422, f"status: use one of {', '.join(s.value for s in Status)}")
-        return DeviceFilter(kind, district, status, _bbox(bbox), q, batch)
-
-    Filters = Annotated[DeviceFilter, Depends(filters)]  # noqa: N806
 
     @router.get("/registry/meta", response_model=RegistryMeta)
     async def meta(_: Reader) -> RegistryMeta:
