@@ -62,6 +62,7 @@ def mosquitto_directives(paths: AuthPaths, *, pid_file: bool = True) -> str:
     """Lines to pass as ``broker_config(..., allow_anonymous=False, extra=...)``."""
     lines = [
         "# Device credentials and topics, generated from the registry (citysense devices).",
+        "allow_anonymous false",
         f"password_file {paths.password_file}",
         f"acl_file {paths.acl_file}",
     ]
