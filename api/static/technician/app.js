@@ -242,6 +242,7 @@ async function start() {
     $("api-key").value = "";
     showKeyForm(false);
     say("Key saved on this phone.", "ok");
+    if (meta === null) loadMeta();
   });
   $("change-key").addEventListener("click", () => showKeyForm(true));
   $("find-btn").addEventListener("click", find);
@@ -256,10 +257,14 @@ async function start() {
   } else {
     $("scan-note").hidden = false;
   }
+  await loadMeta();
+}
+
+async function loadMeta() {
   try {
     meta = await api("GET", "/registry/meta");
   } catch (e) {
-    say("Cannot load the registry: " + e.message, "error");
+    say("Cannot load the registry: " + e.message + (e.status === 401 ? " (enter your API key)" : ""), "error");
     return;
   }
   meta.kinds.forEach((k) => option($("kind"), k.name, k.label));
