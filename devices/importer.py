@@ -95,7 +95,7 @@ async def run_import(
     actor: str,
     import_good: bool,
     batch: str,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ImportResult:
     plan = await plan_import(registry, data)
     result = ImportResult(rows=plan.rows, imported=0, errors=plan.errors)

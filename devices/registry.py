@@ -174,7 +174,7 @@ class Registry:
         actor: str,
         action: str,
         batch: str | None,
-        progress: Callable[[int], None] | None = None,
+        progress: Callable[[int, int], None] | None = None,
         chunk: int = 1000,
     ) -> list[Issued]:
         """Insert validated devices with fresh credentials, all or nothing."""
@@ -190,9 +190,9 @@ class Registry:
                 )
             )
             if progress and (i + 1) % chunk == 0:
-                progress(chunk)
+                progress(chunk, len(devices))
         if progress and len(devices) % chunk:
-            progress(len(devices) % chunk)
+            progress(len(devices) % chunk, len(devices))
         async with self.pool.acquire() as conn, conn.transaction():
             refs = await self.check_references(devices, conn)
             if refs.by_index:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import tempfile
@@ -22,7 +23,14 @@ from devices.broker_auth import AuthPaths, mosquitto_directives, sync_broker_aut
 from devices.credentials import mosquitto_hash
 from devices.region import load_region
 from devices.registry import Registry
-from tests.support.mqtt_auth import NO_MATCHING_SUBSCRIBERS, NOT_AUTHORIZED, SUCCESS, Session, connect_code, session
+from tests.support.mqtt_auth import (
+    NO_MATCHING_SUBSCRIBERS,
+    NOT_AUTHORIZED,
+    SUCCESS,
+    Session,
+    connect_code,
+    session,
+)
 from tests.support.registry import streetlight
 
 pytestmark = pytest.mark.anyio
@@ -82,7 +90,10 @@ async def test_devices_connect_and_publish_only_as_themselves(
     b_topic = f"citysense/v1/streetlight/{b.id}/telemetry"
 
     # Registration took effect without a restart.
-    assert _eventually(lambda: connect_code(port, a.id, a_cred.password), lambda c: c == SUCCESS) == SUCCESS
+    assert (
+        _eventually(lambda: connect_code(port, a.id, a_cred.password), lambda c: c == SUCCESS)
+        == SUCCESS
+    )
     assert connect_code(port, None, None) != SUCCESS, "anonymous clients must be refused"
     assert connect_code(port, a.id, "wrong-password") != SUCCESS
     assert connect_code(port, b.id, a_cred.password) != SUCCESS, "A's password is not B's"
@@ -91,24 +102,29 @@ async def test_devices_connect_and_publish_only_as_themselves(
     with session(port, "citysense-ingest", INGEST_PASSWORD) as ingest:
         assert isinstance(ingest, Session)
         ingest.client.subscribe("citysense/v1/#", qos=1)
-        time.sleep(0.2)
+        await asyncio.sleep(0.2)
         with session(port, a.id, a_cred.password) as dev_a:
             assert isinstance(dev_a, Session)
             assert dev_a.publish(a_topic, b'{"ok":1}') == SUCCESS
             assert dev_a.publish(f"citysense/v1/streetlight/{a.id}/status", b"online") == SUCCESS
             assert dev_a.publish(b_topic, b'{"spoof":1}') == NOT_AUTHORIZED
-            assert dev_a.publish(f"citysense/v1/flood_gauge/{a.id}/telemetry", b"{}") == NOT_AUTHORIZED
-            assert dev_a.publish("citysense/v1/streetlight/other/telemetry", b"{}") == NOT_AUTHORIZED
+            assert (
+                dev_a.publish(f"citysense/v1/flood_gauge/{a.id}/telemetry", b"{}") == NOT_AUTHORIZED
+            )
+            assert (
+                dev_a.publish("citysense/v1/streetlight/other/telemetry", b"{}") == NOT_AUTHORIZED
+            )
         got = ingest.wait_received(2)
-        time.sleep(0.3)
+        await asyncio.sleep(0.3)
         topics = [t for t, _ in ingest.received]
         assert topics == [a_topic, f"citysense/v1/streetlight/{a.id}/status"], topics
 
     # Rotation: the old password stops working, the new one works; same broker process.
     rotated = await registry.rotate(a.id, actor="test")
-    assert _eventually(
-        lambda: connect_code(port, a.id, a_cred.password), lambda c: c != SUCCESS
-    ) != SUCCESS
+    assert (
+        _eventually(lambda: connect_code(port, a.id, a_cred.password), lambda c: c != SUCCESS)
+        != SUCCESS
+    )
     assert connect_code(port, a.id, rotated.password) == SUCCESS
 
     # Decommissioning revokes: B can no longer connect.
@@ -116,13 +132,16 @@ async def test_devices_connect_and_publish_only_as_themselves(
         assert isinstance(live_b, Session)
         assert live_b.publish(b_topic, b"{}") in (SUCCESS, NO_MATCHING_SUBSCRIBERS)
         await registry.change_status(b.id, "decommissioned", actor="test")
-        assert _eventually(
-            lambda: connect_code(port, b.id, b_cred.password), lambda c: c != SUCCESS
-        ) != SUCCESS
+        assert (
+            _eventually(lambda: connect_code(port, b.id, b_cred.password), lambda c: c != SUCCESS)
+            != SUCCESS
+        )
         # A session opened before the revocation is dropped by the broker at the reload.
         assert _eventually(lambda: int(live_b.client.is_connected()), lambda c: c == 0) == 0
     assert connect_code(port, a.id, rotated.password) == SUCCESS
-    assert broker.proc is not None and broker.proc.pid == pid and broker.proc.poll() is None
+    assert broker.proc is not None
+    assert broker.proc.pid == pid
+    assert broker.proc.poll() is None
     assert got  # the ingest account saw A's own messages
 
 

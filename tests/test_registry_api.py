@@ -98,7 +98,9 @@ async def test_lifecycle_allows_only_sensible_moves_and_journals_each(
         assert all(e["actor"] == f"technician-{uid}" for e in journal)
         assert journal[1]["changes"] == {"village": ["Tanjung Enim", "Darmo"]}
         assert journal[0]["note"] == "label faded"
-        maintenance = next(e for e in journal if e["changes"].get("status") == ["active", "maintenance"])
+        maintenance = next(
+            e for e in journal if e["changes"].get("status") == ["active", "maintenance"]
+        )
         assert maintenance["note"] == "lamp driver replaced"
         assert datetime.fromisoformat(journal[0]["at"]) <= datetime.now(UTC)
         assert (await http.get(f"/devices/{did}")).json()["has_credentials"] is False
@@ -113,7 +115,10 @@ async def test_bad_input_names_the_field_and_writes_nothing(
     keys = await role_keys(pool, uid)
     tech = keys["technician"]
     cases = [
-        (streetlight(f"A-{uid}", latitude=-6.2, longitude=106.8), "is outside Kabupaten Muara Enim"),
+        (
+            streetlight(f"A-{uid}", latitude=-6.2, longitude=106.8),
+            "is outside Kabupaten Muara Enim",
+        ),
         (streetlight(f"B-{uid}", latitude=103.8349, longitude=-3.7735), "look swapped"),
         (streetlight(f"C-{uid}", latitude=3.7735), "latitude sign looks wrong"),
         (streetlight(f"D-{uid}", district="Lawang Kidull"), "did you mean 'Lawang Kidul'?"),
@@ -142,13 +147,12 @@ async def test_bad_input_names_the_field_and_writes_nothing(
         assert moved.status_code == 422
         kind = await http.patch(f"/devices/Z-{uid}", json={"kind": "flood_gauge"}, headers=tech)
         assert kind.status_code == 422
-    count = await pool.fetchval(
-        "SELECT count(*) FROM devices WHERE id LIKE '%' || $1", uid
-    )
+    count = await pool.fetchval("SELECT count(*) FROM devices WHERE id LIKE '%' || $1", uid)
     assert count == 1
-    assert await pool.fetchval(
-        "SELECT count(*) FROM device_journal WHERE device_id = $1", f"Z-{uid}"
-    ) == 1
+    assert (
+        await pool.fetchval("SELECT count(*) FROM device_journal WHERE device_id = $1", f"Z-{uid}")
+        == 1
+    )
     assert await pool.fetchval(
         "SELECT latitude FROM devices WHERE id = $1", f"Z-{uid}"
     ) == pytest.approx(-3.7735)
@@ -194,8 +198,14 @@ async def test_role_matrix_for_every_mutating_endpoint(
                 (
                     "POST",
                     "/device-models",
-                    {"json": {"id": f"M-{who}-{uid}", "kind": "streetlight",
-                              "manufacturer": f"PT {who} {uid}", "model": "LED 60W"}},
+                    {
+                        "json": {
+                            "id": f"M-{who}-{uid}",
+                            "kind": "streetlight",
+                            "manufacturer": f"PT {who} {uid}",
+                            "model": "LED 60W",
+                        }
+                    },
                     201,
                 ),
                 (
@@ -250,14 +260,22 @@ async def test_filters_pagination_geojson_and_csv_export(
         assert gauge_up.status_code == 422
         assert "is a streetlight, not a network_node" in gauge_up.text
 
-        page = (await http.get("/devices", params={"q": uid, "kind": "streetlight", "limit": 2})).json()
+        page = (
+            await http.get("/devices", params={"q": uid, "kind": "streetlight", "limit": 2})
+        ).json()
         assert page["total"] == 5
         assert [d["id"] for d in page["items"]] == [f"FLT-{uid}-0", f"FLT-{uid}-1"]
-        page2 = (await http.get("/devices", params={"q": uid, "kind": "streetlight", "limit": 2, "offset": 4})).json()
+        page2 = (
+            await http.get(
+                "/devices", params={"q": uid, "kind": "streetlight", "limit": 2, "offset": 4}
+            )
+        ).json()
         assert [d["id"] for d in page2["items"]] == [f"FLT-{uid}-4"]
         lubai = (await http.get("/devices", params={"q": uid, "district": "lubai"})).json()
         assert {d["id"] for d in lubai["items"]} == {f"NODE-{uid}", f"FLT-{uid}-1", f"FLT-{uid}-3"}
-        box = (await http.get("/devices", params={"q": uid, "bbox": "104.3,-3.7,104.4,-3.6"})).json()
+        box = (
+            await http.get("/devices", params={"q": uid, "bbox": "104.3,-3.7,104.4,-3.6"})
+        ).json()
         assert box["total"] == 3
         planned = (await http.get("/devices", params={"q": uid, "status": "planned"})).json()
         assert planned["total"] == 0
@@ -287,14 +305,16 @@ async def test_labels_svg_png_and_batch_sheet(
 ) -> None:
     keys = await role_keys(pool, uid)
     async with api_client(create_app(settings, kinds, pool=pool)) as http:
-        data = "id;kind;district\n" + "".join(f"LBL-{uid}-{i};streetlight;Lubai\n" for i in range(30))
+        data = "id;kind;district\n" + "".join(
+            f"LBL-{uid}-{i};streetlight;Lubai\n" for i in range(30)
+        )
         r = await http.post("/devices/import", content=data.encode(), headers=keys["technician"])
         assert r.status_code == 200, r.text
         batch = r.json()["batch"]
         svg = await http.get(f"/devices/LBL-{uid}-1/label.svg")
         assert svg.headers["content-type"].startswith("image/svg+xml")
         assert f"LBL-{uid}-1" in svg.text
-        assert "<path d=\"M" in svg.text
+        assert '<path d="M' in svg.text
         png = await http.get(f"/devices/LBL-{uid}-1/label.png")
         assert png.content.startswith(b"\x89PNG")
         sheet = await http.get("/device-labels", params={"batch": batch})
@@ -314,7 +334,9 @@ async def test_unregistered_publishers_can_be_claimed(
     await insert_dead_letters(
         pool,
         [
-            DeadLetter(now, f"citysense/v1/flood_gauge/{did}/telemetry", did, "unknown_device", "x", b"{}")
+            DeadLetter(
+                now, f"citysense/v1/flood_gauge/{did}/telemetry", did, "unknown_device", "x", b"{}"
+            )
             for _ in range(3)
         ],
     )

@@ -24,7 +24,8 @@ def _file(uid: str) -> str:
         f"S2-{uid},streetlight,Lampu 2,Lubay,,-3.67,104.31,installed,P-2,,,,,,,,\n"
         f"S3-{uid},streetlight,Lampu 3,Lubai,,-6.2,106.8,installed,P-3,,,,,,,,\n"
         f"S1-{uid},streetlight,dup,Lubai,,-3.67,104.31,planned,,,,,,,,,\n"
-        f"G1-{uid},flood_gauge,AWLR,Muara Enim,,-3.66,103.80,active,,,Sukaraja,Enim,57.2,300,450,522,\n"
+        f"G1-{uid},flood_gauge,AWLR,Muara Enim,,-3.66,103.80,active,,,"
+        "Sukaraja,Enim,57.2,300,450,522,\n"
         f"G2-{uid},flood_gauge,AWLR,Muara Enim,,-3.66,103.80,active,,,X,Enim,abc,300,250,522,\n"
         f"S4-{uid},streetlight,Lampu 4,Lubai,,-3.67,104.31,retired,,,,,,,,,\n"
     )
@@ -70,7 +71,11 @@ async def test_bad_rows_are_all_reported_and_nothing_is_imported_unless_asked(
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["imported"] == 3
-        assert {c["username"] for c in body["credentials"]} == {f"N-{uid}", f"S1-{uid}", f"G1-{uid}"}
+        assert {c["username"] for c in body["credentials"]} == {
+            f"N-{uid}",
+            f"S1-{uid}",
+            f"G1-{uid}",
+        }
         assert await _count(pool, uid) == 3
         s1 = (await http.get(f"/devices/S1-{uid}")).json()
         assert s1["uplink_id"] == f"N-{uid}"
@@ -114,11 +119,11 @@ async def test_bom_semicolons_and_indonesian_headers_are_read(
             3,
             "not UTF-8 (byte 0xe9",
         ),
-        ("id,kind,kecamatan_x\nA,streetlight,Lubai\n".encode(), 1, "unknown column"),
-        ("id,kind\nA,streetlight\n".encode(), 1, "missing column 'district'"),
-        ("".encode(), 1, "empty"),
+        (b"id,kind,kecamatan_x\nA,streetlight,Lubai\n", 1, "unknown column"),
+        (b"id,kind\nA,streetlight\n", 1, "missing column 'district'"),
+        (b"", 1, "empty"),
         ("id,kind,district\n".encode("utf-16"), 1, "UTF-16"),
-        ('id,kind,district\nA,streetlight,Lubai,extra\n'.encode(), 2, "3 columns"),
+        (b"id,kind,district\nA,streetlight,Lubai,extra\n", 2, "3 columns"),
     ],
 )
 def test_file_level_problems_name_the_line_and_the_fix(

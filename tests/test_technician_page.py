@@ -6,7 +6,6 @@ import asyncio
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from core.kinds import KindRegistry
 from core.settings import Settings

@@ -23,13 +23,14 @@ T = TypeVar("T")
 class Progress:
     """A one-line text progress bar on stderr: ``[#####.....] 5000/10000 1234/s``."""
 
-    def __init__(self, total: int, label: str, out: TextIO | None = None, width: int = 30) -> None:
-        self.total, self.label, self.width = max(total, 1), label, width
+    def __init__(self, label: str, out: TextIO | None = None, width: int = 30) -> None:
+        self.total, self.label, self.width = 1, label, width
         self.out = out or sys.stderr
         self.done = 0
         self.started = time.monotonic()
 
-    def advance(self, n: int) -> None:
+    def advance(self, n: int, total: int) -> None:
+        self.total = max(total, 1)
         self.done = min(self.total, self.done + n)
         filled = int(self.width * self.done / self.total)
         rate = self.done / max(time.monotonic() - self.started, 1e-6)
@@ -146,8 +147,7 @@ def cmd_import(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
 
     data = Path(args.file).read_bytes()
     batch = args.batch or f"import-{datetime.now(UTC):%Y%m%d-%H%M%S}"
-    lines = max(data.count(b"\n"), 1)
-    bar = Progress(lines, "importing")
+    bar = Progress("importing")
 
     async def work(registry: Any) -> Any:
         return await run_import(

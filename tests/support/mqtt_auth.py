@@ -27,7 +27,9 @@ class Session:
         client.on_publish = self._on_publish
         client.on_message = self._on_message
 
-    def _on_publish(self, client: object, userdata: object, mid: int, rc: object, props: object) -> None:
+    def _on_publish(
+        self, client: object, userdata: object, mid: int, rc: object, props: object
+    ) -> None:
         with self._cond:
             self._acks[mid] = int(getattr(rc, "value", 0))
             self._cond.notify_all()
@@ -76,7 +78,9 @@ def session(
     done = threading.Event()
     result: dict[str, int] = {}
 
-    def on_connect(client: object, userdata: object, flags: object, rc: object, props: object) -> None:
+    def on_connect(
+        client: object, userdata: object, flags: object, rc: object, props: object
+    ) -> None:
         result["rc"] = int(getattr(rc, "value", rc))  # type: ignore[call-overload]
         done.set()
 
