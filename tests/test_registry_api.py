@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -362,3 +364,20 @@ async def test_unregistered_publishers_can_be_claimed(
             headers=keys["technician"],
         )  # fmt: skip
         assert again.status_code == 404
+
+
+async def test_the_api_uses_the_configured_region_file(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str, tmp_path: Path
+) -> None:
+    doc = json.loads((Path(__file__).parents[1] / "devices/data/muara-enim.json").read_text())
+    doc["districts"] = [d for d in doc["districts"] if d["name"] != "Gelumbang"]
+    (tmp_path / "region.json").write_text(json.dumps(doc))
+    split = settings.model_copy(update={"region_file": str(tmp_path / "region.json")})
+    keys = await role_keys(pool, uid)
+    async with api_client(create_app(split, kinds, pool=pool)) as http:
+        meta = (await http.get("/registry/meta")).json()
+        assert len(meta["districts"]) == 21
+        body = streetlight(f"GLB-{uid}", district="Gelumbang", latitude=-3.2135, longitude=104.4197)
+        r = await http.post("/devices", json=body, headers=keys["technician"])
+        assert r.status_code == 422
+        assert "unknown district 'Gelumbang'" in r.json()["detail"]
