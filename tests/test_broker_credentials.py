@@ -9,6 +9,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -19,10 +20,12 @@ from citysense.local.mosquitto import LocalMosquitto
 from citysense.local.ports import free_port
 from core.kinds import KindRegistry
 from core.settings import Settings
+from core.wire import encode_telemetry
 from devices.broker_auth import AuthPaths, mosquitto_directives, sync_broker_auth
 from devices.credentials import mosquitto_hash
 from devices.region import load_region
 from devices.registry import Registry
+from tests.support.ingest import running_ingest
 from tests.support.mqtt_auth import (
     NO_MATCHING_SUBSCRIBERS,
     NOT_AUTHORIZED,
@@ -32,6 +35,7 @@ from tests.support.mqtt_auth import (
     session,
 )
 from tests.support.registry import streetlight
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -156,3 +160,25 @@ def test_hashes_match_mosquitto_passwd(tmp_path: Path) -> None:
     stored = line.split(":", 1)[1]
     salt = base64.b64decode(stored.split("$")[3])
     assert mosquitto_hash("s3cret", salt=salt) == stored
+
+
+async def test_ingest_stores_what_a_credentialed_device_publishes(
+    secured: tuple[Settings, LocalMosquitto], pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    """The real ingest service subscribes with its own account on the secured broker."""
+    s, broker = secured
+    registry = Registry(pool, s, kinds, load_region())
+    dev, cred = await registry.register(streetlight(f"ING-{uid}", status="active"), actor="t")
+    topic = f"citysense/v1/streetlight/{dev.id}/telemetry"
+    payload = encode_telemetry([{"ts": datetime.now(UTC), "voltage": 221.5}])
+    async with running_ingest(s, pool, kinds):
+        with session(broker.port, dev.id, cred.password) as device:
+            assert isinstance(device, Session)
+            assert device.publish(topic, payload) in (SUCCESS, NO_MATCHING_SUBSCRIBERS)
+        stored = await eventually(
+            lambda: pool.fetchval(
+                "SELECT voltage FROM readings_streetlight WHERE device_id = $1", dev.id
+            ),
+            lambda v: v is not None,
+        )
+    assert stored == 221.5
