@@ -80,10 +80,12 @@ async def _run(url: str, auth_dir: str) -> dict[str, object]:
             registry, data, actor="bench", import_good=False, batch="bench"
         )
         bulk_s = time.perf_counter() - t0
-        assert result.imported == BULK and not result.errors, result.message
+        if result.imported != BULK or result.errors:
+            raise RuntimeError(f"bulk import failed: {result.message}")
         passwd = Path(auth_dir) / "passwd"
         lines = passwd.read_text().count("\n")
-        assert lines == BULK + SAMPLE, f"broker password file has {lines} accounts"
+        if lines != BULK + SAMPLE:
+            raise RuntimeError(f"broker password file has {lines} accounts")
     finally:
         await pool.close()
     one_rate = SAMPLE / one_s
