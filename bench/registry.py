@@ -76,9 +76,7 @@ async def _run(url: str, auth_dir: str) -> dict[str, object]:
 
         data = _csv("BULK", BULK)
         t0 = time.perf_counter()
-        result = await run_import(
-            registry, data, actor="bench", import_good=False, batch="bench"
-        )
+        result = await run_import(registry, data, actor="bench", import_good=False, batch="bench")
         bulk_s = time.perf_counter() - t0
         if result.imported != BULK or result.errors:
             raise RuntimeError(f"bulk import failed: {result.message}")
