@@ -140,8 +140,9 @@ async def sync_broker_auth(pool: asyncpg.Pool, settings: Settings) -> int | None
     async with pool.acquire() as conn:
         await conn.execute("SELECT pg_advisory_lock($1)", SYNC_LOCK_KEY)
         try:
-            accounts = await broker_accounts(conn)
             services = service_accounts(settings)
+            taken = {s.username for s in services}
+            accounts = [a for a in await broker_accounts(conn) if a.device_id not in taken]
             _write(paths.password_file, render_password_file(accounts, services))
             _write(paths.acl_file, render_acl(accounts, services, settings.topic_root))
         finally:

@@ -19,7 +19,7 @@ from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage import registry as store
 from core.storage.registry import DeviceRecord, NewDevice
-from devices.broker_auth import sync_broker_auth
+from devices.broker_auth import DEFAULT_INGEST_USER, service_accounts, sync_broker_auth
 from devices.credentials import mosquitto_hash, new_password
 from devices.lifecycle import Status, TransitionError, check_transition
 from devices.model import EDITABLE, DeviceInput, FieldError, validate_device
@@ -108,7 +108,10 @@ class Registry:
         existing = await store.existing_kinds(db, [*ids, *uplinks])
         models = {m.id: m for m in await store.list_models(db)}
         in_batch = {d.id: d.kind for d in devices}
+        reserved = {a.username for a in service_accounts(self.settings)} | {DEFAULT_INGEST_USER}
         for i, d in enumerate(devices):
+            if d.id in reserved:
+                out.add(i, FieldError("id", f"{d.id!r} is the ingest service's broker account"))
             if d.id in existing:
                 out.add(
                     i,
@@ -279,7 +282,7 @@ class Registry:
                 raise RegistryError(
                     409, f"status: {exc}", [FieldError("status", str(exc))]
                 ) from None
-            if new is not Status.PLANNED and current.latitude is None:
+            if new in (Status.INSTALLED, Status.ACTIVE) and current.latitude is None:
                 raise RegistryError(
                     422,
                     "latitude: set the device's location before it goes to " + new.value,

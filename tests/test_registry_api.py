@@ -143,14 +143,27 @@ async def test_bad_input_names_the_field_and_writes_nothing(
         dup = await http.post("/devices", json=streetlight(f"Z-{uid}"), headers=tech)
         assert dup.status_code == 409
         assert "already registered" in dup.json()["detail"]
+        taken = await http.post("/devices", json=streetlight("citysense-ingest"), headers=tech)
+        assert taken.status_code == 409
+        assert "the ingest service's broker account" in taken.json()["detail"]
         moved = await http.patch(
             f"/devices/Z-{uid}", json={"latitude": -6.2, "longitude": 106.8}, headers=tech
         )
         assert moved.status_code == 422
         kind = await http.patch(f"/devices/Z-{uid}", json={"kind": "flood_gauge"}, headers=tech)
         assert kind.status_code == 422
+        # A planned device without a place may be dropped, but not installed.
+        nowhere = {"id": f"P-{uid}", "kind": "streetlight", "district": "Lubai"}
+        assert (await http.post("/devices", json=nowhere, headers=tech)).status_code == 201
+        r = await http.post(f"/devices/P-{uid}/status", json={"status": "installed"}, headers=tech)
+        assert r.status_code == 422
+        assert "set the device's location" in r.text
+        r = await http.post(
+            f"/devices/P-{uid}/status", json={"status": "decommissioned"}, headers=tech
+        )
+        assert r.status_code == 200, r.text
     count = await pool.fetchval("SELECT count(*) FROM devices WHERE id LIKE '%' || $1", uid)
-    assert count == 1
+    assert count == 2
     assert (
         await pool.fetchval("SELECT count(*) FROM device_journal WHERE device_id = $1", f"Z-{uid}")
         == 1
