@@ -220,5 +220,14 @@ def export_csv(records: Sequence[DeviceRecord], *, delimiter: str = ",") -> str:
             "awas_cm": r.awas_cm,
             **r.mounting,
         }
-        w.writerow(["" if row.get(c) is None else row[c] for c in cols])
+        w.writerow([_cell(row.get(c)) for c in cols])
     return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """Text that a spreadsheet would run as a formula is quoted with a leading apostrophe."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -262,7 +262,7 @@ async def test_filters_pagination_geojson_and_csv_export(
         for i in range(5):
             body = streetlight(
                 f"FLT-{uid}-{i}",
-                name=f"Lampu {uid} {i}",
+                name=f"Lampu {uid} {i}" if i else f"=HYPERLINK(\"x\") {uid}",
                 district="Lubai" if i % 2 else "Lawang Kidul",
                 latitude=-3.6701 if i % 2 else -3.7735,
                 longitude=104.3124 if i % 2 else 103.8349,
@@ -309,6 +309,8 @@ async def test_filters_pagination_geojson_and_csv_export(
         exported = await http.get("/devices.csv", params={"q": uid})
         rows = list(csv.DictReader(io.StringIO(exported.text)))
         assert len(rows) == 6
+        formula = next(r for r in rows if r["id"] == f"FLT-{uid}-0")
+        assert formula["name"].startswith("'=HYPERLINK"), "no formulas run from an export"
         row = next(r for r in rows if r["id"] == f"FLT-{uid}-2")
         assert row["pole_number"] == "P-017"
         assert row["uplink_id"] == f"NODE-{uid}"
