@@ -12,6 +12,8 @@ Each device may connect only as itself and publish/subscribe only under
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import pwd
@@ -24,7 +26,7 @@ from pathlib import Path
 import asyncpg
 
 from core.settings import Settings
-from core.storage.registry import BrokerAccount, broker_accounts
+from core.storage.registry import BrokerAccount, broker_accounts, credentials_fingerprint
 from devices.credentials import mosquitto_hash
 
 log = logging.getLogger(__name__)
@@ -149,3 +151,22 @@ async def sync_broker_auth(pool: asyncpg.Pool, settings: Settings) -> int | None
             await conn.execute("SELECT pg_advisory_unlock($1)", SYNC_LOCK_KEY)
     reload_broker(paths)
     return len(accounts)
+
+
+async def watch_broker_auth(
+    pool: asyncpg.Pool, settings: Settings, stop: asyncio.Event, *, interval: float = 2.0
+) -> None:
+    """Resync whenever credentials change, for a broker the API cannot signal itself.
+
+    Run it beside Mosquitto (``citysense devices broker-sync --watch``) when the API
+    lives on another host or container.
+    """
+    seen: str | None = None
+    while not stop.is_set():
+        now = await credentials_fingerprint(pool)
+        if now != seen:
+            count = await sync_broker_auth(pool, settings)
+            log.info("broker auth synced: %s device accounts", count)
+            seen = now
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)

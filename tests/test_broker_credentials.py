@@ -34,6 +34,7 @@ from tests.support.mqtt_auth import (
     connect_code,
     session,
 )
+from tests.support.procs import Proc, settings_env
 from tests.support.registry import streetlight
 from tests.support.waiting import eventually
 
@@ -182,3 +183,38 @@ async def test_ingest_stores_what_a_credentialed_device_publishes(
             lambda v: v is not None,
         )
     assert stored == 221.5
+
+
+async def test_watcher_resyncs_when_another_process_changes_credentials(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str, tmp_path: Path
+) -> None:
+    """An API on another host cannot signal the broker; the watcher beside it catches up."""
+    auth = tmp_path / "auth"
+    env = settings_env(
+        settings.database_url,
+        settings.mqtt_port,
+        broker_auth_dir=str(auth),
+        mqtt_password=INGEST_PASSWORD,
+    )
+    watcher = Proc(
+        ["devices", "broker-sync", "--watch", "--interval", "0.1"], env, tmp_path / "watch.log"
+    )
+    try:
+        await eventually(lambda: _read(auth / "passwd"), lambda t: "citysense-ingest:" in t)
+        remote = Registry(pool, settings, kinds, load_region())  # no broker_auth_dir here
+        dev, _ = await remote.register(streetlight(f"W-{uid}"), actor="t")
+        await eventually(lambda: _read(auth / "passwd"), lambda t: f"\n{dev.id}:$7$" in t)
+        acl = await _read(auth / "acl")
+        assert f"topic readwrite citysense/v1/streetlight/{dev.id}/#" in acl
+        await remote.change_status(dev.id, "decommissioned", actor="t")
+        await eventually(lambda: _read(auth / "passwd"), lambda t: f"\n{dev.id}:" not in t)
+    finally:
+        assert watcher.stop() == 0, watcher.output()
+
+
+def _read_now(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+async def _read(path: Path) -> str:
+    return await asyncio.to_thread(_read_now, path)

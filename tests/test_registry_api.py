@@ -262,7 +262,7 @@ async def test_filters_pagination_geojson_and_csv_export(
         for i in range(5):
             body = streetlight(
                 f"FLT-{uid}-{i}",
-                name=f"Lampu {uid} {i}" if i else f"=HYPERLINK(\"x\") {uid}",
+                name=f"Lampu {uid} {i}" if i else f'=HYPERLINK("x") {uid}',
                 district="Lubai" if i % 2 else "Lawang Kidul",
                 latitude=-3.6701 if i % 2 else -3.7735,
                 longitude=104.3124 if i % 2 else 103.8349,

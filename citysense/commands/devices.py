@@ -256,6 +256,21 @@ def cmd_broker_sync(settings: Settings, kinds: KindRegistry, args: argparse.Name
     if settings.broker_auth_dir is None:
         raise UsageError("set CITYSENSE_BROKER_AUTH_DIR to where Mosquitto reads its auth files")
 
+    if args.watch:
+        import signal
+
+        from devices.broker_auth import watch_broker_auth
+
+        async def watch(registry: Any) -> Any:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await watch_broker_auth(registry.pool, settings, stop, interval=args.interval)
+
+        _run(settings, kinds, watch)
+        return 0
+
     async def work(registry: Any) -> Any:
         return await sync_broker_auth(registry.pool, settings)
 
@@ -340,9 +355,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rot.add_argument("id")
     rot.set_defaults(func=_registry_error(cmd_rotate))
 
-    dev.add_parser(
+    bs = dev.add_parser(
         "broker-sync", help="rewrite Mosquitto's password/ACL files from the registry and reload"
-    ).set_defaults(func=cmd_broker_sync)
+    )
+    bs.add_argument("--watch", action="store_true", help="keep resyncing when credentials change")
+    bs.add_argument("--interval", type=float, default=2.0, help="seconds between checks")
+    bs.set_defaults(func=cmd_broker_sync)
     bc = dev.add_parser("broker-config", help="print a Mosquitto config that enforces the registry")
     bc.add_argument("--auth-dir")
     bc.add_argument("--port", type=int, default=1883)

@@ -354,6 +354,16 @@ async def broker_accounts(conn: Conn | asyncpg.Pool) -> list[BrokerAccount]:
     return [BrokerAccount(**dict(r.items())) for r in rows]
 
 
+async def credentials_fingerprint(conn: Conn | asyncpg.Pool) -> str:
+    """Changes whenever a credential is issued or revoked (a cheap 'is a resync due?')."""
+    row = await conn.fetchrow(
+        "SELECT count(*) AS n, count(revoked_at) AS revoked, max(id) AS last,"
+        " max(revoked_at) AS last_revoked FROM device_credentials"
+    )
+    assert row is not None
+    return f"{row['n']}:{row['revoked']}:{row['last']}:{row['last_revoked']}"
+
+
 async def unregistered_publishers(
     pool: asyncpg.Pool, *, topic_root: str, limit: int = 200
 ) -> list[UnregisteredPublisher]:
