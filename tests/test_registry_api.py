@@ -396,3 +396,37 @@ async def test_the_api_uses_the_configured_region_file(
         r = await http.post("/devices", json=body, headers=keys["technician"])
         assert r.status_code == 422
         assert "unknown district 'Gelumbang'" in r.json()["detail"]
+
+
+async def test_device_models_are_declared_once_and_checked(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    keys = await role_keys(pool, uid)
+    tech = keys["technician"]
+    model = {"id": f"PHILIPS-{uid}", "kind": "streetlight", "manufacturer": f"Philips {uid}",
+             "model": "BRP392 LED 60W"}  # fmt: skip
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+        assert (await http.post("/device-models", json=model, headers=tech)).status_code == 201
+        again = await http.post("/device-models", json=model, headers=tech)
+        assert again.status_code == 409
+        wrong = await http.post(
+            "/device-models", json={**model, "id": f"X-{uid}", "kind": "lamp"}, headers=tech
+        )
+        assert wrong.status_code == 422
+        listed = {m["id"] for m in (await http.get("/device-models")).json()}
+        assert f"PHILIPS-{uid}" in listed
+        ok = await http.post(
+            "/devices", json=streetlight(f"M1-{uid}", model_id=f"PHILIPS-{uid}"), headers=tech
+        )
+        assert ok.status_code == 201, ok.text
+        assert ok.json()["device"]["model_id"] == f"PHILIPS-{uid}"
+        unknown = await http.post(
+            "/devices", json=streetlight(f"M2-{uid}", model_id=f"NOPE-{uid}"), headers=tech
+        )
+        assert unknown.status_code == 422
+        assert "unknown model" in unknown.json()["detail"]
+        mismatch = await http.post(
+            "/devices", json=gauge(f"M3-{uid}", model_id=f"PHILIPS-{uid}"), headers=tech
+        )
+        assert mismatch.status_code == 422
+        assert "is a streetlight model, not flood_gauge" in mismatch.json()["detail"]
