@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from api.routes import health, readings
+from api.routes import devices, health, readings
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.pool import create_pool
@@ -41,4 +41,5 @@ def create_app(
     app.state.kinds = kinds
     app.include_router(health.router)
     app.include_router(readings.build_router(kinds))
+    app.include_router(devices.build_router(settings, kinds))
     return app

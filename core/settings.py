@@ -62,6 +62,16 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=730, ge=1, description="How long readings are kept.")
     dead_letter_retention_days: int = Field(default=14, ge=1)
 
+    broker_auth_dir: str | None = Field(
+        default=None,
+        description="Where the registry writes Mosquitto's password_file and acl_file (and"
+        " finds mosquitto.pid to reload it); unset: the broker does not check devices.",
+    )
+    region_file: str | None = Field(
+        default=None,
+        description="JSON with the regency bbox and districts; default: bundled Muara Enim.",
+    )
+
     @model_validator(mode="after")
     def _production_has_real_secrets(self) -> Settings:
         if self.environment == "production":
@@ -70,6 +80,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production needs CITYSENSE_ADMIN_API_KEY set to a random secret of 24+"
                     " characters (e.g. `python -c 'import secrets;print(secrets.token_urlsafe())'`)"
+                )
+        if self.environment == "production" and self.broker_auth_dir is not None:
+            mqtt = self.mqtt_password.get_secret_value() if self.mqtt_password else ""
+            if len(mqtt) < 16 or mqtt in DEFAULT_SECRETS:
+                raise ValueError(
+                    "production with CITYSENSE_BROKER_AUTH_DIR needs CITYSENSE_MQTT_PASSWORD"
+                    " (the ingest service's broker account) set to a random secret of 16+"
+                    " characters"
                 )
         return self
 
