@@ -1,0 +1,42 @@
+"""The MQTT broker for ``citysense up``: the configured one, or a private Mosquitto.
+
+There is no pure-Python fallback: ingest speaks MQTT 5 (session expiry, receive-maximum,
+ack after commit), and the Python broker on PyPI (amqtt 0.12) accepts MQTT 3.1.1 only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from citysense.commands import UsageError
+from citysense.local.mosquitto import LocalMosquitto
+from citysense.local.ports import free_port, is_listening
+from citysense.local.postgres import ServiceError
+
+
+def check_external(host: str, port: int) -> None:
+    if not is_listening(host, port, timeout=3):
+        raise UsageError(
+            f"no MQTT broker answers at {host}:{port}; start it, fix CITYSENSE_MQTT_HOST /"
+            " CITYSENSE_MQTT_PORT, or unset both to use a private Mosquitto"
+        )
+
+
+def start_embedded(data_dir: Path) -> LocalMosquitto:
+    """A Mosquitto with Citysense's configuration; its persistence lives under ``data_dir``."""
+    try:
+        broker = LocalMosquitto(data_dir / "mosquitto", free_port())
+    except ServiceError as exc:
+        raise UsageError(
+            "the 'mosquitto' broker is not installed; install it (Debian/Ubuntu: apt-get install"
+            " mosquitto; macOS: brew install mosquitto), or set CITYSENSE_MQTT_HOST to a running"
+            " broker"
+        ) from exc
+    try:
+        broker.start()
+    except ServiceError as exc:
+        broker.stop()
+        raise UsageError(
+            f"Mosquitto did not start ({exc}); see {broker.workdir / 'mosquitto.log'}"
+        ) from None
+    return broker
