@@ -6,6 +6,7 @@ ack after commit), and the Python broker on PyPI (amqtt 0.12) accepts MQTT 3.1.1
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from citysense.commands import UsageError
@@ -23,9 +24,20 @@ def check_external(host: str, port: int) -> None:
 
 
 def start_embedded(data_dir: Path) -> LocalMosquitto:
-    """A Mosquitto with Citysense's configuration; its persistence lives under ``data_dir``."""
+    """A Mosquitto with Citysense's configuration; its persistence lives under ``data_dir``.
+
+    ``CITYSENSE_MOSQUITTO_BIN`` picks a binary other than the one on PATH.
+    """
+    chosen = os.environ.get("CITYSENSE_MOSQUITTO_BIN")
+    if chosen and not os.access(chosen, os.X_OK):
+        raise UsageError(
+            f"CITYSENSE_MOSQUITTO_BIN={chosen} is not an executable mosquitto; install Mosquitto"
+            " (Debian/Ubuntu: apt-get install mosquitto) and point it there, or unset it"
+        )
     try:
         broker = LocalMosquitto(data_dir / "mosquitto", free_port())
+        if chosen:
+            broker.binary = chosen
     except ServiceError as exc:
         raise UsageError(
             "the 'mosquitto' broker is not installed; install it (Debian/Ubuntu: apt-get install"

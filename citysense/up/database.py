@@ -95,6 +95,12 @@ def check_not_running(datadir: Path) -> None:
 
 def start_embedded(data_dir: Path) -> LocalPostgres:
     """Start (initialising on first use) the cluster under ``data_dir``; returns it running."""
+    chosen = os.environ.get("CITYSENSE_PG_BINDIR")
+    if chosen and not (Path(chosen) / "initdb").exists():
+        raise UsageError(
+            f"no PostgreSQL server binaries (initdb) in CITYSENSE_PG_BINDIR={chosen}; point it at"
+            " a PostgreSQL bin directory, or unset it to search the usual places"
+        )
     try:
         bindir = find_pg_bindir()
     except ServiceError as exc:
