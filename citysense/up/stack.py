@@ -114,7 +114,7 @@ async def _run(
         pg = await asyncio.to_thread(database.start_embedded, data_dir)
         stack.callback(pg.stop)
         updates["database_url"] = pg.dsn(database.DATABASE)
-        db_note = f"embedded PostgreSQL, data in {pg.datadir}"
+        db_note = f"embedded PostgreSQL {updates['database_url']}, data in {pg.datadir}"
     check()
 
     if {"mqtt_host", "mqtt_port"} & given:
