@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from citysense.commands import UsageError
 from citysense.local.ports import free_port
 from citysense.local.postgres import LocalPostgres, scratch_dir
+from citysense.up.datadir import prepare
 from tests.support.up import clean_env
 
 
@@ -66,6 +69,10 @@ def test_data_directory_from_a_newer_postgresql(home: Path) -> None:
     assert "made by a newer PostgreSQL 99" in line
     assert "install PostgreSQL 99" in line
     assert "move" in line
+    (pgdata / "PG_VERSION").write_text("9\n")
+    line = up_fails(home)
+    assert "made by PostgreSQL 9" in line
+    assert "pg_upgrade" in line
 
 
 def test_missing_postgresql_binaries(home: Path) -> None:
@@ -111,3 +118,14 @@ def test_postgresql_left_running_by_an_earlier_run(home: Path) -> None:
         assert f"pg_ctl -D {pgdata} stop" in line
     finally:
         stray.stop()
+
+
+def test_root_data_dir_the_postgres_user_cannot_enter(home: Path) -> None:
+    closed = home / "closed"
+    closed.mkdir(mode=0o700)
+    closed.chmod(0o700)
+    if os.geteuid() == 0:
+        with pytest.raises(UsageError, match=r"cannot enter .*closed.*--data-dir"):
+            prepare(closed / "citysense")
+    else:  # a normal user's servers run as that user, who can enter their own directories
+        assert prepare(closed / "citysense").is_dir()

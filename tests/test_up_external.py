@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import sys
 import uuid
 from pathlib import Path
@@ -38,7 +39,7 @@ def test_up_uses_the_configured_database_and_broker(
         assert not (data / "pgdata").exists()
         assert not (data / "mosquitto").exists()
     finally:
-        code = up.interrupt()
+        code = up.interrupt(sig=signal.SIGTERM)  # as a service manager stops it
     try:
         assert code == 0, up.output()
         assert leftovers(up.popen.pid, str(home)) == []

@@ -52,8 +52,8 @@ class UpProcess:
             time.sleep(0.1)
         raise AssertionError(f"no URL within {timeout}s:\n{self.output()}")
 
-    def interrupt(self, timeout: float = 60) -> int:
-        self.popen.send_signal(signal.SIGINT)
+    def interrupt(self, timeout: float = 60, sig: int = signal.SIGINT) -> int:
+        self.popen.send_signal(sig)
         try:
             return self.popen.wait(timeout)
         finally:
