@@ -14,6 +14,7 @@ import httpx
 from citysense.local.mosquitto import LocalMosquitto
 from citysense.local.postgres import scratch_dir
 from citysense.up.datadir import default_data_dir
+from citysense.up.stack import main_url
 from tests.support.up import UpProcess, clean_env, leftovers, wait_readings
 
 
@@ -53,3 +54,8 @@ def test_default_data_dir_follows_xdg_then_home() -> None:
     root = os.geteuid() == 0
     expected = Path("/var/lib/citysense") if root else Path("/home/u/.local/share/citysense")
     assert default_data_dir({"HOME": "/home/u"}) == expected
+
+
+def test_main_url_prefers_the_live_page_and_a_reachable_host() -> None:
+    assert main_url("0.0.0.0", 8000, {"/ops", "/docs"}) == "http://127.0.0.1:8000/ops"
+    assert main_url("127.0.0.1", 8123, {"/docs"}) == "http://127.0.0.1:8123/docs"

@@ -89,7 +89,7 @@ def test_up_from_a_clean_clone_runs_stops_cleanly_and_keeps_data(
         times = {r["time"] for r in after}
         assert {r["time"] for r in before} <= times, "the first run's readings are gone"
     finally:
-        code = second.interrupt()
+        code = second.interrupt(group=True)  # Ctrl-C in a terminal signals the whole group
     assert code == 0, second.output()
     time.sleep(0.5)
     assert leftovers(second.popen.pid, str(base)) == [], second.output()

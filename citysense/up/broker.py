@@ -7,12 +7,37 @@ ack after commit), and the Python broker on PyPI (amqtt 0.12) accepts MQTT 3.1.1
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from citysense.commands import UsageError
 from citysense.local.mosquitto import LocalMosquitto
-from citysense.local.ports import free_port, is_listening
+from citysense.local.ports import free_port, is_listening, wait_listening
 from citysense.local.postgres import ServiceError
+
+
+class SessionMosquitto(LocalMosquitto):
+    """Mosquitto in a session of its own, like PostgreSQL under pg_ctl.
+
+    Ctrl-C in a terminal signals the whole foreground process group; kept out of it, the
+    broker stays up until ingest has flushed and acknowledged its last batch, and
+    ``citysense up`` stops it afterwards.
+    """
+
+    def start(self, timeout: float = 10) -> None:
+        self.write_config()
+        self.proc = subprocess.Popen(
+            [self.binary, "-c", str(self.conf_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            wait_listening("127.0.0.1", self.port, timeout, "Mosquitto")
+        except TimeoutError:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise ServiceError(f"Mosquitto failed to start on port {self.port}: {err!r}") from None
 
 
 def check_external(host: str, port: int) -> None:
@@ -23,7 +48,7 @@ def check_external(host: str, port: int) -> None:
         )
 
 
-def start_embedded(data_dir: Path) -> LocalMosquitto:
+def start_embedded(data_dir: Path) -> SessionMosquitto:
     """A Mosquitto with Citysense's configuration; its persistence lives under ``data_dir``.
 
     ``CITYSENSE_MOSQUITTO_BIN`` picks a binary other than the one on PATH.
@@ -35,7 +60,7 @@ def start_embedded(data_dir: Path) -> LocalMosquitto:
             " (Debian/Ubuntu: apt-get install mosquitto) and point it there, or unset it"
         )
     try:
-        broker = LocalMosquitto(data_dir / "mosquitto", free_port())
+        broker = SessionMosquitto(data_dir / "mosquitto", free_port())
         if chosen:
             broker.binary = chosen
     except ServiceError as exc:

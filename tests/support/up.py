@@ -52,8 +52,12 @@ class UpProcess:
             time.sleep(0.1)
         raise AssertionError(f"no URL within {timeout}s:\n{self.output()}")
 
-    def interrupt(self, timeout: float = 60, sig: int = signal.SIGINT) -> int:
-        self.popen.send_signal(sig)
+    def interrupt(self, timeout: float = 60, sig: int = signal.SIGINT, group: bool = False) -> int:
+        """Signal the process, or (``group``) its whole process group, as Ctrl-C in a terminal."""
+        if group:
+            os.killpg(self.popen.pid, sig)
+        else:
+            self.popen.send_signal(sig)
         try:
             return self.popen.wait(timeout)
         finally:
