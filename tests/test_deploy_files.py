@@ -27,6 +27,7 @@ SECRETS = (
     "CITYSENSE_MQTT_PASSWORD",
     "CITYSENSE_ADMIN_API_KEY",
     "GRAFANA_ADMIN_PASSWORD",
+    "GRAFANA_DB_PASSWORD",
 )
 APP_SERVICES = ("migrate", "ingest", "api", "simulators")
 
@@ -98,7 +99,8 @@ def test_volumes_are_declared_and_mounted_paths_exist(compose: dict[str, Any]) -
     used = set()
     for name, svc in compose["services"].items():
         for vol in svc.get("volumes", []):
-            source = vol.split(":", 1)[0]
+            # Resolve ${VAR:-default} to its default, as compose does with VAR unset.
+            source = re.sub(r"\$\{[A-Z0-9_]+:-([^}]*)\}", r"\1", vol).split(":", 1)[0]
             if source.startswith("."):
                 assert (ROOT / source).exists(), f"{name} mounts missing {source}"
             else:
@@ -111,7 +113,7 @@ def test_volumes_are_declared_and_mounted_paths_exist(compose: dict[str, Any]) -
     for path in (
         "./dashboards/provisioning/datasources",
         "./dashboards/provisioning/dashboards",
-        "./dashboards/grafana",
+        "./dashboards/grafana/${CITYSENSE_DASHBOARD_LANG:-id}",
     ):
         assert path in mounts
 
