@@ -15,7 +15,7 @@ from citysense.local.mosquitto import LocalMosquitto
 from citysense.local.postgres import scratch_dir
 from citysense.up.datadir import default_data_dir
 from citysense.up.stack import main_url
-from tests.support.up import UpProcess, clean_env, leftovers, wait_readings
+from tests.support.up import UpProcess, clean_env, leftovers, readings_url, wait_readings
 
 
 def test_up_uses_the_configured_database_and_broker(
@@ -33,7 +33,7 @@ def test_up_uses_the_configured_database_and_broker(
     try:
         url = up.wait_url(60)
         assert httpx.get(f"{url}/healthz", timeout=10).json()["status"] == "ok"
-        wait_readings(url, "SIM-PJU-0001", at_least=1)
+        wait_readings(readings_url(up.output()), at_least=1)
         assert f"broker     external broker 127.0.0.1:{broker.port}" in up.output()
         assert "database   external database" in up.output()
         data = home / "data" / "citysense"

@@ -19,10 +19,9 @@ import pytest
 
 from citysense.local.ports import is_listening
 from citysense.local.postgres import scratch_dir
-from tests.support.up import UpProcess, clean_env, leftovers, wait_readings
+from tests.support.up import UpProcess, clean_env, leftovers, readings_url, wait_readings
 
 ROOT = Path(__file__).resolve().parents[1]
-DEVICE = "SIM-AWLR-0001"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,7 @@ def test_up_from_a_clean_clone_runs_stops_cleanly_and_keeps_data(
         health = httpx.get(f"{url}/healthz", timeout=10)
         assert health.status_code == 200, health.text
         assert health.json()["status"] == "ok"
-        before = wait_readings(url, DEVICE, at_least=2)
+        before = wait_readings(readings_url(first.output()), at_least=2)
         running = leftovers(first.popen.pid, str(base))
         assert any("postgres" in p for p in running), running  # the detector sees them
         assert any("mosquitto" in p for p in running), running
@@ -85,7 +84,7 @@ def test_up_from_a_clean_clone_runs_stops_cleanly_and_keeps_data(
     second = UpProcess([str(citysense), "up"], env, home, base / "up2.log")
     try:
         url = second.wait_url()
-        after = wait_readings(url, DEVICE, at_least=len(before) + 1)
+        after = wait_readings(readings_url(second.output()), at_least=len(before) + 1)
         times = {r["time"] for r in after}
         assert {r["time"] for r in before} <= times, "the first run's readings are gone"
     finally:

@@ -23,8 +23,8 @@ async def start_demo(
     *,
     per_kind: int,
     interval_s: float,
-) -> tuple[threading.Thread, int]:
-    """Register the fleet, then publish from a thread until ``stop``; returns (thread, devices)."""
+) -> tuple[threading.Thread, list[str]]:
+    """Register the fleet, then publish from a thread until ``stop``; returns (thread, ids)."""
     from simulators.fleet import build_fleet
     from simulators.publisher import run
 
@@ -38,4 +38,4 @@ async def start_demo(
         daemon=True,
     )
     thread.start()
-    return thread, len(fleet)
+    return thread, [d.id for d in fleet]

@@ -171,9 +171,10 @@ async def _run(
         await asyncio.sleep(0.05)
 
     demo_note = "none (--no-demo)"
+    ids: list[str] = []
     if options.demo:
         demo_stop = threading.Event()
-        thread, count = await start_demo(
+        thread, ids = await start_demo(
             settings,
             kinds,
             pool,
@@ -188,22 +189,24 @@ async def _run(
 
         stack.push_async_callback(stop_demo)
         demo_note = (
-            f"{count} simulated Muara Enim devices, one reading each every {options.interval_s:g}s"
+            f"{len(ids)} simulated Muara Enim devices,"
+            f" one reading each every {options.interval_s:g}s"
         )
 
     paths = {getattr(r, "path", "") for r in app.routes}
     url = main_url(settings.api_host, updates["api_port"], paths)
     base = url.rsplit("/", 1)[0]
-    announce(
-        f"Citysense is up: {url}\n"
-        f"  API docs   {base}/docs\n"
-        f"  health     {base}/healthz\n"
-        f"  readings   {base}/devices/SIM-AWLR-0001/readings\n"
-        f"  database   {db_note} (schema: {result.storage_path})\n"
-        f"  broker     {mqtt_note}\n"
-        f"  demo       {demo_note}\n"
-        "Press Ctrl-C to stop."
-    )
+    lines = [
+        f"Citysense is up: {url}",
+        f"  API docs   {base}/docs",
+        f"  health     {base}/healthz",
+        *([f"  readings   {base}/devices/{ids[0]}/readings"] if ids else []),
+        f"  database   {db_note} (schema: {result.storage_path})",
+        f"  broker     {mqtt_note}",
+        f"  demo       {demo_note}",
+        "Press Ctrl-C to stop.",
+    ]
+    announce("\n".join(lines))
 
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(

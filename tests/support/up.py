@@ -13,6 +13,7 @@ import httpx
 import psutil
 
 URL = re.compile(r"Citysense is up: (http://[^\s/]+)(/\S*)")
+READINGS = re.compile(r"readings +(http://\S+/readings)")
 
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
@@ -79,16 +80,14 @@ def leftovers(session_id: int, marker: str) -> list[str]:
     return found
 
 
-def wait_readings(
-    base: str, device: str, at_least: int, timeout: float = 30
-) -> list[dict[str, object]]:
+def wait_readings(url: str, at_least: int, timeout: float = 30) -> list[dict[str, object]]:
     deadline = time.monotonic() + timeout
     readings: list[dict[str, object]] = []
     while time.monotonic() < deadline:
-        r = httpx.get(f"{base}/devices/{device}/readings", timeout=5)
+        r = httpx.get(url, timeout=5)
         if r.status_code == 200:
             readings = r.json()["readings"]
             if len(readings) >= at_least:
                 return readings
         time.sleep(0.5)
-    raise AssertionError(f"{device}: fewer than {at_least} readings within {timeout}s: {readings}")
+    raise AssertionError(f"{url}: fewer than {at_least} readings within {timeout}s: {readings}")
