@@ -80,6 +80,13 @@ def leftovers(session_id: int, marker: str) -> list[str]:
     return found
 
 
+def readings_url(output: str) -> str:
+    """The example device's readings URL that ``citysense up`` prints."""
+    m = READINGS.search(output)
+    assert m, output
+    return m.group(1)
+
+
 def wait_readings(url: str, at_least: int, timeout: float = 30) -> list[dict[str, object]]:
     deadline = time.monotonic() + timeout
     readings: list[dict[str, object]] = []
