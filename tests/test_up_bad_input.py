@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,3 +130,33 @@ def test_root_data_dir_the_postgres_user_cannot_enter(home: Path) -> None:
             prepare(closed / "citysense")
     else:  # a normal user's servers run as that user, who can enter their own directories
         assert prepare(closed / "citysense").is_dir()
+
+
+def test_default_api_port_taken_falls_back_to_a_free_one(taken_port: int) -> None:
+    from citysense.up.ports import api_socket
+
+    sock = api_socket("127.0.0.1", taken_port, configured=False)
+    try:
+        assert sock.getsockname()[1] not in (taken_port, 0)
+    finally:
+        sock.close()
+
+
+def test_ctrl_c_while_starting_unwinds_what_was_started(home: Path) -> None:
+    from tests.support.up import UpProcess, leftovers
+
+    up = UpProcess(
+        [sys.executable, "-m", "citysense.cli", "up"], clean_env(home), home, home / "up.log"
+    )
+    pidfile = home / "data" / "citysense" / "pgdata" / "postmaster.pid"
+    deadline = time.monotonic() + 60
+    while not pidfile.exists() and up.popen.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert pidfile.exists(), up.output()
+    code = up.interrupt()
+    assert code == 0, up.output()
+    assert "Traceback" not in up.output()
+    assert "Citysense is up" not in up.output()
+    time.sleep(0.5)
+    assert leftovers(up.popen.pid, str(home)) == [], up.output()
+    assert not pidfile.exists()
