@@ -31,5 +31,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Everything on this machine: embedded PostgreSQL + Mosquitto, ingest, API, demo fleet.
+run: $(STAMP)
+	$(BIN)/citysense up
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache tests/artifacts

@@ -19,12 +19,13 @@ from citysense.commands import (
     ingest,
     keys,
     simulate,
+    up,
 )
 from core.kinds import builtin_kinds
 from core.settings import load_settings
 
 # Each area registers its own subcommands; add a module here to add an area.
-AREAS = (db, ingest, api, simulate, broker, keys, config, devices)
+AREAS = (db, ingest, api, simulate, broker, keys, config, devices, up)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,240 @@
+"""Start the platform's parts in order, announce the URL, and stop them in reverse on a signal.
+
+Each part is embedded unless its setting was given explicitly (pydantic-settings records
+that in ``model_fields_set``): ``CITYSENSE_DATABASE_URL`` points at an external database,
+``CITYSENSE_MQTT_HOST``/``_PORT`` at an external broker. Ingest, the API and the demo fleet
+run in this process, on one event loop and one connection pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import uvicorn
+
+from citysense.commands import UsageError
+from citysense.up import broker, database, datadir
+from citysense.up.demo import start_demo
+from citysense.up.ports import api_socket
+from core.kinds import KindRegistry
+from core.settings import Settings
+
+log = logging.getLogger("citysense.up")
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    data_dir: Path
+    api_port: int | None = None
+    demo: bool = True
+    per_kind: int = 3
+    interval_s: float = 2.0
+
+
+class _StoppedError(Exception):
+    """A signal arrived while starting: unwind what was started, exit cleanly."""
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handling: ``citysense up`` decides when to stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def main_url(host: str, port: int, paths: set[str]) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
+    return base + ("/ops" if "/ops" in paths else "/docs")
+
+
+async def run_stack(
+    settings: Settings,
+    kinds: KindRegistry,
+    options: UpOptions,
+    *,
+    announce: Callable[[str], None] = print,
+) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                return await _run(settings, kinds, options, stack, stop, announce)
+            except _StoppedError:
+                return 0
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def _run(
+    settings: Settings,
+    kinds: KindRegistry,
+    options: UpOptions,
+    stack: contextlib.AsyncExitStack,
+    stop: asyncio.Event,
+    announce: Callable[[str], None],
+) -> int:
+    from api.app import create_app
+    from core.storage.migrate import migrate
+    from core.storage.pool import create_pool
+    from ingest.service import IngestService
+
+    def check() -> None:
+        if stop.is_set():
+            raise _StoppedError
+
+    given = settings.model_fields_set
+    port_given = options.api_port is not None or "api_port" in given
+    sock = api_socket(
+        settings.api_host, options.api_port or settings.api_port, configured=port_given
+    )
+    stack.callback(sock.close)
+    data_dir = datadir.prepare(options.data_dir)
+    stack.callback(datadir.lock(data_dir).close)
+    updates: dict[str, Any] = {"api_port": sock.getsockname()[1]}
+
+    if "database_url" in given:
+        await asyncio.to_thread(database.check_external, settings.database_url)
+        db_note = f"external database {database.redact(settings.database_url)}"
+    else:
+        pg = await asyncio.to_thread(database.start_embedded, data_dir)
+        stack.callback(pg.stop)
+        updates["database_url"] = pg.dsn(database.DATABASE)
+        db_note = f"embedded PostgreSQL {updates['database_url']}, data in {pg.datadir}"
+    check()
+
+    if {"mqtt_host", "mqtt_port"} & given:
+        await asyncio.to_thread(broker.check_external, settings.mqtt_host, settings.mqtt_port)
+        mqtt_note = f"external broker {settings.mqtt_host}:{settings.mqtt_port}"
+    else:
+        mosquitto = await asyncio.to_thread(broker.start_embedded, data_dir)
+        stack.callback(mosquitto.stop)
+        updates |= {"mqtt_host": "127.0.0.1", "mqtt_port": mosquitto.port}
+        mqtt_note = f"Mosquitto on 127.0.0.1:{mosquitto.port}, sessions kept in {mosquitto.workdir}"
+    check()
+
+    settings = settings.model_copy(update=updates)
+    try:
+        result = await asyncio.to_thread(
+            migrate, settings.database_url, retention_days=settings.retention_days
+        )
+    except psycopg.Error as exc:
+        raise UsageError(
+            f"migrating the database failed: {str(exc).strip().splitlines()[0]}"
+        ) from None
+    check()
+
+    pool = await create_pool(settings.database_url, min_size=1, max_size=settings.db_pool_max)
+    stack.push_async_callback(pool.close)
+
+    ingest_stop = asyncio.Event()
+    service = IngestService(settings, pool, kinds)
+    ingest_task = asyncio.create_task(service.run(ingest_stop), name="ingest")
+
+    async def stop_ingest() -> None:
+        ingest_stop.set()
+        await _settle(ingest_task)
+        log.info("ingest stopped: %s", service.stats)
+
+    stack.push_async_callback(stop_ingest)
+    await _first(stop, service.subscribed, within=30, what="ingest's MQTT subscription")
+    check()
+
+    app = create_app(settings, kinds, pool=pool)
+    server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
+
+    async def stop_server() -> None:
+        server.should_exit = True
+        await _settle(server_task)
+
+    stack.push_async_callback(stop_server)
+    while not server.started:
+        if server_task.done():
+            server_task.result()
+            raise UsageError("the API did not start; run with -v to see why")
+        check()
+        await asyncio.sleep(0.05)
+
+    demo_note = "none (--no-demo)"
+    ids: list[str] = []
+    if options.demo:
+        demo_stop = threading.Event()
+        thread, ids = await start_demo(
+            settings,
+            kinds,
+            pool,
+            demo_stop,
+            per_kind=options.per_kind,
+            interval_s=options.interval_s,
+        )
+
+        async def stop_demo() -> None:
+            demo_stop.set()
+            await asyncio.to_thread(thread.join, 30)
+
+        stack.push_async_callback(stop_demo)
+        demo_note = (
+            f"{len(ids)} simulated Muara Enim devices,"
+            f" one reading each every {options.interval_s:g}s"
+        )
+
+    paths = {getattr(r, "path", "") for r in app.routes}
+    url = main_url(settings.api_host, updates["api_port"], paths)
+    base = url.rsplit("/", 1)[0]
+    lines = [
+        f"Citysense is up: {url}",
+        f"  API docs   {base}/docs",
+        f"  health     {base}/healthz",
+        *([f"  readings   {base}/devices/{ids[0]}/readings"] if ids else []),
+        f"  database   {db_note} (schema: {result.storage_path})",
+        f"  broker     {mqtt_note}",
+        f"  demo       {demo_note}",
+        "Press Ctrl-C to stop.",
+    ]
+    announce("\n".join(lines))
+
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait(
+        {stopper, ingest_task, server_task}, return_when=asyncio.FIRST_COMPLETED
+    )
+    stopper.cancel()
+    if stopper in done:
+        announce("Stopping Citysense...")
+        return 0
+    failed = next(iter(done))
+    log.error("%s stopped unexpectedly: %r; shutting down", failed.get_name(), failed.exception())
+    return 1
+
+
+async def _first(stop: asyncio.Event, ready: asyncio.Event, *, within: float, what: str) -> None:
+    waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(ready.wait())}
+    done, pending = await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    for t in pending:
+        t.cancel()
+    if not done:
+        raise UsageError(f"timed out after {within:g}s waiting for {what}; run with -v to see why")
+
+
+async def _settle(task: asyncio.Task[Any], within: float = 30) -> None:
+    """Let a task finish (cancelling it after ``within``); its failure is already reported."""
+    done, _ = await asyncio.wait({task}, timeout=within)
+    if not done:
+        task.cancel()
+        await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("%s ended with %r", task.get_name(), task.exception())
