@@ -23,7 +23,10 @@ _TEXT: dict[str, tuple[str, str]] = {
     "rise": ("Laju kenaikan (cm/jam)", "Rate of rise (cm/h)"),
     "rain": ("Curah hujan", "Rain"),
     "stations": ("Status pos sekarang", "Stations now"),
-    "lights_district": ("Lampu per kecamatan: nyala / padam / rusak", "Lights per district: on / off / failed"),
+    "lights_district": (
+        "Lampu per kecamatan: nyala / padam / rusak",
+        "Lights per district: on / off / failed",
+    ),
     "energy": ("Energi per kecamatan", "Energy per district"),
     "power": ("Daya aktif per kecamatan", "Active power per district"),
     "failed_lights": ("Lampu rusak", "Failed lights"),

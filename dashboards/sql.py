@@ -126,7 +126,7 @@ def device_series_sql(kind: DeviceKind, field: str) -> str:
     src = _raw_and_rollup(kind, field)
     return (
         f"SELECT $__timeGroupAlias(s.t, $__interval), sum(s.s) / nullif(sum(s.n), 0) "
-        f'AS "{field}" FROM {src} s WHERE s.device_id = \'$device\' GROUP BY 1 ORDER BY 1'
+        f"AS \"{field}\" FROM {src} s WHERE s.device_id = '$device' GROUP BY 1 ORDER BY 1"
     )
 
 

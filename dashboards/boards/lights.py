@@ -20,18 +20,21 @@ def build(kinds: KindRegistry, lang: Lang) -> Board:
     kind = kinds[KIND]
     var, var_query = district_variable(lang)
     lights = (
-        f"SELECT s.*, ls.\"values\"->>'power_state' AS power_state FROM ({device_state_sql(kinds)}) s "
+        "SELECT s.*, ls.\"values\"->>'power_state' AS power_state "
+        f"FROM ({device_state_sql(kinds)}) s "
         "LEFT JOIN latest_state ls ON ls.device_id = s.device_id "
         f"WHERE s.kind = '{KIND}' AND s.district IN ($district)"
     )
-    on, off, failed, offline = (t(k, lang) for k in ("lamp_on", "lamp_off", "lamp_failed", "state_offline"))
+    on, off, failed, offline = (
+        t(k, lang) for k in ("lamp_on", "lamp_off", "lamp_failed", "state_offline")
+    )
     per_district = (
         "SELECT l.district, "
         f"count(*) FILTER (WHERE l.state NOT IN ('failed', 'offline', 'no_data') "
         f"AND l.power_state IN ('on', 'low')) AS \"{on}\", "
         f"count(*) FILTER (WHERE l.state NOT IN ('failed', 'offline', 'no_data') "
         f"AND l.power_state IS DISTINCT FROM 'on' AND l.power_state IS DISTINCT FROM 'low') "
-        f"AS \"{off}\", "
+        f'AS "{off}", '
         f"count(*) FILTER (WHERE l.state = 'failed') AS \"{failed}\", "
         f"count(*) FILTER (WHERE l.state IN ('offline', 'no_data')) AS \"{offline}\" "
         f"FROM ({lights}) l GROUP BY 1 ORDER BY 1"
@@ -53,7 +56,7 @@ def build(kinds: KindRegistry, lang: Lang) -> Board:
                     (offline, "number"),
                 )
             )
-            .stacking(cm.StackingConfig(mode=cm.StackingMode.NORMAL))
+            .stacking(cm.StackingMode.NORMAL)
             .height(10)
             .span(18)
         )

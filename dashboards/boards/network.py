@@ -70,4 +70,3 @@ def build(kinds: KindRegistry, lang: Lang) -> Board:
         )
     )
     return Board(UID, "network", dash, (var_query,))
-
