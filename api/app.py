@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from api import errors
 from api.live import EventHub
-from api.routes import alerts, health, history, readings, state, stream
+from api.routes import alerts, health, history, ops_page, readings, state, stream
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.pool import create_pool
@@ -49,4 +49,5 @@ def create_app(
     errors.install(app)
     for router in (state.router, history.router, stream.router, alerts.router):
         app.include_router(router)
+    app.include_router(ops_page.router)
     return app
