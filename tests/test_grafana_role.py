@@ -45,3 +45,18 @@ def test_databases_sharing_a_server_migrate_at_once(pg_server_url: str) -> None:
         assert all(7 in r.applied for r in results)
         for url in urls:
             assert "devices" in readable_tables(url)
+
+
+def test_grant_command_covers_a_kind_added_later(
+    database_url: str, uid: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from citysense.cli import main
+
+    table = f"readings_k{uid.lower()}"  # as a plugin kind's migration would add
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (device_id text, time timestamptz)".encode())
+    assert table not in readable_tables(database_url)
+    monkeypatch.setenv("CITYSENSE_DATABASE_URL", database_url)
+    assert main(["dashboards", "grant"]) == 0
+    assert table in capsys.readouterr().out
+    assert table in readable_tables(database_url)
