@@ -10,6 +10,7 @@ TimescaleDB the same table names are continuous aggregates (see ``timescale.py``
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,10 +53,14 @@ def rollup_table_sql(kind: DeviceKind) -> str:
     )
 
 
-def aggregate_columns_sql(kind: DeviceKind, alias: str = "r") -> str:
+def aggregate_columns_sql(
+    kind: DeviceKind, alias: str = "r", fields: Sequence[str] | None = None
+) -> str:
     """The SELECT list that turns raw rows into one rollup row (shared by refresh and query)."""
     parts = ["count(*) AS n", f"max({alias}.time) AS last_time"]
     for f in numeric_fields(kind):
+        if fields is not None and f.name not in fields:
+            continue
         c = f'{alias}."{f.name}"'
         parts += [
             f'count({c}) AS "{f.name}_n"',
