@@ -103,14 +103,14 @@ class AlertEvaluator:
         ]
         if gauges:
             await self._flood(gauges)
-        nodes = [it["device_id"] for it in items if it["kind"] == "network_node"]
+        nodes = sorted({it["device_id"] for it in items if it["kind"] == "network_node"})
         if nodes:
             await self._nodes(nodes)
         if any(it["kind"] == "streetlight" for it in items):
             self._schedule_lamps()
 
     async def _flood(self, items: list[dict[str, Any]]) -> None:
-        ids = [it["device_id"] for it in items]
+        ids = sorted({it["device_id"] for it in items})
         unknown = [d for d in ids if d not in self._levels]
         if unknown:
             self._levels.update(await get_levels(self._pool, unknown))
