@@ -113,7 +113,10 @@ async def refresh_rollups(
             kind = kinds.get(name)
             if kind is None or not numeric_fields(kind):
                 continue
-            if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", rollup_table(kind)):
+            relkind = await conn.fetchval(
+                "SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", rollup_table(kind)
+            )
+            if relkind != "r":  # absent, or a TimescaleDB continuous aggregate: nothing to do
                 continue
             await conn.execute(_refresh_sql(kind), [p[0] for p in pairs], [p[1] for p in pairs])
     return RefreshResult(buckets=len(rows))
