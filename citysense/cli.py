@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from citysense.commands import (
     UsageError,
+    alerts,
     api,
     broker,
     config,
@@ -24,7 +25,7 @@ from core.kinds import builtin_kinds
 from core.settings import load_settings
 
 # Each area registers its own subcommands; add a module here to add an area.
-AREAS = (db, ingest, api, simulate, broker, keys, config, dashboards)
+AREAS = (db, ingest, api, simulate, broker, keys, config, alerts, dashboards)
 
 
 def build_parser() -> argparse.ArgumentParser:

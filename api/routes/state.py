@@ -6,7 +6,6 @@ from collections import defaultdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
 
 from api import params
 from api.auth import Reader
@@ -23,10 +22,6 @@ from core.storage.state import (
 )
 
 router = APIRouter(tags=["state"])
-
-
-class GeoJSONResponse(JSONResponse):
-    media_type = "application/geo+json"
 
 
 def liveness_limits(
@@ -76,8 +71,15 @@ async def state(
 @router.get(
     "/state.geojson",
     response_model=StateCollection,
-    response_class=GeoJSONResponse,
-    responses=ERRORS,
+    responses={
+        200: {
+            "description": "A GeoJSON FeatureCollection (served as application/geo+json).",
+            "content": {
+                "application/geo+json": {"schema": {"$ref": "#/components/schemas/StateCollection"}}
+            },
+        },
+        **ERRORS,
+    },
 )
 async def state_geo(
     pool: PoolDep,

@@ -29,25 +29,18 @@ def _hour(t: datetime) -> datetime:
 
 
 def reading_items(readings: Sequence[Reading], received_at: datetime) -> list[dict[str, Any]]:
-    """One compact item per device: its newest time and merged values, count, oldest time."""
-    items: dict[str, dict[str, Any]] = {}
-    for r in sorted(readings, key=lambda r: r.time):
-        it = items.get(r.device_id)
-        if it is None:
-            items[r.device_id] = {
-                "device_id": r.device_id,
-                "kind": r.kind,
-                "time": r.time.isoformat(),
-                "received_at": received_at.isoformat(),
-                "values": dict(r.values),
-                "count": 1,
-                "oldest": r.time.isoformat(),
-            }
-        else:
-            it["time"] = r.time.isoformat()
-            it["values"].update(r.values)
-            it["count"] += 1
-    return [items[d] for d in sorted(items)]
+    """One item per reading, oldest first: what the live stream and the evaluator consume."""
+    ra = received_at.isoformat()
+    return [
+        {
+            "device_id": r.device_id,
+            "kind": r.kind,
+            "time": r.time.isoformat(),
+            "received_at": ra,
+            "values": r.values,
+        }
+        for r in sorted(readings, key=lambda r: (r.time, r.device_id))
+    ]
 
 
 def chunk_payloads(kind: str, items: Sequence[dict[str, Any]]) -> list[str]:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from core.kinds import DeviceKind
-from core.storage.rollups import rollup_table
+from core.storage.rollups import numeric_fields, rollup_table
 
 ORIGIN = "2000-01-03 00:00:00"
 """Local-time origin of buckets: a Monday midnight, so every bucket size lines up."""
@@ -75,8 +75,9 @@ def bucket_sql(q: BucketQuery) -> str:
 
         rt = rollup_table(q.kind)
         names = ["n", "last_time"]
-        for f in q.fields:
-            names += [f"{f}_{s}" for s in ("n", "sum", "min", "max", "last")]
+        for f in numeric_fields(q.kind):  # same order as aggregate_columns_sql: UNION ALL
+            if f.name in q.fields:
+                names += [f"{f.name}_{s}" for s in ("n", "sum", "min", "max", "last")]
         cols = ", ".join(f'"{n}"' for n in names)
         src = (
             f"SELECT device_id, bucket, {cols} FROM {rt} ru"
@@ -84,7 +85,8 @@ def bucket_sql(q: BucketQuery) -> str:
             " AND NOT EXISTS (SELECT 1 FROM rollup_dirty x WHERE x.kind = $6::text"
             " AND x.device_id = ru.device_id AND x.bucket = ru.bucket)"
             " UNION ALL "
-            f"SELECT * FROM (SELECT r.device_id, x.bucket, {aggregate_columns_sql(q.kind)}"
+            "SELECT * FROM (SELECT r.device_id, x.bucket, "
+            f"{aggregate_columns_sql(q.kind, 'r', q.fields)}"
             f" FROM rollup_dirty x JOIN {q.kind.table} r ON r.device_id = x.device_id"
             " AND r.time >= x.bucket AND r.time < x.bucket + interval '1 hour'"
             " WHERE x.kind = $6::text AND x.device_id = ANY($1::text[])"

@@ -10,6 +10,7 @@ TimescaleDB the same table names are continuous aggregates (see ``timescale.py``
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -52,10 +53,14 @@ def rollup_table_sql(kind: DeviceKind) -> str:
     )
 
 
-def aggregate_columns_sql(kind: DeviceKind, alias: str = "r") -> str:
+def aggregate_columns_sql(
+    kind: DeviceKind, alias: str = "r", fields: Sequence[str] | None = None
+) -> str:
     """The SELECT list that turns raw rows into one rollup row (shared by refresh and query)."""
     parts = ["count(*) AS n", f"max({alias}.time) AS last_time"]
     for f in numeric_fields(kind):
+        if fields is not None and f.name not in fields:
+            continue
         c = f'{alias}."{f.name}"'
         parts += [
             f'count({c}) AS "{f.name}_n"',
@@ -108,7 +113,10 @@ async def refresh_rollups(
             kind = kinds.get(name)
             if kind is None or not numeric_fields(kind):
                 continue
-            if not await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", rollup_table(kind)):
+            relkind = await conn.fetchval(
+                "SELECT relkind::text FROM pg_class WHERE oid = to_regclass($1)", rollup_table(kind)
+            )
+            if relkind != "r":  # absent, or a TimescaleDB continuous aggregate: nothing to do
                 continue
             await conn.execute(_refresh_sql(kind), [p[0] for p in pairs], [p[1] for p in pairs])
     return RefreshResult(buckets=len(rows))
