@@ -169,3 +169,10 @@ def test_ops_static_files_stay_inside_their_folder(ops_stack: tuple[Stack, Fleet
         assert http.get("/ops/../routes/ops_page.py").status_code == 404
         bands = http.get("/ops/bands.json").json()
         assert bands["AWLR-001"] == {"WASPADA": 300.0, "SIAGA": 450.0, "AWAS": 520.0}
+        assert len(bands) == 3
+        one = http.get("/ops/bands.json", params={"device": "AWLR-002"}).json()
+        assert one == {"AWLR-002": {"WASPADA": 250.0, "SIAGA": 320.0, "AWAS": 480.0}}
+        missing = http.get("/ops/bands.json", params={"device": "AWLR-999"})
+        assert missing.status_code == 404
+        assert "AWLR-999" in missing.json()["detail"]
+        assert http.get("/ops/bands.json", params={"device": "no such"}).status_code == 422
