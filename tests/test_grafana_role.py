@@ -15,7 +15,7 @@ from tests.support.services import scratch_database
 
 def test_role_reads_dashboard_tables_but_not_secrets(database_url: str) -> None:
     tables = set(readable_tables(database_url))
-    assert {"devices", "latest_state", "alerts", "flood_levels", "flood_thresholds"} <= tables
+    assert {"devices", "latest_state", "alerts", "flood_levels"} <= tables
     assert {"readings_flood_gauge", "readings_streetlight", "readings_network_node"} <= tables
     assert {"rollup_flood_gauge_1h"} <= tables
     assert "api_keys" not in tables

@@ -25,8 +25,8 @@ from dashboards.sql import DISTRICT, FLOOD_LEVELS, rate_of_rise_sql, series_sql
 
 UID = "citysense-flood"
 KIND = "flood_gauge"
-BANDS = "flood_thresholds"
-"""Per-station thresholds in cm: (device_id, waspada, siaga, awas)."""
+BANDS = {"WASPADA": "d.waspada_cm", "SIAGA": "d.siaga_cm", "AWAS": "d.awas_cm"}
+"""Per-station thresholds in cm, registry columns of ``devices``."""
 
 
 def _gauge_variable(lang: Lang) -> tuple[b.QueryVariable, VariableQuery]:
@@ -69,7 +69,7 @@ def build(kinds: KindRegistry, lang: Lang) -> Board:
     kind = kinds[KIND]
     district, district_query = district_variable(lang)
     gauge, gauge_query = _gauge_variable(lang)
-    bands = ", ".join(f'ft.{lv.lower()}::float8 AS "{lv}"' for lv in FLOOD_LEVELS[1:])
+    bands = ", ".join(f'{BANDS[lv]}::float8 AS "{lv}"' for lv in FLOOD_LEVELS[1:])
     level_cm = "(ls.\"values\"->>'water_level')::float8"
     dash = (
         base(UID, "flood", lang)
@@ -102,9 +102,9 @@ def build(kinds: KindRegistry, lang: Lang) -> Board:
             )
             .with_target(
                 Sql(
-                    f"SELECT x.time, {bands} FROM {BANDS} ft CROSS JOIN (VALUES "
+                    f"SELECT x.time, {bands} FROM devices d CROSS JOIN (VALUES "
                     "($__timeFrom()::timestamptz), ($__timeTo()::timestamptz)) AS x(time) "
-                    "WHERE ft.device_id = '$gauge' ORDER BY 1",
+                    "WHERE d.id = '$gauge' AND d.awas_cm IS NOT NULL ORDER BY 1",
                     Column("time", "time"),
                     *(Column(lv, "number") for lv in FLOOD_LEVELS[1:]),
                     fmt="time_series",
@@ -144,11 +144,10 @@ def build(kinds: KindRegistry, lang: Lang) -> Board:
                     "SELECT coalesce(nullif(d.name, ''), d.id) AS name, "
                     f"{DISTRICT} AS district, {level_cm} AS water_level, "
                     "coalesce(fl.level, 'NORMAL') AS level, "
-                    "ft.waspada::float8 AS waspada, ft.siaga::float8 AS siaga, "
-                    "ft.awas::float8 AS awas, ls.time "
+                    "d.waspada_cm::float8 AS waspada, d.siaga_cm::float8 AS siaga, "
+                    "d.awas_cm::float8 AS awas, ls.time "
                     "FROM devices d LEFT JOIN latest_state ls ON ls.device_id = d.id "
                     "LEFT JOIN flood_levels fl ON fl.device_id = d.id "
-                    f"LEFT JOIN {BANDS} ft ON ft.device_id = d.id "
                     f"WHERE d.kind = '{KIND}' AND d.status <> 'decommissioned' "
                     f"AND {DISTRICT} IN ($district) ORDER BY 3 DESC NULLS LAST",
                     ("name", "text"),

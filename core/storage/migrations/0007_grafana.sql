@@ -1,4 +1,4 @@
--- Dashboards (issue 7): a read-only role for Grafana's data source, and per-station flood bands.
+-- Dashboards (issue 7): a read-only role for Grafana's data source; flood bands per station.
 --
 -- Roles are cluster-wide while grants are per database, and many databases (tests, tenants)
 -- may share one server: create the role only when missing, tolerate a concurrent creator, and
@@ -19,16 +19,13 @@ BEGIN
 END
 $$;
 
--- Per-station warning thresholds in cm of water above gauge zero (TMA); configuration per
--- gauge, never constants. WASPADA < SIAGA < AWAS.
-CREATE TABLE IF NOT EXISTS flood_thresholds (
-    device_id text PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
-    waspada double precision NOT NULL,
-    siaga double precision NOT NULL,
-    awas double precision NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT now(),
-    CHECK (waspada < siaga AND siaga < awas)
-);
+-- Per-station warning thresholds in cm of water above gauge zero (TMA), which the flood
+-- dashboards and the live page draw as bands. The device registry (migration 0005) declares
+-- these same columns with an ascending check; IF NOT EXISTS makes this a no-op there.
+ALTER TABLE devices
+    ADD COLUMN IF NOT EXISTS waspada_cm double precision,
+    ADD COLUMN IF NOT EXISTS siaga_cm double precision,
+    ADD COLUMN IF NOT EXISTS awas_cm double precision;
 
 -- Read access to what the dashboards show, and nothing else (no API keys, no credentials).
 -- A kind added later gets its grant from `citysense dashboards grant`.
@@ -43,7 +40,7 @@ BEGIN
             SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'p')
               AND (c.relname IN ('devices', 'latest_state', 'alerts', 'flood_levels',
-                                 'flood_thresholds', 'citysense_kinds', 'citysense_meta')
+                                 'citysense_kinds', 'citysense_meta')
                    OR c.relname LIKE 'readings\_%' OR c.relname LIKE 'rollup\_%\_1h')
         LOOP
             EXECUTE format('GRANT SELECT ON %I TO citysense_grafana', t);
