@@ -101,6 +101,8 @@ def series_sql(
     """
     if kind.field(field) is None:
         raise ValueError(f"kind {kind.name!r} has no field {field!r}")
+    if agg not in ("avg", "sum", "delta") or by not in ("name", "district"):
+        raise ValueError(f"unsupported series: agg={agg!r}, by={by!r}")
     metric = "coalesce(nullif(d.name, ''), d.id)" if by == "name" else DISTRICT
     filters = f"{DISTRICT} IN ($district)" + (f" AND {where}" if where else "")
     src = _raw_and_rollup(kind, field)

@@ -78,3 +78,14 @@ def test_provisioning_matches_the_published_data_source() -> None:
     ]
     assert provider["type"] == "file"
     assert provider["folderUid"] == "citysense"
+
+
+def test_series_refuse_what_the_kinds_do_not_declare(kinds: KindRegistry) -> None:
+    from dashboards.sql import series_sql
+
+    gauge = kinds["flood_gauge"]
+    assert '"water_level_sum"' in series_sql(gauge, "water_level")
+    with pytest.raises(ValueError, match="no field"):
+        series_sql(gauge, "latency")
+    with pytest.raises(ValueError, match="unsupported"):
+        series_sql(gauge, "water_level", agg="median")
