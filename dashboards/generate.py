@@ -18,7 +18,7 @@ from grafana_foundation_sdk.models import dashboard as model
 from core.kinds import KindRegistry
 from dashboards.boards import device, flood, lights, network, overview
 from dashboards.boards.common import Board
-from dashboards.i18n import LANGS, Lang
+from dashboards.i18n import LANGS, Lang, column
 from dashboards.query import SqlQuery
 
 OUTPUT = Path(__file__).parent / "grafana"
@@ -26,7 +26,34 @@ BOARDS = (overview, flood, lights, network, device)
 
 
 def boards(kinds: KindRegistry, lang: Lang) -> list[Board]:
-    return [m.build(kinds, lang) for m in BOARDS]
+    built = [m.build(kinds, lang) for m in BOARDS]
+    for board in built:
+        _table_headers(board, lang)
+    return built
+
+
+def _table_headers(board: Board, lang: Lang) -> None:
+    """Show table columns under headers in the board's language (SQL names stay stable)."""
+    for panel in panels(board):
+        if panel.type_val != "table":
+            continue
+        config = panel.field_config or model.FieldConfigSource()
+        overrides = list(config.overrides or [])
+        for q in panel.targets or []:
+            assert isinstance(q, SqlQuery)
+            for c in q.columns:
+                header = column(c.name, lang)
+                if header != c.name:
+                    overrides.append(
+                        model.DashboardFieldConfigSourceOverrides(
+                            matcher=model.MatcherConfig(id_val="byName", options=c.name),
+                            properties=[
+                                model.DynamicConfigValue(id_val="displayName", value=header)
+                            ],
+                        )
+                    )
+        config.overrides = overrides
+        panel.field_config = config
 
 
 def panels(board: Board) -> Iterator[model.Panel]:

@@ -89,3 +89,24 @@ def test_series_refuse_what_the_kinds_do_not_declare(kinds: KindRegistry) -> Non
         series_sql(gauge, "latency")
     with pytest.raises(ValueError, match="unsupported"):
         series_sql(gauge, "water_level", agg="median")
+
+
+def test_indonesian_boards_label_kinds_fields_and_columns_in_indonesian(
+    kinds: KindRegistry,
+) -> None:
+    from dashboards.i18n import FIELD_ID, KIND_ID
+
+    device = json.loads((ROOT / "dashboards/grafana/id/device.json").read_text())
+    rows = [p["title"] for p in device["panels"] if p["type"] == "row"]
+    assert rows == [KIND_ID[k] for k in kinds]
+    titles = {p["title"] for p in device["panels"]}
+    assert f"{FIELD_ID['water_level']} (cm)" in titles
+    network = json.loads((ROOT / "dashboards/grafana/id/network.json").read_text())
+    headers = {
+        prop["value"]
+        for p in network["panels"]
+        for o in p["fieldConfig"]["overrides"]
+        for prop in o["properties"]
+        if prop["id"] == "displayName"
+    }
+    assert {"Desa", "Kecamatan", "Ketersediaan (%)"} <= headers

@@ -7,7 +7,7 @@ from grafana_foundation_sdk.builders import table, timeseries
 
 from core.kinds import FieldType, KindRegistry
 from dashboards.boards.common import Board, base, device_variable, state_mappings
-from dashboards.i18n import Lang, t
+from dashboards.i18n import Lang, field_label, kind_label, t
 from dashboards.query import DATASOURCE, series
 from dashboards.query import table as tq
 from dashboards.sql import device_series_sql, device_state_sql
@@ -62,11 +62,12 @@ def build(kinds: KindRegistry, lang: Lang) -> Board:
     )
     # One row per kind; only the row of the chosen device's kind has data.
     for kind in kinds.values():
-        dash = dash.with_row(b.Row(kind.label))
+        dash = dash.with_row(b.Row(kind_label(kind.name, kind.label, lang)))
         for f in kind.fields:
             if f.type not in NUMERIC:
                 continue
-            title = f"{f.description} ({f.unit})" if f.unit else f.description
+            text = field_label(f.name, f.description, lang)
+            title = f"{text} ({f.unit})" if f.unit else text
             dash = dash.with_panel(
                 timeseries.Panel()
                 .title(title)
