@@ -106,6 +106,9 @@ def test_live_page_follows_mqtt_acknowledges_and_survives_a_dropped_stream(
         latency = time.monotonic() - started
         assert latency < 2.0, latency
         expect(page.locator(f"[data-gauge='{gauge}'] .level")).to_have_text("487 cm")
+        # 487 cm is above Sukaraja's SIAGA band (450 cm): its dot and the counts follow.
+        expect(page.locator(f"[data-gauge='{gauge}'] .lvl")).to_have_text("SIAGA")
+        expect(page.locator("#counts [data-cat='SIAGA']")).to_contain_text("2")
 
         # The operator enters the API key once and acknowledges the alert.
         page.click("#settings-btn")
@@ -178,3 +181,26 @@ def test_ops_static_files_stay_inside_their_folder(ops_stack: tuple[Stack, Fleet
         assert missing.status_code == 404
         assert "AWLR-999" in missing.json()["detail"]
         assert http.get("/ops/bands.json", params={"device": "no such"}).status_code == 422
+
+
+def test_without_public_reads_the_page_asks_for_a_key_then_loads(
+    ops_stack: tuple[Stack, Fleet], tmp_path: Path
+) -> None:
+    stack, fleet = ops_stack
+    port = free_port()
+    env = {**stack.env, "CITYSENSE_API_PORT": str(port), "CITYSENSE_PUBLIC_READ": "false"}
+    private = Proc(["api"], env, tmp_path / "private-api.log")
+    try:
+        private.wait_for(r"Uvicorn running on")
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(f"http://127.0.0.1:{port}/ops")
+            expect(page.locator("#settings")).to_be_visible(timeout=10_000)
+            assert page.evaluate("window.citysenseOps.devices.size") == 0
+            page.fill("#api-key", fleet.operator_key)
+            page.click("#settings-save")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=15_000)
+            expect(page.locator("body")).to_have_attribute("data-conn", "live", timeout=15_000)
+            assert page.evaluate("window.citysenseOps.devices.size") == 160
+    finally:
+        private.kill()

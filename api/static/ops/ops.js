@@ -80,6 +80,7 @@
 
   async function getJSON(url) {
     const r = await fetch(url, { headers: headers(), cache: "no-store" });
+    if (r.status === 401 && !$("settings").open) openSettings(); // reads need a key here
     if (!r.ok) throw new Error(`${url}: HTTP ${r.status}`);
     return r.json();
   }
@@ -459,7 +460,9 @@
     $("settings").addEventListener("close", () => {
       if ($("settings").returnValue !== "save") return;
       const key = $("api-key").value.trim();
+      const keyChanged = key !== (localStorage.getItem(STORE.key) || "");
       if (key) localStorage.setItem(STORE.key, key); else localStorage.removeItem(STORE.key);
+      if (keyChanged && !app.ready) location.reload(); // the first load was refused
       const tiles = $("tiles").value.trim();
       const changed = tiles !== (localStorage.getItem(STORE.tiles) || "");
       if (tiles) localStorage.setItem(STORE.tiles, tiles); else localStorage.removeItem(STORE.tiles);
