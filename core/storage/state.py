@@ -28,14 +28,8 @@ class StateFilter:
 
 
 _CORE = """
-SELECT d.id AS device_id, d.latitude, d.longitude, ls."values" AS vals, fl.level,
-       x.online, x.stale, d.kind, d.district,
-       json_build_object(
-         'device_id', d.id, 'kind', d.kind, 'name', d.name, 'district', d.district,
-         'latitude', d.latitude, 'longitude', d.longitude, 'status', d.status,
-         'time', ls.time, 'received_at', ls.received_at,
-         'values', coalesce(ls."values", '{}'::jsonb),
-         'online', x.online, 'stale', x.stale, 'level', fl.level) AS j
+SELECT d.id AS device_id, ls."values" AS vals, fl.level, x.online, x.stale, d.kind,
+       d.district
 FROM devices d
 LEFT JOIN latest_state ls ON ls.device_id = d.id
 LEFT JOIN flood_levels fl ON fl.device_id = d.id
