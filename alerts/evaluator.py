@@ -44,6 +44,16 @@ class EvaluatorStats:
     lamp_passes: int = 0
 
 
+def _newest_times(items: list[dict[str, Any]]) -> dict[str, datetime]:
+    """Each device's newest reading time in a batch (its windows end there)."""
+    newest: dict[str, datetime] = {}
+    for it in items:
+        t = datetime.fromisoformat(it["time"])
+        if it["device_id"] not in newest or t > newest[it["device_id"]]:
+            newest[it["device_id"]] = t
+    return newest
+
+
 class AlertEvaluator:
     def __init__(
         self,
@@ -103,7 +113,7 @@ class AlertEvaluator:
         ]
         if gauges:
             await self._flood(gauges)
-        nodes = sorted({it["device_id"] for it in items if it["kind"] == "network_node"})
+        nodes = _newest_times([it for it in items if it["kind"] == "network_node"])
         if nodes:
             await self._nodes(nodes)
         if any(it["kind"] == "streetlight" for it in items):
@@ -145,7 +155,8 @@ class AlertEvaluator:
         if changes:
             await announce(self._pool, "state", changes)
         c = self._c
-        for w in await rise_windows(self._pool, ids, timedelta(minutes=c.rise_window_min)):
+        newest = _newest_times(items)
+        for w in await rise_windows(self._pool, newest, timedelta(minutes=c.rise_window_min)):
             span_h = (w.last_time - w.first_time).total_seconds() / 3600
             if span_h * 60 < max(c.rise_min_span_min, 0.001):
                 continue
@@ -165,10 +176,10 @@ class AlertEvaluator:
             elif rate < c.rise_clear_cm_per_h:
                 await self._sink.clear("flood_rise", w.device_id, f"rise slowed to {rate:.0f} cm/h")
 
-    async def _nodes(self, ids: list[str]) -> None:
+    async def _nodes(self, newest: dict[str, datetime]) -> None:
         c = self._c
         latency = await node_windows(
-            self._pool, ids, "latency", timedelta(minutes=c.latency_window_min)
+            self._pool, newest, "latency", timedelta(minutes=c.latency_window_min)
         )
         for w in latency:
             if w.avg is None:
@@ -186,7 +197,7 @@ class AlertEvaluator:
             elif w.avg < c.latency_clear_ms:
                 await self._sink.clear("node_latency", w.device_id, "latency back to normal")
         loss = await node_windows(
-            self._pool, ids, "packet_loss", timedelta(minutes=c.loss_window_min)
+            self._pool, newest, "packet_loss", timedelta(minutes=c.loss_window_min)
         )
         for w in loss:
             if w.avg is None or w.min is None:

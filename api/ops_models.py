@@ -145,7 +145,33 @@ class HistoryRow(BaseModel):
 
 
 class History(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(
+        populate_by_name=True,
+        json_schema_extra={
+            "example": {
+                "kind": "flood_gauge",
+                "bucket": "1h",
+                "tz": "Asia/Jakarta",
+                "from": "2026-11-28T00:00:00+07:00",
+                "to": "2026-11-28T03:00:00+07:00",
+                "fields": ["water_level"],
+                "agg": ["avg", "count"],
+                "source": "rollup",
+                "rows": [
+                    {
+                        "device_id": "AWLR-SKR-01",
+                        "time": "2026-11-28T00:00:00+07:00",
+                        "values": {"water_level": {"avg": 412.5, "count": 12}},
+                    },
+                    {
+                        "device_id": "AWLR-SKR-01",
+                        "time": "2026-11-28T01:00:00+07:00",
+                        "values": {"water_level": {"avg": None, "count": 0}},
+                    },
+                ],
+            }
+        },
+    )
     kind: str
     bucket: Bucket | None
     tz: str

@@ -148,3 +148,48 @@ async def test_alert_lifecycle_through_the_api_with_roles_and_409s(
         v = await http.get("/alerts", params={"status": "closed"})
         assert v.status_code == 422
         assert "status" in v.json()["detail"]
+
+
+async def test_state_follows_readings_registry_and_levels_between_requests(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    district = f"Kec-{uid}"
+    g = f"AWLR-LIVE-{uid}"
+    await upsert_devices(
+        pool, [DeviceRow(g, "flood_gauge", "old name", "active", district, None, None)]
+    )
+    now = datetime.now(UTC)
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+
+        async def mine() -> list[dict[str, object]]:
+            r = await http.get("/state", params={"district": district})
+            return r.json()  # type: ignore[no-any-return]
+
+        [first] = await mine()
+        assert (first["time"], first["values"], first["level"]) == (None, {}, None)
+        await write_batch(
+            pool,
+            kinds,
+            [Reading(g, "flood_gauge", now - timedelta(minutes=1), {"water_level": 321.0})],
+            [],
+            now,
+        )
+        await upsert_devices(
+            pool, [DeviceRow(g, "flood_gauge", "new name", "active", district, -3.9, 103.8)]
+        )
+        await pool.execute("INSERT INTO flood_levels (device_id, level) VALUES ($1, 'SIAGA')", g)
+        added = f"AWLR-NEW-{uid}"
+        await upsert_devices(
+            pool, [DeviceRow(added, "flood_gauge", "n", "active", district, None, None)]
+        )
+        after = {s["device_id"]: s for s in await mine()}
+        assert set(after) == {g, added}
+        s = after[g]
+        assert (s["name"], s["values"], s["level"], s["online"]) == (
+            "new name",
+            {"water_level": 321.0},
+            "SIAGA",
+            True,
+        )
+        geo = (await http.get("/state.geojson", params={"district": district})).json()
+        assert {f["id"]: f["geometry"] for f in geo["features"]}[g]["coordinates"] == [103.8, -3.9]

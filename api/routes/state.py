@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+import asyncpg
+from fastapi import APIRouter, Query, Request, Response
 
 from api import params
 from api.auth import Reader
 from api.deps import KindsDep, PoolDep
 from api.models import Problem
 from api.ops_models import DeviceState, DistrictSummary, StateCollection, StateStatus
+from api.state_cache import StateCache
 from core.kinds import KindRegistry
 from core.storage.state import (
     DEFAULT_OFFLINE_FACTOR,
     StateFilter,
     state_briefs,
-    state_geojson,
-    state_json,
 )
 
 router = APIRouter(tags=["state"])
@@ -43,6 +43,14 @@ StatusQ = Annotated[
 ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": Problem}}
 
 
+def _cache(request: Request, pool: asyncpg.Pool, kinds: KindRegistry) -> StateCache:
+    cache: StateCache | None = getattr(request.app.state, "state_cache", None)
+    if cache is None:
+        cache = StateCache(pool, liveness_limits(kinds))
+        request.app.state.state_cache = cache
+    return cache
+
+
 def _filter(
     kinds: KindRegistry, kind: str | None, district: str | None, status: str | None
 ) -> StateFilter:
@@ -55,6 +63,7 @@ def _filter(
 
 @router.get("/state", response_model=list[DeviceState], responses=ERRORS)
 async def state(
+    request: Request,
     pool: PoolDep,
     kinds: KindsDep,
     _: Reader,
@@ -64,7 +73,7 @@ async def state(
 ) -> Response:
     """Latest state of every device with online/stale flags and the flood warning level."""
     f = _filter(kinds, kind, district, status)
-    body = await state_json(pool, liveness_limits(kinds), f)
+    body = await _cache(request, pool, kinds).json(f)
     return Response(content=body, media_type="application/json")
 
 
@@ -82,6 +91,7 @@ async def state(
     },
 )
 async def state_geo(
+    request: Request,
     pool: PoolDep,
     kinds: KindsDep,
     _: Reader,
@@ -91,7 +101,7 @@ async def state_geo(
 ) -> Response:
     """The same state as a GeoJSON FeatureCollection (devices without a position: null geometry)."""
     f = _filter(kinds, kind, district, status)
-    body = await state_geojson(pool, liveness_limits(kinds), f)
+    body = await _cache(request, pool, kinds).geojson(f)
     return Response(content=body, media_type="application/geo+json")
 
 

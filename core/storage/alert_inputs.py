@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -20,24 +20,27 @@ class RiseWindow:
 
 
 async def rise_windows(
-    pool: asyncpg.Pool, device_ids: Sequence[str], window: timedelta
+    pool: asyncpg.Pool, newest: Mapping[str, datetime], window: timedelta
 ) -> list[RiseWindow]:
-    """Per gauge: its first and newest water level within ``window`` before its newest one."""
+    """Per gauge: its first and newest water level within ``window`` before ``newest[id]``.
+
+    The newest times come from the batch, so each gauge costs two index probes.
+    """
+    ids = sorted(newest)
     rows = await pool.fetch(
         """
-        WITH newest AS (
-            SELECT device_id, max(time) AS t FROM readings_flood_gauge
-            WHERE device_id = ANY($1::text[]) AND water_level IS NOT NULL GROUP BY device_id)
-        SELECT n.device_id,
-               f.time AS first_time, f.water_level AS first_level,
-               n.t AS last_time, l.water_level AS last_level
-        FROM newest n
+        SELECT n.device_id, f.time AS first_time, f.water_level AS first_level,
+               l.time AS last_time, l.water_level AS last_level
+        FROM unnest($1::text[], $2::timestamptz[]) AS n(device_id, t)
         CROSS JOIN LATERAL (SELECT time, water_level FROM readings_flood_gauge r
-            WHERE r.device_id = n.device_id AND r.time >= n.t - $2::interval
+            WHERE r.device_id = n.device_id AND r.time >= n.t - $3::interval AND r.time <= n.t
               AND r.water_level IS NOT NULL ORDER BY time LIMIT 1) f
-        JOIN readings_flood_gauge l ON l.device_id = n.device_id AND l.time = n.t
+        CROSS JOIN LATERAL (SELECT time, water_level FROM readings_flood_gauge r
+            WHERE r.device_id = n.device_id AND r.time <= n.t AND r.time >= n.t - $3::interval
+              AND r.water_level IS NOT NULL ORDER BY time DESC LIMIT 1) l
         """,
-        list(device_ids),
+        ids,
+        [newest[d] for d in ids],
         window,
     )
     return [RiseWindow(**dict(r.items())) for r in rows]
@@ -52,23 +55,23 @@ class NodeWindow:
 
 
 async def node_windows(
-    pool: asyncpg.Pool, device_ids: Sequence[str], field: str, window: timedelta
+    pool: asyncpg.Pool, newest: Mapping[str, datetime], field: str, window: timedelta
 ) -> list[NodeWindow]:
-    """Per node: count/avg/min of ``field`` within ``window`` before its newest reading."""
+    """Per node: count/avg/min of ``field`` within ``window`` before ``newest[id]``."""
     if field not in ("latency", "packet_loss"):
         raise ValueError(field)
+    ids = sorted(newest)
     rows = await pool.fetch(
         f"""
-        WITH newest AS (
-            SELECT device_id, max(time) AS t FROM readings_network_node
-            WHERE device_id = ANY($1::text[]) GROUP BY device_id)
         SELECT n.device_id, count(r."{field}") AS samples, avg(r."{field}")::float8 AS avg,
                min(r."{field}")::float8 AS min
-        FROM newest n JOIN readings_network_node r ON r.device_id = n.device_id
-            AND r.time > n.t - $2::interval AND r.time <= n.t
+        FROM unnest($1::text[], $2::timestamptz[]) AS n(device_id, t)
+        JOIN readings_network_node r ON r.device_id = n.device_id
+            AND r.time > n.t - $3::interval AND r.time <= n.t
         GROUP BY n.device_id
         """,
-        list(device_ids),
+        ids,
+        [newest[d] for d in ids],
         window,
     )
     return [NodeWindow(**dict(r.items())) for r in rows]

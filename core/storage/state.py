@@ -1,15 +1,16 @@
-"""Latest state of every device, with liveness, as JSON built by PostgreSQL.
+"""Latest state of every device, with liveness: JSON fragments rendered by PostgreSQL for
+the API's state cache, and brief rows for the summary.
 
-The wall screen asks for all 10,000 devices at once, so the rows are serialised in SQL and
-passed through untouched. ``online``: something arrived within the kind's interval times
-the offline factor; ``stale``: the newest *device* time is older than that (a device
-catching up on a backlog is online but stale).
+``online``: something arrived within the kind's interval times the offline factor;
+``stale``: the newest *device* time is older than that (a device catching up on a backlog
+is online but stale).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -27,14 +28,8 @@ class StateFilter:
 
 
 _CORE = """
-SELECT d.id AS device_id, d.latitude, d.longitude, ls."values" AS vals, fl.level,
-       x.online, x.stale, d.kind, d.district,
-       json_build_object(
-         'device_id', d.id, 'kind', d.kind, 'name', d.name, 'district', d.district,
-         'latitude', d.latitude, 'longitude', d.longitude, 'status', d.status,
-         'time', ls.time, 'received_at', ls.received_at,
-         'values', coalesce(ls."values", '{}'::jsonb),
-         'online', x.online, 'stale', x.stale, 'level', fl.level) AS j
+SELECT d.id AS device_id, ls."values" AS vals, fl.level, x.online, x.stale, d.kind,
+       d.district
 FROM devices d
 LEFT JOIN latest_state ls ON ls.device_id = d.id
 LEFT JOIN flood_levels fl ON fl.device_id = d.id
@@ -65,25 +60,6 @@ def _args(limits: Mapping[str, float], f: StateFilter) -> list[object]:
         f.status,
         list(f.device_ids) if f.device_ids is not None else None,
     ]
-
-
-async def state_json(pool: asyncpg.Pool, limits: Mapping[str, float], f: StateFilter) -> str:
-    """A JSON array of device states; ``limits`` maps kind -> seconds of silence allowed."""
-    sql = f"SELECT coalesce(json_agg(s.j ORDER BY s.device_id), '[]')::text FROM ({_CORE}) s"
-    return str(await pool.fetchval(sql, *_args(limits, f)))
-
-
-async def state_geojson(pool: asyncpg.Pool, limits: Mapping[str, float], f: StateFilter) -> str:
-    sql = (
-        "SELECT json_build_object('type', 'FeatureCollection', 'features',"
-        " coalesce(json_agg(json_build_object('type', 'Feature', 'id', s.device_id,"
-        " 'geometry', CASE WHEN s.latitude IS NULL OR s.longitude IS NULL THEN NULL ELSE"
-        " json_build_object('type', 'Point', 'coordinates',"
-        " json_build_array(s.longitude, s.latitude)) END,"
-        " 'properties', s.j) ORDER BY s.device_id), '[]'::json))::text"
-        f" FROM ({_CORE}) s"
-    )
-    return str(await pool.fetchval(sql, *_args(limits, f)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,3 +97,60 @@ async def state_briefs(
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """One device's state rendered once as JSON, minus the time-dependent flags."""
+
+    device_id: str
+    kind: str
+    district: str | None
+    status: str
+    received_at: datetime | None
+    time: datetime | None
+    body: str
+    """The JSON object without its closing brace; ``online`` and ``stale`` are appended."""
+    geometry: str
+
+
+_FRAGMENTS = """
+SELECT d.id AS device_id, d.kind, d.district, d.status, ls.received_at, ls.time,
+       json_build_object(
+         'device_id', d.id, 'kind', d.kind, 'name', d.name, 'district', d.district,
+         'latitude', d.latitude, 'longitude', d.longitude, 'status', d.status,
+         'time', ls.time, 'received_at', ls.received_at,
+         'values', coalesce(ls."values", '{}'::jsonb), 'level', fl.level)::text AS body,
+       CASE WHEN d.latitude IS NULL OR d.longitude IS NULL THEN 'null' ELSE
+         json_build_object('type', 'Point',
+           'coordinates', json_build_array(d.longitude, d.latitude))::text END AS geometry
+FROM devices d
+LEFT JOIN latest_state ls ON ls.device_id = d.id
+LEFT JOIN flood_levels fl ON fl.device_id = d.id
+WHERE $1::timestamptz IS NULL OR ls.received_at > $1 OR d.updated_at > $1 OR fl.changed_at > $1
+"""
+
+
+async def state_fragments(
+    pool: asyncpg.Pool, changed_since: datetime | None
+) -> tuple[datetime, list[Fragment]]:
+    """Every device (or those changed since a moment) as JSON fragments, and the DB's now."""
+    async with pool.acquire() as conn, conn.transaction():
+        at = await conn.fetchval("SELECT now()")
+        rows = await conn.fetch(_FRAGMENTS, changed_since)
+    frags = []
+    for r in rows:
+        body = r["body"]
+        frags.append(
+            Fragment(
+                device_id=r["device_id"],
+                kind=r["kind"],
+                district=r["district"],
+                status=r["status"],
+                received_at=r["received_at"],
+                time=r["time"],
+                body=body[: body.rindex("}")],
+                geometry=r["geometry"],
+            )
+        )
+    return at, frags
