@@ -104,6 +104,7 @@ def test_live_page_follows_mqtt_acknowledges_and_survives_a_dropped_stream(
         feed = page.locator(f"#feed li[data-device='{gauge}']", has_text="487.25")
         expect(feed).to_be_visible(timeout=2_000)
         latency = time.monotonic() - started
+        print(f"MQTT publish -> on the page: {latency * 1000:.0f} ms")
         assert latency < 2.0, latency
         expect(page.locator(f"[data-gauge='{gauge}'] .level")).to_have_text("487 cm")
         # 487 cm is above Sukaraja's SIAGA band (450 cm): its dot and the counts follow.
