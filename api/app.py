@@ -8,7 +8,9 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from api.routes import devices, health, readings
+from api import errors
+from api.live import EventHub
+from api.routes import alerts, devices, health, history, ops_page, readings, state, stream
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.pool import create_pool
@@ -25,9 +27,12 @@ def create_app(
         app.state.pool = pool or await create_pool(
             settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
+        app.state.hub = EventHub(settings.database_url)
+        await app.state.hub.start()
         try:
             yield
         finally:
+            await app.state.hub.close()
             if own:
                 await app.state.pool.close()
 
@@ -42,4 +47,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(readings.build_router(kinds))
     app.include_router(devices.build_router(settings, kinds))
+    errors.install(app)
+    for router in (state.router, history.router, stream.router, alerts.router):
+        app.include_router(router)
+    app.include_router(ops_page.router)
     return app

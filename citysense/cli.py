@@ -11,9 +11,11 @@ from pydantic import ValidationError
 
 from citysense.commands import (
     UsageError,
+    alerts,
     api,
     broker,
     config,
+    dashboards,
     db,
     devices,
     ingest,
@@ -25,7 +27,7 @@ from core.kinds import builtin_kinds
 from core.settings import load_settings
 
 # Each area registers its own subcommands; add a module here to add an area.
-AREAS = (db, ingest, api, simulate, broker, keys, config, devices, up)
+AREAS = (db, ingest, api, simulate, broker, keys, config, devices, up, alerts, dashboards)
 
 
 def build_parser() -> argparse.ArgumentParser:

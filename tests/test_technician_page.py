@@ -7,13 +7,14 @@ from pathlib import Path
 
 import asyncpg
 
+from api.app import create_app
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.api_keys import create_api_key
 from core.storage.pool import create_pool
 from core.storage.registry import get_record, list_journal
 from tests.support.browser import chromium
-from tests.support.server import serving
+from tests.support.server import serving_in_thread
 
 PHONE = {"width": 390, "height": 844}
 HERE = {"latitude": -3.7735, "longitude": 103.8349, "accuracy": 6}
@@ -40,7 +41,7 @@ def test_find_register_locate_status_and_note_from_a_phone(
 
     key = _db(settings.database_url, make_key)
     did = f"PJU-LK-{uid}"
-    with serving(closed, kinds) as base, chromium() as browser:
+    with serving_in_thread(create_app(closed, kinds)) as base, chromium() as browser:
         context = browser.new_context(
             viewport=PHONE,
             is_mobile=True,
@@ -152,7 +153,7 @@ def test_scanning_a_label_finds_the_device(
         return (await create_api_key(pool, f"scan-{uid}", "technician"))[1]
 
     key = _db(settings.database_url, setup)
-    with serving(settings, kinds) as base, chromium() as browser:
+    with serving_in_thread(create_app(settings, kinds)) as base, chromium() as browser:
         context = browser.new_context(viewport=PHONE, is_mobile=True)
         context.add_init_script(f"localStorage.setItem('citysense.apiKey', '{key}');")
         context.add_init_script(FAKE_SCANNER % did)

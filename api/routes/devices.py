@@ -54,6 +54,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _problem(description: str) -> dict[str, Any]:
+    """An error response documented as JSON, whatever the route's own media type."""
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": Problem.model_json_schema()}},
+    }
+
+
 def _fail(exc: RegistryError) -> NoReturn:
     raise HTTPException(exc.status, str(exc)) from None
 
@@ -91,7 +99,18 @@ Filters = Annotated[DeviceFilter, Depends(filters)]
 def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     """Routes for the registry; the region is read once here from settings."""
     region: Region = load_region(settings.region_file)
-    router = APIRouter(tags=["devices"])
+    # Every registry route may refuse a caller (401/403), a malformed body (400), a missing
+    # device (404), a conflict (409) or invalid input (422): documented once for all.
+    router = APIRouter(
+        tags=["devices"],
+        responses={
+            400: _problem("The body could not be parsed."),
+            401: _problem("No API key, or not a valid one."),
+            403: _problem("The key's role may not do this."),
+            404: _problem("No such device, model or batch."),
+            409: _problem("Conflicts with the registry's state."),
+        },
+    )
     router.include_router(technician_page.router)
 
     def registry(request: Request) -> Registry:
@@ -147,13 +166,33 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             total=total, limit=limit, offset=offset, items=[DeviceOut.of(r) for r in rows]
         )
 
-    @router.get("/devices.geojson")
+    @router.get(
+        "/devices.geojson",
+        response_class=Response,
+        responses={
+            200: {
+                "description": "Located devices as a GeoJSON FeatureCollection.",
+                "content": {
+                    "application/geo+json": {
+                        "schema": {
+                            "type": "object",
+                            "required": ["type", "features"],
+                            "properties": {
+                                "type": {"const": "FeatureCollection"},
+                                "features": {"type": "array", "items": {"type": "object"}},
+                            },
+                        }
+                    }
+                },
+            }
+        },
+    )
     async def devices_geojson(
         pool: PoolDep,
         _: Reader,
         f: Filters,
         limit: Annotated[int, Query(ge=1, le=50_000)] = 10_000,
-    ) -> JSONResponse:
+    ) -> Response:
         """Located devices as a GeoJSON FeatureCollection for maps."""
         rows = await store.list_devices_only(pool, f, limit=limit, offset=0)
         features = [
@@ -197,7 +236,26 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             credentials=Credentials.of(issued, record.kind, settings.topic_root),
         )
 
-    @router.post("/devices/import", response_model=ImportOut, responses={413: {"model": Problem}})
+    @router.post(
+        "/devices/import",
+        response_model=ImportOut,
+        responses={
+            413: {"model": Problem},
+            422: {
+                "description": "Nothing imported (every bad line listed), or invalid query.",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "anyOf": [
+                                {"$ref": "#/components/schemas/ImportOut"},
+                                {"$ref": "#/components/schemas/HTTPValidationError"},
+                            ]
+                        }
+                    }
+                },
+            },
+        },
+    )
     async def import_csv(
         request: Request,
         who: Technician,

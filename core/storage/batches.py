@@ -11,6 +11,7 @@ import asyncpg
 
 from core.kinds import KindRegistry
 from core.storage.dead_letters import DeadLetter, insert_dead_letters
+from core.storage.events import publish_batch
 from core.storage.readings import advance_latest_state, insert_readings
 from core.wire import Reading
 
@@ -40,6 +41,7 @@ async def write_batch(
             )
         await advance_latest_state(conn, readings, received_at)
         await insert_dead_letters(conn, dead_letters)
+        await publish_batch(conn, readings, received_at)  # rollups + live stream + alerts
     return BatchResult(
         inserted=inserted, duplicates=len(readings) - inserted, dead_letters=len(dead_letters)
     )

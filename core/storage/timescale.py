@@ -29,3 +29,47 @@ def hypertable_statements(table: str, retention_days: int) -> list[str]:
         f"SELECT remove_retention_policy('{table}', if_exists => true)",
         f"SELECT add_retention_policy('{table}', INTERVAL '{int(retention_days)} days')",
     ]
+
+
+# ---- hourly rollups as continuous aggregates (issue 6) ------------------------------------
+
+
+def continuous_aggregate_statements(
+    readings_table: str, rollup_table: str, numeric_fields: list[str], retention_days: int
+) -> list[str]:
+    """Replace the plain hourly rollup table with a real-time continuous aggregate.
+
+    Same name and columns as ``core.storage.rollups.rollup_table_sql``, so every query runs
+    unchanged; ``materialized_only = false`` adds not-yet-materialised rows (late data too).
+    The plain refresher sees a view, not a table, and leaves it to the policy.
+    """
+    cols = []
+    for f in numeric_fields:
+        c = f'"{f}"'
+        cols += [
+            f'count({c}) AS "{f}_n"',
+            f'sum({c})::float8 AS "{f}_sum"',
+            f'min({c})::float8 AS "{f}_min"',
+            f'max({c})::float8 AS "{f}_max"',
+            f'last({c}, time)::float8 AS "{f}_last"',
+        ]
+    select = ", ".join(
+        [
+            "device_id",
+            "time_bucket(INTERVAL '1 hour', time) AS bucket",
+            "count(*) AS n",
+            "max(time) AS last_time",
+            *cols,
+        ]
+    )
+    return [
+        f"DROP TABLE IF EXISTS {rollup_table}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {rollup_table}"
+        " WITH (timescaledb.continuous, timescaledb.materialized_only = false) AS"
+        f" SELECT {select} FROM {readings_table}"
+        " GROUP BY device_id, time_bucket(INTERVAL '1 hour', time) WITH NO DATA",
+        f"SELECT add_continuous_aggregate_policy('{rollup_table}',"
+        f" start_offset => INTERVAL '{int(retention_days)} days',"
+        " end_offset => INTERVAL '1 hour', schedule_interval => INTERVAL '5 minutes',"
+        " if_not_exists => true)",
+    ]

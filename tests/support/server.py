@@ -1,37 +1,56 @@
-"""The API served by a real uvicorn on a free port, in a background thread (for browsers)."""
+"""Serve an app with a real uvicorn on a free port, on the test's event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 import uvicorn
+from fastapi import FastAPI
 
-from api.app import create_app
 from citysense.local.ports import free_port
-from core.kinds import KindRegistry
-from core.settings import Settings
 
 
-@contextmanager
-def serving(settings: Settings, kinds: KindRegistry) -> Iterator[str]:
-    """Yields the base URL; the app opens its own pool on its own loop."""
+@asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, kinds), host="127.0.0.1", port=port, log_level="warning"
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise AssertionError("uvicorn did not start")
-        time.sleep(0.02)
+    task = asyncio.create_task(server.serve())
     try:
+        for _ in range(400):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.025)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        thread.join(15)
+        await asyncio.wait_for(task, 30)
+
+
+@contextmanager
+def serving_in_thread(app: FastAPI) -> Iterator[str]:
+    """The same, on a thread of its own, for synchronous clients (schemathesis, browsers)."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(400):
+            if server.started:
+                break
+            if not thread.is_alive():
+                raise RuntimeError("uvicorn exited during start")
+            time.sleep(0.025)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)

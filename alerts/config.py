@@ -1,0 +1,104 @@
+"""Alert rules and thresholds are configuration: a JSON file (``citysense alerts --config``)
+over sensible defaults. Per-device lookups (flood thresholds, feeder, uplink) are single
+functions so they can move to registry columns without touching the rules.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import time
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
+
+from core.storage.state import DEFAULT_OFFLINE_FACTOR
+
+
+class FloodThresholds(BaseModel):
+    """Water height above gauge zero (cm) at which each warning level starts."""
+
+    model_config = ConfigDict(extra="forbid")
+    waspada: float = 300.0
+    siaga: float = 400.0
+    awas: float = 500.0
+    hysteresis_cm: float = Field(
+        default=10.0, ge=0, description="A level is left only this far below its threshold."
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloodThresholds:
+        if not self.waspada < self.siaga < self.awas:
+            raise ValueError("flood thresholds must rise: waspada < siaga < awas")
+        return self
+
+
+class AlertConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = "Asia/Jakarta"
+    evaluate_every_s: float = Field(default=30.0, gt=0)
+    refresh_rollups_every_s: float = Field(default=5.0, gt=0)
+
+    offline_factor: float = Field(default=DEFAULT_OFFLINE_FACTOR, gt=1)
+    backlog_window_s: float = Field(
+        default=120.0, ge=0, description="Stale-data alerts wait this long after a backlog moved."
+    )
+
+    flood_default: FloodThresholds = FloodThresholds()
+    flood_stations: dict[str, FloodThresholds] = Field(
+        default_factory=dict, description="Per-gauge thresholds by device id."
+    )
+    rise_window_min: float = Field(default=60.0, gt=0)
+    rise_min_span_min: float = Field(default=10.0, ge=0)
+    rise_cm_per_h: float = Field(default=50.0, gt=0)
+    rise_clear_cm_per_h: float = Field(default=20.0, ge=0)
+
+    lamps_on_from: time = time(18, 30)
+    lamps_on_until: time = time(5, 30)
+    daylight_from: time = time(6, 30)
+    daylight_until: time = time(17, 30)
+    lamp_min_power_w: float = 5.0
+    lamp_settle_s: float = Field(
+        default=3.0, ge=0, description="Wait this long after lamp readings before judging them."
+    )
+    feeders: dict[str, str] = Field(default_factory=dict, description="Lamp id -> feeder id.")
+    feeder_min_lamps: int = Field(default=5, ge=2)
+    feeder_fraction: float = Field(default=0.5, gt=0, le=1)
+
+    uplinks: dict[str, str] = Field(
+        default_factory=dict, description="Device id -> id of the network node it talks through."
+    )
+    latency_ms: float = 100.0
+    latency_clear_ms: float = 80.0
+    latency_window_min: float = 60.0
+    latency_min_samples: int = 5
+    loss_pct: float = 5.0
+    loss_clear_pct: float = 2.5
+    loss_window_min: float = 5.0
+    loss_min_samples: int = 3
+
+    webhook_url: HttpUrl | None = None
+    webhook_attempts: int = Field(default=5, ge=1)
+    webhook_backoff_s: float = Field(default=1.0, ge=0)
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+
+
+def load_config(path: Path | None) -> AlertConfig:
+    if path is None:
+        return AlertConfig()
+    return AlertConfig.model_validate(json.loads(path.read_text("utf-8")))
+
+
+def thresholds_for(config: AlertConfig, device_id: str) -> FloodThresholds:
+    """The flood thresholds of one station (switch to registry columns here when they land)."""
+    return config.flood_stations.get(device_id, config.flood_default)
+
+
+def feeder_of(config: AlertConfig, device_id: str) -> str | None:
+    """The feeder (or cabinet) a lamp hangs on, from device metadata."""
+    return config.feeders.get(device_id)
+
+
+def uplink_of(config: AlertConfig, device_id: str) -> str | None:
+    """The network node a device reaches the internet through, if known."""
+    return config.uplinks.get(device_id)

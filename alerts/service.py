@@ -1,0 +1,140 @@
+"""The operations process: LISTEN for committed batches, evaluate alerts, run the timer,
+keep the hourly rollups current, and deliver notifications."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from alerts.config import AlertConfig
+from alerts.evaluator import AlertEvaluator, Clock, utc_now
+from alerts.notify import Dispatcher, Notifier, WebhookNotifier
+from alerts.sink import AlertSink
+from core.kinds import KindRegistry
+from core.storage.events import CHANNEL
+from core.storage.rollups import refresh_rollups
+
+log = logging.getLogger(__name__)
+
+
+def default_notifiers(config: AlertConfig) -> list[Notifier]:
+    if config.webhook_url is None:
+        return []
+    return [WebhookNotifier(str(config.webhook_url), timeout_s=config.webhook_timeout_s)]
+
+
+class OperationsService:
+    def __init__(
+        self,
+        dsn: str,
+        pool: asyncpg.Pool,
+        kinds: KindRegistry,
+        config: AlertConfig,
+        *,
+        notifiers: list[Notifier] | None = None,
+        clock: Clock = utc_now,
+        refresh_rollups: bool = True,
+    ) -> None:
+        self._dsn = dsn
+        self._pool = pool
+        self._kinds = kinds
+        self._config = config
+        self._refresh = refresh_rollups
+        self.dispatcher = Dispatcher(
+            default_notifiers(config) if notifiers is None else notifiers,
+            attempts=config.webhook_attempts,
+            backoff_s=config.webhook_backoff_s,
+        )
+        self.sink = AlertSink(pool, self.dispatcher)
+        self.evaluator = AlertEvaluator(pool, kinds, config, self.sink, clock)
+        self.ready = asyncio.Event()
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        conn = await asyncpg.connect(self._dsn)
+        await conn.add_listener(CHANNEL, self._on_notify)
+        self.dispatcher.start()
+        await self.sink.load()
+        tasks = [
+            asyncio.create_task(self._guard("events", self._events)),
+            asyncio.create_task(
+                self._guard(
+                    "timer", self._every(self._config.evaluate_every_s, self.evaluator.tick)
+                )
+            ),
+        ]
+        if self._refresh:
+            tasks.append(
+                asyncio.create_task(
+                    self._guard(
+                        "rollups",
+                        self._every(self._config.refresh_rollups_every_s, self._refresh_all),
+                    )
+                )
+            )
+        self.ready.set()
+        log.info("alerts: listening on %s", CHANNEL)
+        try:
+            await stop.wait()
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await t
+            with contextlib.suppress(Exception):
+                await self.evaluator.settle()
+            await conn.close()
+            await self.dispatcher.close()
+
+    def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:
+        self._queue.put_nowait(str(payload))
+
+    async def idle(self) -> None:
+        """Wait until every notification received so far has been evaluated (tests)."""
+        await self._queue.join()
+
+    async def _events(self) -> None:
+        while True:
+            payload = await self._queue.get()
+            try:
+                msg = json.loads(payload)
+                if msg.get("type") == "readings":
+                    await self.evaluator.on_readings(msg["items"])
+            except ValueError:
+                log.warning("alerts: ignoring a malformed notification")
+            except (asyncpg.PostgresError, OSError):
+                log.exception("alerts: evaluating a batch failed")
+            finally:
+                self._queue.task_done()
+
+    async def _refresh_all(self) -> None:
+        while (await refresh_rollups(self._pool, self._kinds)).buckets:
+            pass
+
+    @staticmethod
+    def _every(seconds: float, job: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await job()
+                except (asyncpg.PostgresError, OSError):
+                    log.exception("alerts: periodic job failed")
+
+        return loop
+
+    @staticmethod
+    async def _guard(name: str, job: Callable[[], Awaitable[None]]) -> None:
+        try:
+            await job()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("alerts: %s loop stopped", name)
+            raise

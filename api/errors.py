@@ -1,0 +1,88 @@
+"""Error handlers: every bad request gets a 4xx whose ``detail`` says how to fix it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("query", "path", "body", "header")]
+    return ".".join(parts) or "request"
+
+
+def readable(errors: list[dict[str, Any]]) -> str:
+    out = []
+    for e in errors:
+        msg = str(e.get("msg", "invalid"))
+        ctx = e.get("ctx") or {}
+        if "expected" in ctx:
+            msg = f"expected {ctx['expected']}"
+        out.append(f"{_where(tuple(e.get('loc', ())))}: {msg}")
+    return "; ".join(out)
+
+
+def install(app: FastAPI) -> None:
+    async def validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = list(exc.errors())
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": f"invalid request: {readable(errors)}",
+                "errors": [
+                    {"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in errors
+                ],
+            },
+        )
+
+    async def data_error(request: Request, exc: Exception) -> JSONResponse:
+        # A parameter the database cannot take (e.g. a NUL byte): the caller's fault.
+        return JSONResponse(
+            status_code=422, content={"detail": f"a parameter was not acceptable: {exc}"}
+        )
+
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(asyncpg.DataError, data_error)
+    _document_validation_errors(app)
+
+
+VALIDATION_SCHEMA: dict[str, Any] = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail"],
+    "properties": {
+        "detail": {
+            "type": "string",
+            "description": "What is wrong with the request and how to fix it.",
+            "example": "invalid request: status: expected 'open', 'acknowledged' or 'resolved'",
+        },
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {"loc": {"type": "array", "items": {}}, "msg": {"type": "string"}},
+            },
+        },
+    },
+}
+
+
+def _document_validation_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document describe 422s as this handler sends them."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = original()
+        components = schema.get("components", {}).get("schemas", {})
+        if "HTTPValidationError" in components:
+            components["HTTPValidationError"] = VALIDATION_SCHEMA
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

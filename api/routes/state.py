@@ -1,0 +1,150 @@
+"""Now: the latest state of every device, as a list or GeoJSON, and a per-district summary."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Annotated, Any
+
+import asyncpg
+from fastapi import APIRouter, Query, Request, Response
+
+from api import params
+from api.auth import Reader
+from api.deps import KindsDep, PoolDep
+from api.models import Problem
+from api.ops_models import DeviceState, DistrictSummary, StateCollection, StateStatus
+from api.state_cache import StateCache
+from core.kinds import KindRegistry
+from core.storage.state import (
+    DEFAULT_OFFLINE_FACTOR,
+    StateFilter,
+    state_briefs,
+)
+
+router = APIRouter(tags=["state"])
+
+
+def liveness_limits(
+    kinds: KindRegistry, factor: float = DEFAULT_OFFLINE_FACTOR
+) -> dict[str, float]:
+    """Seconds of silence after which a device of each kind counts as offline."""
+    return {name: k.interval_s * factor for name, k in kinds.items()}
+
+
+KindQ = Annotated[str | None, Query(description="Only this kind, e.g. flood_gauge.")]
+DistrictQ = Annotated[str | None, Query(description="Only this district (kecamatan).")]
+StatusQ = Annotated[
+    StateStatus | None,
+    Query(
+        description="A registry status (active, maintenance, ...) or a liveness: online,"
+        " offline, stale. Decommissioned devices are left out unless asked for."
+    ),
+]
+ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": Problem}}
+
+
+def _cache(request: Request, pool: asyncpg.Pool, kinds: KindRegistry) -> StateCache:
+    cache: StateCache | None = getattr(request.app.state, "state_cache", None)
+    if cache is None:
+        cache = StateCache(pool, liveness_limits(kinds))
+        request.app.state.state_cache = cache
+    return cache
+
+
+def _filter(
+    kinds: KindRegistry, kind: str | None, district: str | None, status: str | None
+) -> StateFilter:
+    return StateFilter(
+        kind=params.kind(kinds, params.text(kind, "kind")),
+        district=params.text(district, "district"),
+        status=status,
+    )
+
+
+@router.get("/state", response_model=list[DeviceState], responses=ERRORS)
+async def state(
+    request: Request,
+    pool: PoolDep,
+    kinds: KindsDep,
+    _: Reader,
+    kind: KindQ = None,
+    district: DistrictQ = None,
+    status: StatusQ = None,
+) -> Response:
+    """Latest state of every device with online/stale flags and the flood warning level."""
+    f = _filter(kinds, kind, district, status)
+    body = await _cache(request, pool, kinds).json(f)
+    return Response(content=body, media_type="application/json")
+
+
+@router.get(
+    "/state.geojson",
+    response_model=StateCollection,
+    responses={
+        200: {
+            "description": "A GeoJSON FeatureCollection (served as application/geo+json).",
+            "content": {
+                "application/geo+json": {"schema": {"$ref": "#/components/schemas/StateCollection"}}
+            },
+        },
+        **ERRORS,
+    },
+)
+async def state_geo(
+    request: Request,
+    pool: PoolDep,
+    kinds: KindsDep,
+    _: Reader,
+    kind: KindQ = None,
+    district: DistrictQ = None,
+    status: StatusQ = None,
+) -> Response:
+    """The same state as a GeoJSON FeatureCollection (devices without a position: null geometry)."""
+    f = _filter(kinds, kind, district, status)
+    body = await _cache(request, pool, kinds).geojson(f)
+    return Response(content=body, media_type="application/geo+json")
+
+
+@router.get("/summary", response_model=list[DistrictSummary], responses=ERRORS)
+async def summary(
+    pool: PoolDep, kinds: KindsDep, _: Reader, district: DistrictQ = None
+) -> list[DistrictSummary]:
+    """Per district: lights on/off/failed, gauges per warning level, nodes up/down."""
+    from core.storage.alerts import active_alerts
+
+    briefs = await state_briefs(
+        pool, liveness_limits(kinds), StateFilter(district=params.text(district, "district"))
+    )
+    failing = {a.device_id for a in await active_alerts(pool, "lamp_failure")}
+    acc: dict[str | None, dict[str, Any]] = defaultdict(
+        lambda: {
+            "devices": 0,
+            "online": 0,
+            "offline": 0,
+            "lights": {"on": 0, "off": 0, "failed": 0, "unknown": 0},
+            "gauges": {"NORMAL": 0, "WASPADA": 0, "SIAGA": 0, "AWAS": 0, "unknown": 0},
+            "nodes": {"up": 0, "down": 0},
+        }
+    )
+    for b in briefs:
+        a = acc[b.district]
+        a["devices"] += 1
+        a["online" if b.online else "offline"] += 1
+        if b.kind == "streetlight":
+            ps = b.values.get("power_state")
+            if b.values.get("lamp_failure") is True or b.device_id in failing:
+                a["lights"]["failed"] += 1
+            elif ps in ("on", "low"):
+                a["lights"]["on"] += 1
+            elif ps == "off":
+                a["lights"]["off"] += 1
+            else:
+                a["lights"]["unknown"] += 1
+        elif b.kind == "flood_gauge":
+            a["gauges"][b.level or "unknown"] += 1
+        elif b.kind == "network_node":
+            a["nodes"]["up" if b.online else "down"] += 1
+    return [
+        DistrictSummary.model_validate({"district": d, **v})
+        for d, v in sorted(acc.items(), key=lambda kv: (kv[0] is None, kv[0] or ""))
+    ]

@@ -1,0 +1,115 @@
+"""What the alert rules read: windows of recent readings and the liveness of every device."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+
+@dataclass(frozen=True, slots=True)
+class RiseWindow:
+    device_id: str
+    first_time: datetime
+    first_level: float
+    last_time: datetime
+    last_level: float
+
+
+async def rise_windows(
+    pool: asyncpg.Pool, newest: Mapping[str, datetime], window: timedelta
+) -> list[RiseWindow]:
+    """Per gauge: its first and newest water level within ``window`` before ``newest[id]``.
+
+    The newest times come from the batch, so each gauge costs two index probes.
+    """
+    ids = sorted(newest)
+    rows = await pool.fetch(
+        """
+        SELECT n.device_id, f.time AS first_time, f.water_level AS first_level,
+               l.time AS last_time, l.water_level AS last_level
+        FROM unnest($1::text[], $2::timestamptz[]) AS n(device_id, t)
+        CROSS JOIN LATERAL (SELECT time, water_level FROM readings_flood_gauge r
+            WHERE r.device_id = n.device_id AND r.time >= n.t - $3::interval AND r.time <= n.t
+              AND r.water_level IS NOT NULL ORDER BY time LIMIT 1) f
+        CROSS JOIN LATERAL (SELECT time, water_level FROM readings_flood_gauge r
+            WHERE r.device_id = n.device_id AND r.time <= n.t AND r.time >= n.t - $3::interval
+              AND r.water_level IS NOT NULL ORDER BY time DESC LIMIT 1) l
+        """,
+        ids,
+        [newest[d] for d in ids],
+        window,
+    )
+    return [RiseWindow(**dict(r.items())) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeWindow:
+    device_id: str
+    samples: int
+    avg: float | None
+    min: float | None
+
+
+async def node_windows(
+    pool: asyncpg.Pool, newest: Mapping[str, datetime], field: str, window: timedelta
+) -> list[NodeWindow]:
+    """Per node: count/avg/min of ``field`` within ``window`` before ``newest[id]``."""
+    if field not in ("latency", "packet_loss"):
+        raise ValueError(field)
+    ids = sorted(newest)
+    rows = await pool.fetch(
+        f"""
+        SELECT n.device_id, count(r."{field}") AS samples, avg(r."{field}")::float8 AS avg,
+               min(r."{field}")::float8 AS min
+        FROM unnest($1::text[], $2::timestamptz[]) AS n(device_id, t)
+        JOIN readings_network_node r ON r.device_id = n.device_id
+            AND r.time > n.t - $3::interval AND r.time <= n.t
+        GROUP BY n.device_id
+        """,
+        ids,
+        [newest[d] for d in ids],
+        window,
+    )
+    return [NodeWindow(**dict(r.items())) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Liveness:
+    device_id: str
+    kind: str
+    name: str
+    received_at: datetime
+    time: datetime
+    values: dict[str, object]
+
+
+async def liveness(pool: asyncpg.Pool, kind: str | None = None) -> list[Liveness]:
+    """Every active device that has ever reported, with when it last did."""
+    rows = await pool.fetch(
+        "SELECT d.id AS device_id, d.kind, d.name, ls.received_at, ls.time,"
+        ' ls."values"::text AS vals FROM devices d JOIN latest_state ls ON ls.device_id = d.id'
+        " WHERE d.status = 'active' AND ($1::text IS NULL OR d.kind = $1) ORDER BY d.id",
+        kind,
+    )
+    return [
+        Liveness(
+            device_id=r["device_id"],
+            kind=r["kind"],
+            name=r["name"],
+            received_at=r["received_at"],
+            time=r["time"],
+            values=json.loads(r["vals"]),
+        )
+        for r in rows
+    ]
+
+
+async def device_names(pool: asyncpg.Pool, device_ids: Sequence[str]) -> dict[str, str]:
+    rows = await pool.fetch(
+        "SELECT id, name FROM devices WHERE id = ANY($1::text[])", list(device_ids)
+    )
+    return {r["id"]: r["name"] or r["id"] for r in rows}

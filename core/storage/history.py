@@ -1,0 +1,230 @@
+"""History queries: raw readings or time buckets aligned in the viewer's time zone.
+
+Buckets are computed on local wall-clock time (``date_bin`` on ``time AT TIME ZONE tz``), so
+a day bucket is a local day. Hour and day buckets read the hourly rollup for clean hours and
+the raw table for hours still marked dirty; finer buckets read the raw table (its primary key
+is (device_id, time), so one device's day is an index range). Every bucket of the range is
+returned: empty ones carry nulls (count 0), so gaps stay gaps. JSON is built by PostgreSQL
+with the session zone set to the viewer's, so times come out with the viewer's offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+
+from core.kinds import DeviceKind
+from core.storage.rollups import numeric_fields, rollup_table
+
+ORIGIN = "2000-01-03 00:00:00"
+"""Local-time origin of buckets: a Monday midnight, so every bucket size lines up."""
+
+
+@dataclass(frozen=True, slots=True)
+class BucketQuery:
+    kind: DeviceKind
+    device_ids: Sequence[str]
+    start: datetime
+    end: datetime
+    bucket: timedelta
+    tz: str
+    fields: Sequence[str]
+    aggs: Sequence[str]
+    use_rollup: bool
+
+
+def _agg_raw(field: str, agg: str) -> str:
+    c = f'r."{field}"'
+    return {
+        "avg": f"avg({c})::float8",
+        "min": f"min({c})::float8",
+        "max": f"max({c})::float8",
+        "count": f"count({c})",
+        "last": f"((array_agg({c} ORDER BY r.time DESC) FILTER (WHERE {c} IS NOT NULL))[1])"
+        "::float8",
+    }[agg]
+
+
+def _agg_rollup(field: str, agg: str) -> str:
+    return {
+        "avg": f'(sum(s."{field}_sum") / nullif(sum(s."{field}_n"), 0))::float8',
+        "min": f'min(s."{field}_min")',
+        "max": f'max(s."{field}_max")',
+        "count": f'sum(s."{field}_n")::bigint',
+        "last": f'((array_agg(s."{field}_last" ORDER BY s.bucket DESC)'
+        f' FILTER (WHERE s."{field}_last" IS NOT NULL))[1])',
+    }[agg]
+
+
+def _col(field: str, agg: str) -> str:
+    return f'"{field}__{agg}"'
+
+
+def bucket_sql(q: BucketQuery) -> str:
+    """Flat rows (device_id, t, <field>__<agg> ...): one per device and bucket, gaps as nulls.
+
+    Parameters: $1 device ids, $2 start, $3 end, $4 bucket interval, $5 zone, $6 kind name.
+    """
+    local_bin = f"date_bin($4::interval, {{t}} AT TIME ZONE $5::text, '{ORIGIN}'::timestamp)"
+    pairs = [(f, a) for f in q.fields for a in q.aggs]
+    if q.use_rollup:
+        from core.storage.rollups import aggregate_columns_sql
+
+        rt = rollup_table(q.kind)
+        names = ["n", "last_time"]
+        for f in numeric_fields(q.kind):  # same order as aggregate_columns_sql: UNION ALL
+            if f.name in q.fields:
+                names += [f"{f.name}_{s}" for s in ("n", "sum", "min", "max", "last")]
+        cols = ", ".join(f'"{n}"' for n in names)
+        src = (
+            f"SELECT device_id, bucket, {cols} FROM {rt} ru"
+            " WHERE ru.device_id = ANY($1::text[]) AND ru.bucket >= $2 AND ru.bucket < $3"
+            " AND NOT EXISTS (SELECT 1 FROM rollup_dirty x WHERE x.kind = $6::text"
+            " AND x.device_id = ru.device_id AND x.bucket = ru.bucket)"
+            " UNION ALL "
+            "SELECT * FROM (SELECT r.device_id, x.bucket, "
+            f"{aggregate_columns_sql(q.kind, 'r', q.fields)}"
+            f" FROM rollup_dirty x JOIN {q.kind.table} r ON r.device_id = x.device_id"
+            " AND r.time >= x.bucket AND r.time < x.bucket + interval '1 hour'"
+            " WHERE x.kind = $6::text AND x.device_id = ANY($1::text[])"
+            " AND x.bucket >= $2 AND x.bucket < $3 GROUP BY r.device_id, x.bucket) d"
+        )
+        aggs = ", ".join(f"{_agg_rollup(f, a)} AS {_col(f, a)}" for f, a in pairs)
+        binned = (
+            f"SELECT s.device_id, {local_bin.format(t='s.bucket')} AS lb, {aggs}"
+            f" FROM ({src}) s GROUP BY 1, 2"
+        )
+    else:
+        aggs = ", ".join(f"{_agg_raw(f, a)} AS {_col(f, a)}" for f, a in pairs)
+        binned = (
+            f"SELECT r.device_id, {local_bin.format(t='r.time')} AS lb, {aggs}"
+            f" FROM {q.kind.table} r WHERE r.device_id = ANY($1::text[])"
+            " AND r.time >= $2 AND r.time < $3 AND $6::text IS NOT NULL GROUP BY 1, 2"
+        )
+    outs = ", ".join(
+        (f"coalesce(b.{_col(f, a)}, 0) AS {_col(f, a)}" if a == "count" else f"b.{_col(f, a)}")
+        for f, a in pairs
+    )
+    return (
+        f"WITH b AS ({binned}) "
+        f"SELECT d.device_id, (g.lb AT TIME ZONE $5::text) AS t, {outs}"
+        " FROM unnest($1::text[]) AS d(device_id)"
+        " CROSS JOIN generate_series($2::timestamptz AT TIME ZONE $5::text,"
+        " ($3::timestamptz AT TIME ZONE $5::text) - interval '1 microsecond', $4::interval)"
+        " AS g(lb)"
+        " LEFT JOIN b ON b.device_id = d.device_id AND b.lb = g.lb"
+    )
+
+
+def _json_wrap(q: BucketQuery, inner: str) -> str:
+    per_field = ", ".join(
+        f"'{f}', json_build_object(" + ", ".join(f"'{a}', q.{_col(f, a)}" for a in q.aggs) + ")"
+        for f in q.fields
+    )
+    return (
+        "SELECT coalesce(json_agg(json_build_object('device_id', q.device_id, 'time', q.t,"
+        f" 'values', json_build_object({per_field})) ORDER BY q.device_id, q.t), '[]')::text"
+        f" FROM ({inner}) q"
+    )
+
+
+def _args(q: BucketQuery) -> list[object]:
+    return [list(q.device_ids), q.start, q.end, q.bucket, q.tz, q.kind.name]
+
+
+async def buckets_json(pool: asyncpg.Pool, q: BucketQuery) -> str:
+    """The bucketed rows as a JSON array, times rendered in the viewer's zone."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('TimeZone', $1, true)", q.tz)
+        return str(await conn.fetchval(_json_wrap(q, bucket_sql(q)), *_args(q)))
+
+
+async def buckets_rows(pool: asyncpg.Pool, q: BucketQuery) -> list[tuple[object, ...]]:
+    """The bucketed rows as tuples (device_id, time, values in field/agg order)."""
+    rows = await pool.fetch(bucket_sql(q) + " ORDER BY d.device_id, t", *_args(q))
+    return [tuple(r.values()) for r in rows]
+
+
+def _raw_sql(kind: DeviceKind, fields: Sequence[str]) -> str:
+    cols = ", ".join(f'"{f}"' for f in fields)
+    return (
+        f"SELECT device_id, time, received_at, {cols} FROM {kind.table}"
+        " WHERE device_id = ANY($1::text[]) AND time >= $2 AND time < $3"
+        " ORDER BY device_id, time LIMIT $4"
+    )
+
+
+async def raw_json(
+    pool: asyncpg.Pool,
+    kind: DeviceKind,
+    device_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    fields: Sequence[str],
+    tz: str,
+    limit: int,
+) -> tuple[str, int]:
+    """Raw readings as a JSON array (nulls omitted) and how many there were (max ``limit``)."""
+    vals = ", ".join(f"'{f}', q.\"{f}\"" for f in fields)
+    sql = (
+        "SELECT coalesce(json_agg(json_build_object('device_id', q.device_id, 'time', q.time,"
+        f" 'received_at', q.received_at, 'values', json_strip_nulls(json_build_object({vals})))"
+        " ORDER BY q.device_id, q.time), '[]')::text, count(*)"
+        f" FROM ({_raw_sql(kind, fields)}) q"
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SELECT set_config('TimeZone', $1, true)", tz)
+        row = await conn.fetchrow(sql, list(device_ids), start, end, limit)
+    assert row is not None
+    return str(row[0]), int(row[1])
+
+
+async def raw_rows(
+    pool: asyncpg.Pool,
+    kind: DeviceKind,
+    device_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    fields: Sequence[str],
+    limit: int,
+) -> list[tuple[object, ...]]:
+    rows = await pool.fetch(_raw_sql(kind, fields), list(device_ids), start, end, limit)
+    return [tuple(r.values()) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Selected:
+    id: str
+    kind: str
+
+
+async def select_devices(
+    pool: asyncpg.Pool,
+    *,
+    device_ids: Sequence[str] | None,
+    kind: str | None,
+    district: str | None,
+    bbox: tuple[float, float, float, float] | None,
+    limit: int,
+) -> list[Selected]:
+    """Registered devices matching every filter (bbox: min lon, min lat, max lon, max lat)."""
+    b = bbox or (None, None, None, None)
+    rows = await pool.fetch(
+        "SELECT id, kind FROM devices WHERE ($1::text[] IS NULL OR id = ANY($1::text[]))"
+        " AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR district = $3)"
+        " AND ($4::float8 IS NULL OR (longitude BETWEEN $4 AND $6 AND latitude BETWEEN $5 AND $7))"
+        " ORDER BY id LIMIT $8",
+        list(device_ids) if device_ids is not None else None,
+        kind,
+        district,
+        *b,
+        limit,
+    )
+    return [Selected(r["id"], r["kind"]) for r in rows]
+
+
+async def rollup_exists(pool: asyncpg.Pool, kind: DeviceKind) -> bool:
+    return bool(await pool.fetchval("SELECT to_regclass($1) IS NOT NULL", rollup_table(kind)))

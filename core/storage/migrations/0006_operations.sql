@@ -1,0 +1,180 @@
+-- Operations room: alerts with their lifecycle, flood levels, hourly rollups.
+CREATE TABLE IF NOT EXISTS alerts (
+    id bigserial PRIMARY KEY,
+    rule text NOT NULL,
+    severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    device_id text,
+    subject text NOT NULL,
+    message text NOT NULL,
+    status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'acknowledged', 'resolved')),
+    opened_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now(),
+    acknowledged_at timestamptz,
+    acknowledged_by text,
+    resolved_at timestamptz,
+    resolved_by text,
+    details jsonb NOT NULL DEFAULT '{}'
+);
+-- At most one active alert per rule and subject: a condition that persists never re-opens.
+CREATE UNIQUE INDEX IF NOT EXISTS alerts_active_idx ON alerts (rule, subject)
+    WHERE status <> 'resolved';
+CREATE INDEX IF NOT EXISTS alerts_status_idx ON alerts (status, opened_at DESC);
+CREATE INDEX IF NOT EXISTS alerts_device_idx ON alerts (device_id, opened_at DESC);
+
+-- Current flood warning level per gauge, kept by the evaluator (with hysteresis).
+CREATE TABLE IF NOT EXISTS flood_levels (
+    device_id text PRIMARY KEY,
+    level text NOT NULL CHECK (level IN ('NORMAL', 'WASPADA', 'SIAGA', 'AWAS')),
+    changed_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- (kind, device, hour) buckets touched by committed batches and not yet rolled up.
+CREATE TABLE IF NOT EXISTS rollup_dirty (
+    kind text NOT NULL,
+    device_id text NOT NULL,
+    bucket timestamptz NOT NULL,
+    PRIMARY KEY (kind, device_id, bucket)
+);
+
+-- Hourly rollups for the built-in kinds (generated: core.storage.rollups.rollup_table_sql).
+-- hourly rollup of streetlight; generated from its declaration
+CREATE TABLE IF NOT EXISTS rollup_streetlight_1h (
+    device_id text NOT NULL,
+    bucket timestamptz NOT NULL,
+    n bigint NOT NULL,
+    last_time timestamptz NOT NULL,
+    "dim_pct_n" bigint NOT NULL DEFAULT 0,
+    "dim_pct_sum" double precision,
+    "dim_pct_min" double precision,
+    "dim_pct_max" double precision,
+    "dim_pct_last" double precision,
+    "active_power_n" bigint NOT NULL DEFAULT 0,
+    "active_power_sum" double precision,
+    "active_power_min" double precision,
+    "active_power_max" double precision,
+    "active_power_last" double precision,
+    "energy_n" bigint NOT NULL DEFAULT 0,
+    "energy_sum" double precision,
+    "energy_min" double precision,
+    "energy_max" double precision,
+    "energy_last" double precision,
+    "voltage_n" bigint NOT NULL DEFAULT 0,
+    "voltage_sum" double precision,
+    "voltage_min" double precision,
+    "voltage_max" double precision,
+    "voltage_last" double precision,
+    "current_n" bigint NOT NULL DEFAULT 0,
+    "current_sum" double precision,
+    "current_min" double precision,
+    "current_max" double precision,
+    "current_last" double precision,
+    "power_factor_n" bigint NOT NULL DEFAULT 0,
+    "power_factor_sum" double precision,
+    "power_factor_min" double precision,
+    "power_factor_max" double precision,
+    "power_factor_last" double precision,
+    "burning_hours_n" bigint NOT NULL DEFAULT 0,
+    "burning_hours_sum" double precision,
+    "burning_hours_min" double precision,
+    "burning_hours_max" double precision,
+    "burning_hours_last" double precision,
+    "driver_temp_n" bigint NOT NULL DEFAULT 0,
+    "driver_temp_sum" double precision,
+    "driver_temp_min" double precision,
+    "driver_temp_max" double precision,
+    "driver_temp_last" double precision,
+    PRIMARY KEY (device_id, bucket)
+);
+
+-- hourly rollup of flood_gauge; generated from its declaration
+CREATE TABLE IF NOT EXISTS rollup_flood_gauge_1h (
+    device_id text NOT NULL,
+    bucket timestamptz NOT NULL,
+    n bigint NOT NULL,
+    last_time timestamptz NOT NULL,
+    "water_level_n" bigint NOT NULL DEFAULT 0,
+    "water_level_sum" double precision,
+    "water_level_min" double precision,
+    "water_level_max" double precision,
+    "water_level_last" double precision,
+    "rain_n" bigint NOT NULL DEFAULT 0,
+    "rain_sum" double precision,
+    "rain_min" double precision,
+    "rain_max" double precision,
+    "rain_last" double precision,
+    "battery_v_n" bigint NOT NULL DEFAULT 0,
+    "battery_v_sum" double precision,
+    "battery_v_min" double precision,
+    "battery_v_max" double precision,
+    "battery_v_last" double precision,
+    "rssi_n" bigint NOT NULL DEFAULT 0,
+    "rssi_sum" double precision,
+    "rssi_min" double precision,
+    "rssi_max" double precision,
+    "rssi_last" double precision,
+    PRIMARY KEY (device_id, bucket)
+);
+
+-- hourly rollup of network_node; generated from its declaration
+CREATE TABLE IF NOT EXISTS rollup_network_node_1h (
+    device_id text NOT NULL,
+    bucket timestamptz NOT NULL,
+    n bigint NOT NULL,
+    last_time timestamptz NOT NULL,
+    "uptime_n" bigint NOT NULL DEFAULT 0,
+    "uptime_sum" double precision,
+    "uptime_min" double precision,
+    "uptime_max" double precision,
+    "uptime_last" double precision,
+    "latency_n" bigint NOT NULL DEFAULT 0,
+    "latency_sum" double precision,
+    "latency_min" double precision,
+    "latency_max" double precision,
+    "latency_last" double precision,
+    "packet_loss_n" bigint NOT NULL DEFAULT 0,
+    "packet_loss_sum" double precision,
+    "packet_loss_min" double precision,
+    "packet_loss_max" double precision,
+    "packet_loss_last" double precision,
+    "rx_bps_n" bigint NOT NULL DEFAULT 0,
+    "rx_bps_sum" double precision,
+    "rx_bps_min" double precision,
+    "rx_bps_max" double precision,
+    "rx_bps_last" double precision,
+    "tx_bps_n" bigint NOT NULL DEFAULT 0,
+    "tx_bps_sum" double precision,
+    "tx_bps_min" double precision,
+    "tx_bps_max" double precision,
+    "tx_bps_last" double precision,
+    "clients_n" bigint NOT NULL DEFAULT 0,
+    "clients_sum" double precision,
+    "clients_min" double precision,
+    "clients_max" double precision,
+    "clients_last" double precision,
+    "rsrp_n" bigint NOT NULL DEFAULT 0,
+    "rsrp_sum" double precision,
+    "rsrp_min" double precision,
+    "rsrp_max" double precision,
+    "rsrp_last" double precision,
+    "rsrq_n" bigint NOT NULL DEFAULT 0,
+    "rsrq_sum" double precision,
+    "rsrq_min" double precision,
+    "rsrq_max" double precision,
+    "rsrq_last" double precision,
+    "sinr_n" bigint NOT NULL DEFAULT 0,
+    "sinr_sum" double precision,
+    "sinr_min" double precision,
+    "sinr_max" double precision,
+    "sinr_last" double precision,
+    "board_voltage_n" bigint NOT NULL DEFAULT 0,
+    "board_voltage_sum" double precision,
+    "board_voltage_min" double precision,
+    "board_voltage_max" double precision,
+    "board_voltage_last" double precision,
+    "temperature_n" bigint NOT NULL DEFAULT 0,
+    "temperature_sum" double precision,
+    "temperature_min" double precision,
+    "temperature_max" double precision,
+    "temperature_last" double precision,
+    PRIMARY KEY (device_id, bucket)
+);
