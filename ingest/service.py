@@ -1,8 +1,13 @@
 """The ingest service: MQTT (paho, network thread) -> batches -> PostgreSQL (asyncpg).
 
 Delivery is at-least-once: messages arrive with QoS 1 on a persistent session, and each
-is acknowledged to the broker only after the transaction holding it has committed.
-Writes are idempotent on (device, time), so redeliveries create no duplicates.
+is acknowledged to the broker only after the transaction holding it has committed, and
+only on the connection that delivered it (after a reconnect the broker redelivers the
+rest). Writes are idempotent on (device, time), so redeliveries create no duplicates.
+
+The buffer is bounded by MQTT 5 receive-maximum: the broker never has more than that many
+unacknowledged messages out to this worker, so while the database is down ingest holds at
+most that many, stops acknowledging, backs off and retries, and the broker queues the rest.
 """
 
 from __future__ import annotations
@@ -25,21 +30,31 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.batches import write_batch
+from core.storage.batches import BatchResult, write_batch
 from core.storage.dead_letters import DeadLetter
 from core.storage.devices import DeviceRow, devices_by_id
+from core.storage.maintenance import prune
 from core.wire import DecodeLimits, Topics
-from ingest.router import Incoming, device_ids, route
+from ingest.metrics import IngestMetrics
+from ingest.router import Incoming, Routed, device_ids, route
 
 log = logging.getLogger(__name__)
 
-_CONNECTION_ERRORS = (
+# Errors after which the same batch is retried later (the database is away or busy),
+# rather than dead-lettered.
+_RETRYABLE = (
     OSError,
+    TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InsufficientResourcesError,
 )
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
 @dataclass(slots=True)
@@ -48,7 +63,10 @@ class IngestStats:
     inserted: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    statuses: int = 0
     batches: int = 0
+    retries: int = 0
+    reconnects: int = 0
 
 
 class DeviceCache:
@@ -64,9 +82,23 @@ class DeviceCache:
         stale = [i for i in ids if i not in self._rows or self._rows[i][0] < now]
         if stale:
             found = await devices_by_id(self._pool, stale)
+            if len(self._rows) > 200_000:  # random ids from a misbehaving publisher
+                self._rows.clear()
             for i in stale:
                 self._rows[i] = (now + self._ttl, found.get(i))
         return {i: row for i in ids if (row := self._rows[i][1]) is not None}
+
+
+def telemetry_subscription(topics: Topics, share_group: str) -> str:
+    """Telemetry filter; inside a shared subscription when workers split the traffic."""
+    f = topics.telemetry_filter()
+    return f"$share/{share_group}/{f}" if share_group else f
+
+
+def status_subscription(topics: Topics) -> str:
+    # Never shared: MQTT 5 sends no retained messages to shared subscriptions, and the
+    # retained status is what tells a newly started ingest who is online.
+    return f"{topics.root}/+/+/status"
 
 
 class IngestService:
@@ -77,6 +109,9 @@ class IngestService:
         kinds: KindRegistry,
         *,
         client_id: str | None = None,
+        share_group: str | None = None,
+        subscribe_status: bool = True,
+        metrics: IngestMetrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
@@ -85,6 +120,12 @@ class IngestService:
         self._clock = clock
         self._client_id = client_id or settings.ingest_client_id
         self._topics = Topics(settings.topic_root)
+        if share_group is None:
+            share_group = settings.ingest_share_group or settings.ingest_client_id
+        group = share_group
+        self.subscriptions = [telemetry_subscription(self._topics, group)]
+        if subscribe_status:
+            self.subscriptions.append(status_subscription(self._topics))
         self._limits = DecodeLimits(
             max_payload_bytes=settings.ingest_max_payload_bytes,
             max_future=timedelta(seconds=settings.ingest_max_future_s),
@@ -95,6 +136,9 @@ class IngestService:
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._generation = 0
+        self._accepting = True
+        self.metrics = metrics or IngestMetrics()
         self.stats = IngestStats()
         self.subscribed = asyncio.Event()
 
@@ -129,9 +173,16 @@ class IngestService:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
-        # Subscribe on every connect (a broker restart may have lost the session).
-        client.subscribe(self._topics.telemetry_filter(), qos=1)
-        log.info("connected to broker, session_present=%s", flags.session_present)
+        self._generation += 1
+        if self._generation > 1:
+            self.stats.reconnects += 1
+        self.metrics.broker_connected.set(1)
+        # Subscribe on every connect: a broker that lost its state has lost the session too.
+        client.subscribe([(f, 1) for f in self.subscriptions])
+        log.info(
+            "connected to broker",
+            extra={"session_present": flags.session_present, "generation": self._generation},
+        )
 
     def _on_subscribe(
         self,
@@ -144,7 +195,7 @@ class IngestService:
         if any(rc.is_failure for rc in reason_codes):
             log.error("broker refused the subscription: %s", reason_codes)
             return
-        log.info("subscribed to %s", self._topics.telemetry_filter())
+        log.info("subscribed to %s", " ".join(self.subscriptions))
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.subscribed.set)
 
@@ -156,12 +207,18 @@ class IngestService:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self.metrics.broker_connected.set(0)
         log.warning("disconnected from broker: %s", reason)
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.subscribed.clear)
+        with contextlib.suppress(RuntimeError):  # loop already closed at exit
+            self._loop.call_soon_threadsafe(self.subscribed.clear)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.append(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+        if not self._accepting:
+            return  # shutting down: left unacknowledged, the broker delivers it again later
+        self._inbox.append(
+            Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
+        )
         n = len(self._inbox)
         assert self._loop is not None
         if n == 1:
@@ -172,6 +229,7 @@ class IngestService:
     # -- batching side (asyncio) -------------------------------------------------------
 
     async def _next_batch(self, stop: asyncio.Event) -> list[Incoming]:
+        """Up to ``batch_size`` messages, waiting at most ``batch_max_age_ms`` to fill up."""
         if not self._inbox:
             self._wake.clear()
             if not self._inbox:
@@ -182,19 +240,18 @@ class IngestService:
                 waking.cancel()
         if not self._inbox:
             return []
-        if len(self._inbox) < self._settings.ingest_batch_size and not stop.is_set():
+        size = self._settings.ingest_batch_size
+        if len(self._inbox) < size and not stop.is_set():
             self._full.clear()
-            if len(self._inbox) < self._settings.ingest_batch_size:
+            if len(self._inbox) < size:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         self._full.wait(), self._settings.ingest_batch_max_age_ms / 1000
                     )
-        batch = []
-        for _ in range(min(len(self._inbox), self._settings.ingest_batch_size)):
-            batch.append(self._inbox.popleft())
-        return batch
+        n = min(len(self._inbox), size)
+        return [self._inbox.popleft() for _ in range(n)]
 
-    async def _commit(self, batch: list[Incoming]) -> None:
+    async def _write(self, batch: list[Incoming]) -> tuple[Routed, BatchResult]:
         now = self._clock()
         devices = await self._devices.lookup(device_ids(self._topics, batch))
         routed = route(
@@ -207,10 +264,15 @@ class IngestService:
         )
         try:
             result = await write_batch(
-                self._pool, self._kinds, routed.readings, routed.dead_letters, now
+                self._pool,
+                self._kinds,
+                routed.readings,
+                routed.dead_letters,
+                now,
+                statuses=routed.statuses,
             )
         except asyncpg.PostgresError as exc:
-            if isinstance(exc, _CONNECTION_ERRORS):
+            if isinstance(exc, _RETRYABLE):
                 raise
             # A batch the database refuses must not block the stream: keep the reason
             # with every message of it, verbatim, where an operator can see it.
@@ -221,30 +283,91 @@ class IngestService:
                 )
                 for m in batch
             ]
+            routed = Routed(dead_letters=letters)
             result = await write_batch(self._pool, self._kinds, [], letters, now)
+        return routed, result
+
+    def _observe(self, batch: list[Incoming], routed: Routed, result: BatchResult) -> None:
+        m = self.metrics
+        committed = datetime.now(UTC)
+        m.written.inc(result.inserted)
+        m.duplicates.inc(result.duplicates)
+        m.statuses.inc(len(routed.statuses))
+        m.batch_size.observe(len(batch))
+        for letter in routed.dead_letters:
+            m.rejected.labels(letter.code).inc()
+        lag = m.lag
+        for r in routed.readings:
+            lag.observe((committed - r.time).total_seconds())
         self.stats.inserted += result.inserted
         self.stats.duplicates += result.duplicates
         self.stats.dead_letters += result.dead_letters
+        self.stats.statuses += len(routed.statuses)
         self.stats.batches += 1
 
-    async def _commit_with_retry(self, batch: list[Incoming]) -> None:
+    async def _commit_with_retry(self, batch: list[Incoming], stop: asyncio.Event) -> bool:
+        """Write the batch, retrying while the database is away; False if given up at stop."""
         delay = 0.2
         while True:
+            started = time.perf_counter()
             try:
-                await self._commit(batch)
-                return
-            except _CONNECTION_ERRORS as exc:
-                log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+                routed, result = await self._write(batch)
+            except _RETRYABLE as exc:
+                self.metrics.database_up.set(0)
+                self.metrics.retries.inc()
+                self.stats.retries += 1
+                if stop.is_set():
+                    log.warning(
+                        "stopping while the database is unavailable; %d messages stay"
+                        " unacknowledged for redelivery",
+                        len(batch) + len(self._inbox),
+                    )
+                    return False
+                log.warning(
+                    "database unavailable; retrying",
+                    extra={"error": repr(exc)[:300], "retry_in_s": delay, "held": len(batch)},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, 10.0)
+                continue
+            self.metrics.commit_seconds.observe(time.perf_counter() - started)
+            self.metrics.database_up.set(1)
+            self._observe(batch, routed, result)
+            return True
+
+    async def _prune_periodically(self) -> None:
+        s = self._settings
+        while True:
+            await asyncio.sleep(min(60.0, s.ingest_prune_interval_s))
+            try:
+                result = await prune(
+                    self._pool,
+                    self._kinds,
+                    now=self._clock(),
+                    retention_days=s.retention_days,
+                    dead_letter_retention_days=s.dead_letter_retention_days,
+                    dead_letter_max_rows=s.dead_letter_max_rows,
+                )
+                if result.ran:
+                    log.info(
+                        "pruned old rows",
+                        extra={
+                            "readings_deleted": result.readings_deleted,
+                            "dead_letters_deleted": result.dead_letters_deleted,
+                        },
+                    )
+            except (asyncpg.PostgresError, *_RETRYABLE) as exc:
+                log.warning("prune failed; will try again: %r", exc)
+            await asyncio.sleep(max(0.0, s.ingest_prune_interval_s - 60.0))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then flush what was received and disconnect."""
         self._loop = asyncio.get_running_loop()
         client = self._make_client()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 7 * 24 * 3600
-        props.ReceiveMaximum = min(65535, max(self._settings.ingest_batch_size * 4, 100))
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = self._settings.ingest_receive_maximum
         client.connect_async(
             self._settings.mqtt_host,
             self._settings.mqtt_port,
@@ -253,17 +376,34 @@ class IngestService:
             properties=props,
         )
         client.loop_start()
+        pruner = (
+            asyncio.create_task(self._prune_periodically())
+            if self._settings.ingest_prune_interval_s > 0
+            else None
+        )
         try:
             while True:
+                if stop.is_set():
+                    self._accepting = False
                 batch = await self._next_batch(stop)
+                self.metrics.buffer_depth.set(len(self._inbox) + len(batch))
                 if batch:
                     self.stats.received += len(batch)
-                    await self._commit_with_retry(batch)
+                    self.metrics.received.inc(len(batch))
+                    if not await self._commit_with_retry(batch, stop):
+                        break
+                    generation = self._generation
                     for m in batch:
-                        if m.qos > 0:
+                        if m.qos > 0 and m.generation == generation:
                             client.ack(m.mid, m.qos)
                 elif stop.is_set():
                     break
         finally:
+            self._accepting = False
+            if pruner is not None:
+                pruner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruner
             client.disconnect()
             client.loop_stop()
+            log.info("ingest stopped", extra={"stats": repr(self.stats)})
