@@ -34,7 +34,7 @@ class JsonFormatter(logging.Formatter):
 def use_json_logs(**static: Any) -> None:
     """Switch every handler of the root logger to JSON lines (called by the entry point)."""
     root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig()
+    if not root.handlers:  # a spawned worker process: nothing configured yet
+        logging.basicConfig(level=logging.INFO)
     for handler in root.handlers:
         handler.setFormatter(JsonFormatter(static))

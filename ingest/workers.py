@@ -84,6 +84,10 @@ def run_worker(settings: Settings, kinds: KindRegistry, index: int, json_logs: b
         from ingest.logs import use_json_logs
 
         use_json_logs(worker=index)
+    elif not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format=f"%(asctime)s %(levelname)s worker-{index} %(message)s"
+        )
 
     async def main() -> None:
         stop = asyncio.Event()
