@@ -35,6 +35,7 @@ from core.storage.dead_letters import DeadLetter
 from core.storage.devices import DeviceRow, devices_by_id
 from core.storage.maintenance import prune
 from core.wire import DecodeLimits, Topics
+from ingest.acks import ack_all
 from ingest.metrics import IngestMetrics
 from ingest.router import Incoming, Routed, device_ids, route
 
@@ -244,10 +245,15 @@ class IngestService:
         if len(self._inbox) < size and not stop.is_set():
             self._full.clear()
             if len(self._inbox) < size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._full.wait(), self._settings.ingest_batch_max_age_ms / 1000
-                    )
+                filling = asyncio.ensure_future(self._full.wait())
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {filling, stopping},
+                    timeout=self._settings.ingest_batch_max_age_ms / 1000,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                filling.cancel()
+                stopping.cancel()
         n = min(len(self._inbox), size)
         return [self._inbox.popleft() for _ in range(n)]
 
@@ -393,9 +399,10 @@ class IngestService:
                     if not await self._commit_with_retry(batch, stop):
                         break
                     generation = self._generation
-                    for m in batch:
-                        if m.qos > 0 and m.generation == generation:
-                            client.ack(m.mid, m.qos)
+                    ack_all(
+                        client,
+                        [m.mid for m in batch if m.qos == 1 and m.generation == generation],
+                    )
                 elif stop.is_set():
                     break
         finally:
