@@ -9,12 +9,23 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from citysense.commands import UsageError, api, broker, config, db, ingest, keys, load, simulate
+from citysense.commands import (
+    UsageError,
+    api,
+    broker,
+    config,
+    contract,
+    db,
+    ingest,
+    keys,
+    load,
+    simulate,
+)
 from core.kinds import builtin_kinds
 from core.settings import load_settings
 
 # Each area registers its own subcommands; add a module here to add an area.
-AREAS = (db, ingest, api, simulate, broker, keys, config, load)
+AREAS = (db, ingest, api, simulate, broker, keys, config, load, contract)
 
 
 def build_parser() -> argparse.ArgumentParser:
