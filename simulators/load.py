@@ -28,6 +28,7 @@ from core.settings import Settings
 from core.wire import Topics
 
 _FRAGMENTS = 64
+_MAX_OUTSTANDING = 10_000
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _publish_share(settings: Settings, share: _Share, barrier: Barrier | None) -
     if settings.mqtt_username:
         pw = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         client.username_pw_set(settings.mqtt_username, pw)
-    client.max_inflight_messages_set(2000)
+    client.max_inflight_messages_set(0)  # unlimited: paho rescans its queue on every ack
     client.max_queued_messages_set(0)
     client.on_publish = on_publish
     client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=60)
@@ -142,6 +143,8 @@ def _publish_share(settings: Settings, share: _Share, barrier: Barrier | None) -
                 time.sleep(max(0.0, (sent / share.rate) - elapsed))
                 continue
             for _ in range(due - sent):
+                while sent - acked >= _MAX_OUTSTANDING:  # paho's message ids are 16-bit
+                    time.sleep(0.001)
                 d = sent % n_dev
                 if k == 1:
                     ts = max(int(time.time() * 1000), cursor[d] + 1)
