@@ -58,7 +58,11 @@ def test_two_workers_split_the_stream_and_store_it_once(
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             m0, m1 = metrics(port), metrics(port + 1)
-            total = sum(m.get("citysense_ingest_messages_received_total", 0) for m in (m0, m1))
+            total = sum(
+                m.get("citysense_ingest_readings_written_total", 0)
+                + m.get("citysense_ingest_readings_duplicate_total", 0)
+                for m in (m0, m1)
+            )
             if total >= 2300:
                 break
             time.sleep(0.1)
