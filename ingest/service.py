@@ -56,6 +56,8 @@ _RETRYABLE = (
 )
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+BATCH_MAX_BYTES = 4 * 1024 * 1024
+"""A batch also closes at this much payload, so backlog arrays don't make huge transactions."""
 
 
 @dataclass(slots=True)
@@ -230,7 +232,7 @@ class IngestService:
     # -- batching side (asyncio) -------------------------------------------------------
 
     async def _next_batch(self, stop: asyncio.Event) -> list[Incoming]:
-        """Up to ``batch_size`` messages, waiting at most ``batch_max_age_ms`` to fill up."""
+        """Up to ``batch_size`` messages (or 4 MiB), waiting at most ``batch_max_age_ms``."""
         if not self._inbox:
             self._wake.clear()
             if not self._inbox:
@@ -254,8 +256,14 @@ class IngestService:
                 )
                 filling.cancel()
                 stopping.cancel()
-        n = min(len(self._inbox), size)
-        return [self._inbox.popleft() for _ in range(n)]
+        batch: list[Incoming] = []
+        payload = 0
+        inbox = self._inbox
+        while inbox and len(batch) < size and payload < BATCH_MAX_BYTES:
+            m = inbox.popleft()
+            payload += len(m.payload)
+            batch.append(m)
+        return batch
 
     async def _write(self, batch: list[Incoming]) -> tuple[Routed, BatchResult]:
         now = self._clock()
