@@ -328,6 +328,7 @@ class IngestService:
                 routed, result = await self._write(batch)
             except _RETRYABLE as exc:
                 self.metrics.database_up.set(0)
+                self.metrics.buffer_depth.set(len(batch) + len(self._inbox))
                 self.metrics.retries.inc()
                 self.stats.retries += 1
                 if stop.is_set():

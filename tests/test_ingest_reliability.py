@@ -250,3 +250,44 @@ def test_sigterm_flushes_the_buffer_before_exit(
     assert stored(private_pg.url, prefix)[0] == 0, "the batch must still be buffered"
     assert ingest.stop() == 0, ingest.output()
     assert stored(private_pg.url, prefix)[0] == 300
+
+
+def test_database_outage_holds_at_most_receive_maximum_and_broker_queues_the_rest(
+    private_pg: PrivatePg, own_broker: LocalMosquitto, tmp_path: Path
+) -> None:
+    stream = make_stream(private_pg.url)
+    port = free_port()
+    env = settings_env(
+        private_pg.url,
+        own_broker.port,
+        ingest_client_id=f"rel-bound-{uuid.uuid4().hex[:6]}",
+        ingest_receive_maximum="100",
+        ingest_batch_size="40",
+        ingest_metrics_port=str(port),
+        ingest_prune_interval_s="0",
+    )
+    ingest = Proc(["ingest"], env, tmp_path / "ingest.log")
+    try:
+        ingest.wait_for(r"subscribed to ")
+        private_pg.server.stop("fast")
+        publish_all(own_broker.port, stream.messages)  # 2,500 messages while the DB is down
+        time.sleep(2.0)
+        m = scrape(port)
+        assert m["citysense_ingest_database_up"] == 0
+        # more than one batch arrived, but never more than receive-maximum
+        assert 40 < m["citysense_ingest_buffer_messages"] <= 100
+        private_pg.server.start()
+        assert_exactly_once(private_pg.url, stream)
+        assert scrape(port)["citysense_ingest_database_up"] == 1
+    finally:
+        if not private_pg.server.datadir.joinpath("postmaster.pid").exists():
+            private_pg.server.start()
+        assert ingest.stop() == 0, ingest.output()
+
+
+def scrape(port: int) -> dict[str, float]:
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        lines = r.read().decode().splitlines()
+    return {k: float(v) for k, _, v in (ln.rpartition(" ") for ln in lines if ln and ln[0] != "#")}
