@@ -135,8 +135,6 @@ def ingest(url: str, broker: LocalMosquitto, workers: int, log: Path) -> Iterato
     )
     proc = Proc(["ingest", "--workers", str(workers)], env, log)
     try:
-        for _ in range(workers):
-            pass
         deadline = time.monotonic() + 30
         ports = [base + i for i in range(workers)]
         while time.monotonic() < deadline:
@@ -306,7 +304,7 @@ def main() -> int:
             print("e2e, 1 worker, 1 reading/message ...", flush=True)
             e2e, _, _ = through_ingest(
                 settings, url, ports, name="e2e 1 worker", devices=1000,
-                rate=30_000, duration=8 * scale, processes=2,
+                rate=30_000, duration=5 * scale, processes=2,
             )  # fmt: skip
             phases.append(e2e)
             print("latency at 5,000 readings/s ...", flush=True)
@@ -318,15 +316,15 @@ def main() -> int:
             p50, p99, observed = merged_lag(b, a)
             print("backlogs of 100 readings/message ...", flush=True)
             backlog, _, _ = through_ingest(
-                settings, url, ports, name="backlog x100", devices=500, rate=2000,
-                duration=6 * scale, k=100, processes=2,
+                settings, url, ports, name="backlog x100", devices=500, rate=1000,
+                duration=5 * scale, k=100, processes=2,
             )  # fmt: skip
             phases.append(backlog)
         with ingest(url, broker, 2, work / "ingest2.log") as ports:
             print("e2e, 2 workers ...", flush=True)
             two, _, _ = through_ingest(
                 settings, url, ports, name="e2e 2 workers", devices=1000,
-                rate=30_000, duration=8 * scale, processes=2,
+                rate=30_000, duration=5 * scale, processes=2,
             )  # fmt: skip
             phases.append(two)
         shutil.rmtree(work, ignore_errors=True)

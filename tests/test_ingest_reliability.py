@@ -182,17 +182,20 @@ def test_postgres_restart_mid_stream_loses_and_duplicates_nothing(
     ingest = start_ingest(
         private_pg.url, own_broker, f"rel-pg-{uuid.uuid4().hex[:6]}", tmp_path / "ingest.log"
     )
+    half = len(stream.messages) // 2
     try:
-        publisher = publish_in_background(own_broker, stream.messages)
-        wait_count(private_pg.url, stream.prefix, stream.readings // 5, 60)
+        publisher = publish_in_background(own_broker, stream.messages[:half])
+        wait_count(private_pg.url, stream.prefix, stream.readings // 10, 60)
         private_pg.server.stop("fast")
-        time.sleep(1.5)  # ingest is now holding a batch and retrying
         assert stored_or_none(private_pg.url) is None
+        publish_all(own_broker.port, stream.messages[half:])  # the stream goes on meanwhile
+        ingest.wait_for("database unavailable; retrying", timeout=30)
         private_pg.server.start()
         publisher.join(120)
         assert_exactly_once(private_pg.url, stream)
-        assert "database unavailable; retrying" in ingest.output()
     finally:
+        if not private_pg.server.datadir.joinpath("postmaster.pid").exists():
+            private_pg.server.start()
         assert ingest.stop() == 0, ingest.output()
 
 
