@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -125,7 +126,8 @@ class IngestService:
         self._topics = Topics(settings.topic_root)
         if share_group is None:
             share_group = settings.ingest_share_group or settings.ingest_client_id
-        group = share_group
+        # A share name may not contain topic separators or wildcards.
+        group = re.sub(r"[/+#]", "_", share_group)
         self.subscriptions = [telemetry_subscription(self._topics, group)]
         if subscribe_status:
             self.subscriptions.append(status_subscription(self._topics))
