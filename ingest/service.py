@@ -57,6 +57,8 @@ _RETRYABLE = (
 )
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+PIPELINE_DEPTH = 2
+"""Batches in flight at once: one in the database while the next is decoded."""
 BATCH_MAX_BYTES = 4 * 1024 * 1024
 """A batch also closes at this much payload, so backlog arrays don't make huge transactions."""
 
@@ -378,6 +380,15 @@ class IngestService:
                 log.warning("prune failed; will try again: %r", exc)
             await asyncio.sleep(max(0.0, s.ingest_prune_interval_s - 60.0))
 
+    async def _commit_and_ack(
+        self, client: mqtt.Client, batch: list[Incoming], stop: asyncio.Event
+    ) -> bool:
+        if not await self._commit_with_retry(batch, stop):
+            return False
+        generation = self._generation
+        ack_all(client, [m.mid for m in batch if m.qos == 1 and m.generation == generation])
+        return True
+
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then flush what was received and disconnect."""
         self._loop = asyncio.get_running_loop()
@@ -398,8 +409,10 @@ class IngestService:
             if self._settings.ingest_prune_interval_s > 0
             else None
         )
+        pending: set[asyncio.Task[bool]] = set()
         try:
-            while True:
+            gave_up = False
+            while not gave_up:
                 if stop.is_set():
                     self._accepting = False
                 batch = await self._next_batch(stop)
@@ -407,15 +420,19 @@ class IngestService:
                 if batch:
                     self.stats.received += len(batch)
                     self.metrics.received.inc(len(batch))
-                    if not await self._commit_with_retry(batch, stop):
-                        break
-                    generation = self._generation
-                    ack_all(
-                        client,
-                        [m.mid for m in batch if m.qos == 1 and m.generation == generation],
-                    )
+                    # Decode the next batch while this one is in the database.
+                    pending.add(asyncio.create_task(self._commit_and_ack(client, batch, stop)))
+                    if len(pending) >= PIPELINE_DEPTH:
+                        done, pending = await asyncio.wait(
+                            pending, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        gave_up = not all(t.result() for t in done)
                 elif stop.is_set():
                     break
+            if pending:
+                await asyncio.wait(pending)
+                for t in pending:
+                    t.result()
         finally:
             self._accepting = False
             if pruner is not None:
