@@ -37,6 +37,7 @@ from core.storage.devices import DeviceRow, devices_by_id
 from core.storage.maintenance import prune
 from core.wire import DecodeLimits, Topics
 from ingest.acks import ack_all
+from ingest.buffered_client import BufferedClient
 from ingest.metrics import IngestMetrics
 from ingest.router import Incoming, Routed, device_ids, route
 
@@ -152,7 +153,7 @@ class IngestService:
     # -- MQTT side (paho's network thread) ---------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             protocol=mqtt.MQTTv5,
