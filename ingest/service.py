@@ -293,18 +293,61 @@ class IngestService:
         except asyncpg.PostgresError as exc:
             if isinstance(exc, _RETRYABLE):
                 raise
-            # A batch the database refuses must not block the stream: keep the reason
-            # with every message of it, verbatim, where an operator can see it.
-            log.exception("database refused a batch; dead-lettering its %d messages", len(batch))
-            letters = [
-                DeadLetter(
-                    now, m.topic, None, "storage_error", f"database refused: {exc}"[:500], m.payload
-                )
-                for m in batch
-            ]
-            routed = Routed(dead_letters=letters)
-            result = await write_batch(self._pool, self._kinds, [], letters, now)
+            # The database refused the batch (a constraint, a trigger, a bug): find the
+            # messages it refuses one by one, keep those as dead letters with the reason,
+            # and store the rest. Rare, so simplicity beats speed here.
+            log.warning("database refused a batch; writing its %d messages one by one", len(batch))
+            routed, result = await self._write_one_by_one(batch, devices, now)
         return routed, result
+
+    async def _write_one_by_one(
+        self, batch: list[Incoming], devices: dict[str, DeviceRow], now: datetime
+    ) -> tuple[Routed, BatchResult]:
+        total = Routed()
+        inserted = duplicates = letters = 0
+        for m in batch:
+            one = route(
+                [m],
+                topics=self._topics,
+                kinds=self._kinds,
+                devices=devices,
+                limits=self._limits,
+                now=now,
+            )
+            try:
+                r = await write_batch(
+                    self._pool,
+                    self._kinds,
+                    one.readings,
+                    one.dead_letters,
+                    now,
+                    statuses=one.statuses,
+                )
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, _RETRYABLE):
+                    raise
+                parts = self._topics.parse(m.topic)
+                reason = f"the database refused this message: {exc}"[:500]
+                one = Routed(
+                    dead_letters=[
+                        DeadLetter(
+                            now,
+                            m.topic,
+                            parts.device_id if parts else None,
+                            "storage_error",
+                            reason,
+                            m.payload,
+                        )
+                    ]
+                )
+                r = await write_batch(self._pool, self._kinds, [], one.dead_letters, now)
+            total.readings.extend(one.readings)
+            total.dead_letters.extend(one.dead_letters)
+            total.statuses.extend(one.statuses)
+            inserted += r.inserted
+            duplicates += r.duplicates
+            letters += r.dead_letters
+        return total, BatchResult(inserted, duplicates, letters)
 
     def _observe(self, batch: list[Incoming], routed: Routed, result: BatchResult) -> None:
         m = self.metrics
