@@ -55,6 +55,9 @@ _RETRYABLE = (
     asyncpg.TransactionRollbackError,
     asyncpg.ReadOnlySQLTransactionError,
     asyncpg.InsufficientResourcesError,
+    # asyncpg's connection state machine after the server vanished mid-query (seen when a
+    # pooled connection is reset during a PostgreSQL restart)
+    asyncpg.InternalClientError,
 )
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
