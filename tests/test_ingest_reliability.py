@@ -294,3 +294,22 @@ def scrape(port: int) -> dict[str, float]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
         lines = r.read().decode().splitlines()
     return {k: float(v) for k, _, v in (ln.rpartition(" ") for ln in lines if ln and ln[0] != "#")}
+
+
+def test_ingest_resubscribes_when_the_broker_comes_back_without_its_sessions(
+    private_pg: PrivatePg, own_broker: LocalMosquitto, tmp_path: Path
+) -> None:
+    stream = make_stream(private_pg.url)
+    ingest = start_ingest(
+        private_pg.url, own_broker, f"rel-fresh-{uuid.uuid4().hex[:6]}", tmp_path / "ingest.log"
+    )
+    try:
+        own_broker.stop()
+        shutil.rmtree(own_broker.workdir / "data")  # a replaced broker: no sessions at all
+        own_broker.start()
+        ingest.wait_for(r"connected to broker(.|\n)*connected to broker", timeout=60)
+        time.sleep(0.5)
+        publish_all(own_broker.port, stream.messages[:100])
+        wait_count(private_pg.url, stream.prefix, 100 * PER_MESSAGE, 30)
+    finally:
+        assert ingest.stop() == 0, ingest.output()
