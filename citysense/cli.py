@@ -15,11 +15,13 @@ from citysense.commands import (
     api,
     broker,
     config,
+    contract,
     dashboards,
     db,
     devices,
     ingest,
     keys,
+    load,
     simulate,
     up,
 )
@@ -27,7 +29,21 @@ from core.kinds import builtin_kinds
 from core.settings import load_settings
 
 # Each area registers its own subcommands; add a module here to add an area.
-AREAS = (db, ingest, api, simulate, broker, keys, config, devices, up, alerts, dashboards)
+AREAS = (
+    db,
+    ingest,
+    api,
+    simulate,
+    broker,
+    keys,
+    config,
+    devices,
+    up,
+    alerts,
+    dashboards,
+    load,
+    contract,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

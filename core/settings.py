@@ -61,6 +61,27 @@ class Settings(BaseSettings):
     )
     retention_days: int = Field(default=730, ge=1, description="How long readings are kept.")
     dead_letter_retention_days: int = Field(default=14, ge=1)
+    dead_letter_max_rows: int = Field(
+        default=1_000_000, ge=1000, description="Dead letters kept at most (oldest pruned first)."
+    )
+    ingest_share_group: str = Field(
+        default="",
+        description="MQTT shared-subscription group whose workers split the traffic"
+        " (empty: the ingest client id).",
+    )
+    ingest_receive_maximum: int = Field(
+        default=10_000,
+        ge=1,
+        le=65535,
+        description="MQTT 5 receive-maximum: unacknowledged messages the broker may send ingest.",
+    )
+    ingest_metrics_port: int = Field(
+        default=0, ge=0, le=65535, description="Prometheus /metrics port (0: off; worker i: +i)."
+    )
+    ingest_metrics_host: str = "127.0.0.1"
+    ingest_prune_interval_s: int = Field(
+        default=3600, ge=0, description="How often ingest prunes old rows (0: never)."
+    )
 
     broker_auth_dir: str | None = Field(
         default=None,

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from core.kinds import KindRegistry
 from core.storage.dead_letters import DeadLetter
+from core.storage.device_status import StatusChange
 from core.storage.devices import DeviceRow
 from core.wire import DecodeLimits, Reading, Topics, decode_telemetry
 
@@ -22,12 +23,26 @@ class Incoming:
     payload: bytes
     mid: int
     qos: int
+    generation: int = 0
+    """Which broker connection delivered it: acks go only on the connection they came from."""
 
 
 @dataclass(slots=True)
 class Routed:
     readings: list[Reading] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
+    statuses: list[StatusChange] = field(default_factory=list)
+
+
+STATUS_VALUES = {"online": True, "offline": False}
+
+
+def parse_status(payload: bytes) -> bool | None:
+    """``online``/``offline`` (plain, or as a JSON string); ``None`` if it is neither."""
+    text = payload.strip()
+    if text.startswith(b'"') and text.endswith(b'"'):
+        text = text[1:-1]
+    return STATUS_VALUES.get(text.decode("utf-8", "replace").lower())
 
 
 def device_ids(topics: Topics, messages: Sequence[Incoming]) -> list[str]:
@@ -56,11 +71,16 @@ def route(
     for m in messages:
         try:
             parts = topics.parse(m.topic)
-            if parts is None or parts.channel != "telemetry":
+            if parts is None:
                 reject(
-                    m, None, "bad_topic", f"topic is not {topics.root}/<kind>/<device_id>/telemetry"
+                    m,
+                    None,
+                    "bad_topic",
+                    f"topic is not {topics.root}/<kind>/<device_id>/telemetry (or /status)",
                 )
                 continue
+            if parts.channel == "status" and not m.payload:
+                continue  # an empty retained message clears the retained status; nothing to keep
             device = devices.get(parts.device_id)
             if device is None:
                 reject(
@@ -86,6 +106,18 @@ def route(
                     f"device {parts.device_id!r} is registered as {device.kind!r} but"
                     f" published on a {parts.kind!r} topic",
                 )
+                continue
+            if parts.channel == "status":
+                online = parse_status(m.payload)
+                if online is None:
+                    reject(
+                        m,
+                        parts.device_id,
+                        "invalid",
+                        "status payload must be 'online' or 'offline' (retained, QoS 1)",
+                    )
+                else:
+                    out.statuses.append(StatusChange(parts.device_id, device.kind, online, now))
                 continue
             readings, rejections = decode_telemetry(
                 kinds[device.kind], parts.device_id, m.payload, now, limits

@@ -1,8 +1,13 @@
 """The ingest service: MQTT (paho, network thread) -> batches -> PostgreSQL (asyncpg).
 
 Delivery is at-least-once: messages arrive with QoS 1 on a persistent session, and each
-is acknowledged to the broker only after the transaction holding it has committed.
-Writes are idempotent on (device, time), so redeliveries create no duplicates.
+is acknowledged to the broker only after the transaction holding it has committed, and
+only on the connection that delivered it (after a reconnect the broker redelivers the
+rest). Writes are idempotent on (device, time), so redeliveries create no duplicates.
+
+The buffer is bounded by MQTT 5 receive-maximum: the broker never has more than that many
+unacknowledged messages out to this worker, so while the database is down ingest holds at
+most that many, stops acknowledging, backs off and retries, and the broker queues the rest.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections import deque
 from collections.abc import Callable
@@ -25,21 +31,40 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.batches import write_batch
+from core.storage.batches import BatchResult, write_batch
 from core.storage.dead_letters import DeadLetter
 from core.storage.devices import DeviceRow, devices_by_id
+from core.storage.maintenance import prune
 from core.wire import DecodeLimits, Topics
-from ingest.router import Incoming, device_ids, route
+from ingest.acks import ack_all
+from ingest.buffered_client import BufferedClient
+from ingest.metrics import IngestMetrics
+from ingest.router import Incoming, Routed, device_ids, route
 
 log = logging.getLogger(__name__)
 
-_CONNECTION_ERRORS = (
+# Errors after which the same batch is retried later (the database is away or busy),
+# rather than dead-lettered.
+_RETRYABLE = (
     OSError,
+    TimeoutError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InsufficientResourcesError,
+    # asyncpg's connection state machine after the server vanished mid-query (seen when a
+    # pooled connection is reset during a PostgreSQL restart)
+    asyncpg.InternalClientError,
 )
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+PIPELINE_DEPTH = 2
+"""Batches in flight at once: one in the database while the next is decoded."""
+BATCH_MAX_BYTES = 4 * 1024 * 1024
+"""A batch also closes at this much payload, so backlog arrays don't make huge transactions."""
 
 
 @dataclass(slots=True)
@@ -48,7 +73,10 @@ class IngestStats:
     inserted: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    statuses: int = 0
     batches: int = 0
+    retries: int = 0
+    reconnects: int = 0
 
 
 class DeviceCache:
@@ -64,9 +92,23 @@ class DeviceCache:
         stale = [i for i in ids if i not in self._rows or self._rows[i][0] < now]
         if stale:
             found = await devices_by_id(self._pool, stale)
+            if len(self._rows) > 200_000:  # random ids from a misbehaving publisher
+                self._rows.clear()
             for i in stale:
                 self._rows[i] = (now + self._ttl, found.get(i))
         return {i: row for i in ids if (row := self._rows[i][1]) is not None}
+
+
+def telemetry_subscription(topics: Topics, share_group: str) -> str:
+    """Telemetry filter; inside a shared subscription when workers split the traffic."""
+    f = topics.telemetry_filter()
+    return f"$share/{share_group}/{f}" if share_group else f
+
+
+def status_subscription(topics: Topics) -> str:
+    # Never shared: MQTT 5 sends no retained messages to shared subscriptions, and the
+    # retained status is what tells a newly started ingest who is online.
+    return f"{topics.root}/+/+/status"
 
 
 class IngestService:
@@ -77,6 +119,9 @@ class IngestService:
         kinds: KindRegistry,
         *,
         client_id: str | None = None,
+        share_group: str | None = None,
+        subscribe_status: bool = True,
+        metrics: IngestMetrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._settings = settings
@@ -85,6 +130,13 @@ class IngestService:
         self._clock = clock
         self._client_id = client_id or settings.ingest_client_id
         self._topics = Topics(settings.topic_root)
+        if share_group is None:
+            share_group = settings.ingest_share_group or settings.ingest_client_id
+        # A share name may not contain topic separators or wildcards.
+        group = re.sub(r"[/+#]", "_", share_group)
+        self.subscriptions = [telemetry_subscription(self._topics, group)]
+        if subscribe_status:
+            self.subscriptions.append(status_subscription(self._topics))
         self._limits = DecodeLimits(
             max_payload_bytes=settings.ingest_max_payload_bytes,
             max_future=timedelta(seconds=settings.ingest_max_future_s),
@@ -95,13 +147,16 @@ class IngestService:
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._generation = 0
+        self._accepting = True
+        self.metrics = metrics or IngestMetrics()
         self.stats = IngestStats()
         self.subscribed = asyncio.Event()
 
     # -- MQTT side (paho's network thread) ---------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=self._client_id,
             protocol=mqtt.MQTTv5,
@@ -129,9 +184,16 @@ class IngestService:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
-        # Subscribe on every connect (a broker restart may have lost the session).
-        client.subscribe(self._topics.telemetry_filter(), qos=1)
-        log.info("connected to broker, session_present=%s", flags.session_present)
+        self._generation += 1
+        if self._generation > 1:
+            self.stats.reconnects += 1
+        self.metrics.broker_connected.set(1)
+        # Subscribe on every connect: a broker that lost its state has lost the session too.
+        client.subscribe([(f, 1) for f in self.subscriptions])
+        log.info(
+            "connected to broker",
+            extra={"session_present": flags.session_present, "generation": self._generation},
+        )
 
     def _on_subscribe(
         self,
@@ -144,7 +206,7 @@ class IngestService:
         if any(rc.is_failure for rc in reason_codes):
             log.error("broker refused the subscription: %s", reason_codes)
             return
-        log.info("subscribed to %s", self._topics.telemetry_filter())
+        log.info("subscribed to %s", " ".join(self.subscriptions))
         assert self._loop is not None
         self._loop.call_soon_threadsafe(self.subscribed.set)
 
@@ -156,12 +218,18 @@ class IngestService:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        self.metrics.broker_connected.set(0)
         log.warning("disconnected from broker: %s", reason)
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.subscribed.clear)
+        with contextlib.suppress(RuntimeError):  # loop already closed at exit
+            self._loop.call_soon_threadsafe(self.subscribed.clear)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.append(Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+        if not self._accepting:
+            return  # shutting down: left unacknowledged, the broker delivers it again later
+        self._inbox.append(
+            Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
+        )
         n = len(self._inbox)
         assert self._loop is not None
         if n == 1:
@@ -172,6 +240,7 @@ class IngestService:
     # -- batching side (asyncio) -------------------------------------------------------
 
     async def _next_batch(self, stop: asyncio.Event) -> list[Incoming]:
+        """Up to ``batch_size`` messages (or 4 MiB), waiting at most ``batch_max_age_ms``."""
         if not self._inbox:
             self._wake.clear()
             if not self._inbox:
@@ -182,19 +251,29 @@ class IngestService:
                 waking.cancel()
         if not self._inbox:
             return []
-        if len(self._inbox) < self._settings.ingest_batch_size and not stop.is_set():
+        size = self._settings.ingest_batch_size
+        if len(self._inbox) < size and not stop.is_set():
             self._full.clear()
-            if len(self._inbox) < self._settings.ingest_batch_size:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._full.wait(), self._settings.ingest_batch_max_age_ms / 1000
-                    )
-        batch = []
-        for _ in range(min(len(self._inbox), self._settings.ingest_batch_size)):
-            batch.append(self._inbox.popleft())
+            if len(self._inbox) < size:
+                filling = asyncio.ensure_future(self._full.wait())
+                stopping = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {filling, stopping},
+                    timeout=self._settings.ingest_batch_max_age_ms / 1000,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                filling.cancel()
+                stopping.cancel()
+        batch: list[Incoming] = []
+        payload = 0
+        inbox = self._inbox
+        while inbox and len(batch) < size and payload < BATCH_MAX_BYTES:
+            m = inbox.popleft()
+            payload += len(m.payload)
+            batch.append(m)
         return batch
 
-    async def _commit(self, batch: list[Incoming]) -> None:
+    async def _write(self, batch: list[Incoming]) -> tuple[Routed, BatchResult]:
         now = self._clock()
         devices = await self._devices.lookup(device_ids(self._topics, batch))
         routed = route(
@@ -207,44 +286,163 @@ class IngestService:
         )
         try:
             result = await write_batch(
-                self._pool, self._kinds, routed.readings, routed.dead_letters, now
+                self._pool,
+                self._kinds,
+                routed.readings,
+                routed.dead_letters,
+                now,
+                statuses=routed.statuses,
             )
         except asyncpg.PostgresError as exc:
-            if isinstance(exc, _CONNECTION_ERRORS):
+            if isinstance(exc, _RETRYABLE):
                 raise
-            # A batch the database refuses must not block the stream: keep the reason
-            # with every message of it, verbatim, where an operator can see it.
-            log.exception("database refused a batch; dead-lettering its %d messages", len(batch))
-            letters = [
-                DeadLetter(
-                    now, m.topic, None, "storage_error", f"database refused: {exc}"[:500], m.payload
+            # The database refused the batch (a constraint, a trigger, a bug): find the
+            # messages it refuses one by one, keep those as dead letters with the reason,
+            # and store the rest. Rare, so simplicity beats speed here.
+            log.warning("database refused a batch; writing its %d messages one by one", len(batch))
+            routed, result = await self._write_one_by_one(batch, devices, now)
+        return routed, result
+
+    async def _write_one_by_one(
+        self, batch: list[Incoming], devices: dict[str, DeviceRow], now: datetime
+    ) -> tuple[Routed, BatchResult]:
+        total = Routed()
+        inserted = duplicates = letters = 0
+        for m in batch:
+            one = route(
+                [m],
+                topics=self._topics,
+                kinds=self._kinds,
+                devices=devices,
+                limits=self._limits,
+                now=now,
+            )
+            try:
+                r = await write_batch(
+                    self._pool,
+                    self._kinds,
+                    one.readings,
+                    one.dead_letters,
+                    now,
+                    statuses=one.statuses,
                 )
-                for m in batch
-            ]
-            result = await write_batch(self._pool, self._kinds, [], letters, now)
+            except asyncpg.PostgresError as exc:
+                if isinstance(exc, _RETRYABLE):
+                    raise
+                parts = self._topics.parse(m.topic)
+                reason = f"the database refused this message: {exc}"[:500]
+                one = Routed(
+                    dead_letters=[
+                        DeadLetter(
+                            now,
+                            m.topic,
+                            parts.device_id if parts else None,
+                            "storage_error",
+                            reason,
+                            m.payload,
+                        )
+                    ]
+                )
+                r = await write_batch(self._pool, self._kinds, [], one.dead_letters, now)
+            total.readings.extend(one.readings)
+            total.dead_letters.extend(one.dead_letters)
+            total.statuses.extend(one.statuses)
+            inserted += r.inserted
+            duplicates += r.duplicates
+            letters += r.dead_letters
+        return total, BatchResult(inserted, duplicates, letters)
+
+    def _observe(self, batch: list[Incoming], routed: Routed, result: BatchResult) -> None:
+        m = self.metrics
+        committed = datetime.now(UTC)
+        m.written.inc(result.inserted)
+        m.duplicates.inc(result.duplicates)
+        m.statuses.inc(len(routed.statuses))
+        m.batch_size.observe(len(batch))
+        for letter in routed.dead_letters:
+            m.rejected.labels(letter.code).inc()
+        lag = m.lag
+        for r in routed.readings:
+            lag.observe((committed - r.time).total_seconds())
         self.stats.inserted += result.inserted
         self.stats.duplicates += result.duplicates
         self.stats.dead_letters += result.dead_letters
+        self.stats.statuses += len(routed.statuses)
         self.stats.batches += 1
 
-    async def _commit_with_retry(self, batch: list[Incoming]) -> None:
+    async def _commit_with_retry(self, batch: list[Incoming], stop: asyncio.Event) -> bool:
+        """Write the batch, retrying while the database is away; False if given up at stop."""
         delay = 0.2
         while True:
+            started = time.perf_counter()
             try:
-                await self._commit(batch)
-                return
-            except _CONNECTION_ERRORS as exc:
-                log.warning("database unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
+                routed, result = await self._write(batch)
+            except _RETRYABLE as exc:
+                self.metrics.database_up.set(0)
+                self.metrics.buffer_depth.set(len(batch) + len(self._inbox))
+                self.metrics.retries.inc()
+                self.stats.retries += 1
+                if stop.is_set():
+                    log.warning(
+                        "stopping while the database is unavailable; %d messages stay"
+                        " unacknowledged for redelivery",
+                        len(batch) + len(self._inbox),
+                    )
+                    return False
+                log.warning(
+                    "database unavailable; retrying",
+                    extra={"error": repr(exc)[:300], "retry_in_s": delay, "held": len(batch)},
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
                 delay = min(delay * 2, 10.0)
+                continue
+            self.metrics.commit_seconds.observe(time.perf_counter() - started)
+            self.metrics.database_up.set(1)
+            self._observe(batch, routed, result)
+            return True
+
+    async def _prune_periodically(self) -> None:
+        s = self._settings
+        while True:
+            await asyncio.sleep(min(60.0, s.ingest_prune_interval_s))
+            try:
+                result = await prune(
+                    self._pool,
+                    self._kinds,
+                    now=self._clock(),
+                    retention_days=s.retention_days,
+                    dead_letter_retention_days=s.dead_letter_retention_days,
+                    dead_letter_max_rows=s.dead_letter_max_rows,
+                )
+                if result.ran:
+                    log.info(
+                        "pruned old rows",
+                        extra={
+                            "readings_deleted": result.readings_deleted,
+                            "dead_letters_deleted": result.dead_letters_deleted,
+                        },
+                    )
+            except (asyncpg.PostgresError, *_RETRYABLE) as exc:
+                log.warning("prune failed; will try again: %r", exc)
+            await asyncio.sleep(max(0.0, s.ingest_prune_interval_s - 60.0))
+
+    async def _commit_and_ack(
+        self, client: mqtt.Client, batch: list[Incoming], stop: asyncio.Event
+    ) -> bool:
+        if not await self._commit_with_retry(batch, stop):
+            return False
+        generation = self._generation
+        ack_all(client, [m.mid for m in batch if m.qos == 1 and m.generation == generation])
+        return True
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set, then flush what was received and disconnect."""
         self._loop = asyncio.get_running_loop()
         client = self._make_client()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-        props.SessionExpiryInterval = 7 * 24 * 3600
-        props.ReceiveMaximum = min(65535, max(self._settings.ingest_batch_size * 4, 100))
+        props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.ReceiveMaximum = self._settings.ingest_receive_maximum
         client.connect_async(
             self._settings.mqtt_host,
             self._settings.mqtt_port,
@@ -253,17 +451,41 @@ class IngestService:
             properties=props,
         )
         client.loop_start()
+        pruner = (
+            asyncio.create_task(self._prune_periodically())
+            if self._settings.ingest_prune_interval_s > 0
+            else None
+        )
+        pending: set[asyncio.Task[bool]] = set()
         try:
-            while True:
+            gave_up = False
+            while not gave_up:
+                if stop.is_set():
+                    self._accepting = False
                 batch = await self._next_batch(stop)
+                self.metrics.buffer_depth.set(len(self._inbox) + len(batch))
                 if batch:
                     self.stats.received += len(batch)
-                    await self._commit_with_retry(batch)
-                    for m in batch:
-                        if m.qos > 0:
-                            client.ack(m.mid, m.qos)
+                    self.metrics.received.inc(len(batch))
+                    # Decode the next batch while this one is in the database.
+                    pending.add(asyncio.create_task(self._commit_and_ack(client, batch, stop)))
+                    if len(pending) >= PIPELINE_DEPTH:
+                        done, pending = await asyncio.wait(
+                            pending, return_when=asyncio.FIRST_COMPLETED
+                        )
+                        gave_up = not all(t.result() for t in done)
                 elif stop.is_set():
                     break
+            if pending:
+                await asyncio.wait(pending)
+                for t in pending:
+                    t.result()
         finally:
+            self._accepting = False
+            if pruner is not None:
+                pruner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruner
             client.disconnect()
             client.loop_stop()
+            log.info("ingest stopped", extra={"stats": repr(self.stats)})

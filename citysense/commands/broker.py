@@ -15,7 +15,9 @@ def cmd_config(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
             port=args.port,
             bind=args.bind,
             persistence_dir=args.persistence_dir,
-            sizing=QueueSizing(normal_rate=args.rate, outage_s=args.outage),
+            sizing=QueueSizing(
+                normal_rate=args.rate, outage_s=args.outage, payload_bytes=args.payload_bytes
+            ),
             allow_anonymous=not args.no_anonymous,
         )
     )
@@ -32,5 +34,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bc.add_argument("--persistence-dir", default="/mosquitto/data/")
     bc.add_argument("--rate", type=float, default=100.0, help="normal messages/s to size for")
     bc.add_argument("--outage", type=int, default=3600, help="ingest outage to survive, s")
+    bc.add_argument("--payload-bytes", type=int, default=150, help="typical payload size")
     bc.add_argument("--no-anonymous", action="store_true")
     bc.set_defaults(func=cmd_config)

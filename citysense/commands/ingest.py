@@ -1,38 +1,36 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import signal
 
+from citysense.commands import UsageError
 from core.kinds import KindRegistry
 from core.settings import Settings
 
-log = logging.getLogger("citysense.ingest")
-
 
 def cmd_ingest(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
-    from core.storage.pool import create_pool
-    from ingest.service import IngestService
+    from ingest.workers import run_worker, supervise
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        pool = await create_pool(settings.database_url, min_size=1, max_size=4)
-        try:
-            service = IngestService(settings, pool, kinds)
-            await service.run(stop)
-            log.info("ingest stopped: %s", service.stats)
-        finally:
-            await pool.close()
+    if args.workers < 1:
+        raise UsageError("--workers must be at least 1")
+    json_logs = args.log_format == "json"
+    if args.workers == 1:
+        run_worker(settings, kinds, 0, json_logs)
+        return 0
+    if json_logs:
+        from ingest.logs import use_json_logs
 
-    asyncio.run(main())
-    return 0
+        use_json_logs(worker="supervisor")
+    return supervise(settings, kinds, args.workers, json_logs)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("ingest", help="consume MQTT telemetry into the database").set_defaults(
-        func=cmd_ingest
+    p = sub.add_parser("ingest", help="consume MQTT telemetry into the database")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes sharing the MQTT subscription ($share group), each with its"
+        " own client id <CITYSENSE_INGEST_CLIENT_ID>-<i>",
     )
+    p.add_argument("--log-format", choices=("json", "text"), default="json")
+    p.set_defaults(func=cmd_ingest)

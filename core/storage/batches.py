@@ -1,4 +1,11 @@
-"""One ingest batch, written in one transaction: readings, latest state, dead letters."""
+"""One ingest batch, written in one transaction: readings, latest state, statuses, dead letters.
+
+Ingest acknowledges the batch's messages to the broker only after this commits, so the
+transaction is the unit of the delivery guarantee. Readings go in with one
+``INSERT .. SELECT FROM unnest(..) ON CONFLICT DO NOTHING`` per kind: measured against COPY
+into a temp table followed by ``INSERT .. ON CONFLICT`` it was ~10 % faster here (48k vs
+44k rows/s per connection at 2,000-row batches; see README "Delivery guarantee").
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import asyncpg
 
 from core.kinds import KindRegistry
 from core.storage.dead_letters import DeadLetter, insert_dead_letters
+from core.storage.device_status import StatusChange, record_statuses
 from core.storage.events import publish_batch
 from core.storage.readings import advance_latest_state, insert_readings
 from core.wire import Reading
@@ -29,6 +37,7 @@ async def write_batch(
     readings: Sequence[Reading],
     dead_letters: Sequence[DeadLetter],
     received_at: datetime,
+    statuses: Sequence[StatusChange] = (),
 ) -> BatchResult:
     by_kind: dict[str, list[Reading]] = defaultdict(list)
     for r in readings:
@@ -40,6 +49,7 @@ async def write_batch(
                 conn, kinds[kind_name], by_kind[kind_name], received_at
             )
         await advance_latest_state(conn, readings, received_at)
+        await record_statuses(conn, statuses, received_at)
         await insert_dead_letters(conn, dead_letters)
         await publish_batch(conn, readings, received_at)  # rollups + live stream + alerts
     return BatchResult(

@@ -45,3 +45,49 @@ async def list_dead_letters(
         limit,
     )
     return [DeadLetter(**dict(r.items())) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class UnregisteredPublisher:
+    """A device id that publishes but is not in the registry: a candidate to register."""
+
+    device_id: str
+    kinds: list[str]
+    messages: int
+    first_seen: datetime
+    last_seen: datetime
+    last_topic: str
+
+
+async def unregistered_publishers(
+    pool: asyncpg.Pool, limit: int = 100
+) -> list[UnregisteredPublisher]:
+    """Device ids dead-lettered as unknown (and still unregistered), most recent first."""
+    rows = await pool.fetch(
+        """
+        SELECT d.device_id,
+               array_agg(DISTINCT split_part(d.topic, '/', -3)) AS kinds,
+               count(*) AS messages,
+               min(d.received_at) AS first_seen,
+               max(d.received_at) AS last_seen,
+               (array_agg(d.topic ORDER BY d.received_at DESC))[1] AS last_topic
+        FROM dead_letters d
+        WHERE d.code = 'unknown_device' AND d.device_id IS NOT NULL
+          AND NOT EXISTS (SELECT 1 FROM devices v WHERE v.id = d.device_id)
+        GROUP BY d.device_id
+        ORDER BY max(d.received_at) DESC, d.device_id
+        LIMIT $1
+        """,
+        limit,
+    )
+    return [
+        UnregisteredPublisher(
+            device_id=r["device_id"],
+            kinds=sorted(r["kinds"]),
+            messages=int(r["messages"]),
+            first_seen=r["first_seen"],
+            last_seen=r["last_seen"],
+            last_topic=r["last_topic"],
+        )
+        for r in rows
+    ]

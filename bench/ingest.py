@@ -1,0 +1,376 @@
+"""Ingest benchmark: broker -> ingest -> PostgreSQL, against the COPY ceiling and a naive writer.
+
+Starts its own Mosquitto (the shipped configuration) and a scratch database, runs the real
+``citysense ingest`` as a child process with metrics on, and publishes with the load
+generator (simulators/load.py). Reports, in one run:
+
+* ceiling: the same rows binary-COPYed straight into the readings table;
+* naive: one INSERT and one commit per reading (default synchronous_commit), as tutorials do;
+* e2e: readings committed per second through broker and ingest, one reading per message;
+* latency: p50/p99 publish-to-commit at 5,000 readings/s (from ingest's lag histogram);
+* backlog: messages carrying 100 readings each;
+* CPU of ingest per 1,000 readings, and 1 vs 2 workers.
+
+Writes bench/results/ingest.json. Figures on a shared 2-core machine are noisy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+from citysense.local.mosquitto import LocalMosquitto
+from citysense.local.ports import free_port
+from core.kinds import builtin_kinds
+from core.settings import Settings, load_settings
+from core.storage.migrate import migrate
+from simulators.load import LoadResult, load_device_ids, run_load
+from tests.support.procs import Proc, settings_env
+from tests.support.services import postgres_server, scratch_database
+
+RESULTS = Path(__file__).parent / "results" / "ingest.json"
+KIND = builtin_kinds()["flood_gauge"]
+QUICK = os.environ.get("CITYSENSE_BENCH_QUICK") == "1"
+
+
+@dataclass
+class Phase:
+    name: str
+    published: int
+    stored: int
+    seconds: float
+    readings_per_s: float
+    publish_rate: float
+    cpu_s_per_1k: float | None = None
+
+
+# -- metrics scraping --------------------------------------------------------------------
+
+
+def scrape(port: int) -> dict[str, float]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def lag_quantiles(before: dict[str, float], after: dict[str, float]) -> tuple[float, float, int]:
+    """p50, p99 (ms) of publish-to-commit from the histogram delta, linear within buckets."""
+    prefix = "citysense_ingest_publish_to_commit_seconds_bucket{le="
+    buckets = []
+    for key, value in after.items():
+        if key.startswith(prefix):
+            le = key[len(prefix) + 1 : -2]
+            bound = float("inf") if le == "+Inf" else float(le)
+            buckets.append((bound, value - before.get(key, 0.0)))
+    buckets.sort()
+    total = buckets[-1][1] if buckets else 0
+
+    def q(p: float) -> float:
+        target = p * total
+        prev_bound, prev_count = 0.0, 0.0
+        for bound, count in buckets:
+            if count >= target:
+                if bound == float("inf"):
+                    return prev_bound * 1000
+                frac = (target - prev_count) / max(count - prev_count, 1e-9)
+                return (prev_bound + frac * (bound - prev_bound)) * 1000
+            prev_bound, prev_count = bound, count
+        return float("nan")
+
+    return q(0.5), q(0.99), int(total)
+
+
+def cpu_seconds(ports: list[int]) -> float:
+    return sum(scrape(p).get("process_cpu_seconds_total", 0.0) for p in ports)
+
+
+# -- services ----------------------------------------------------------------------------
+
+
+@contextmanager
+def services() -> Iterator[tuple[str, LocalMosquitto]]:
+    work = Path(tempfile.mkdtemp(prefix="citysense-bench-"))
+    broker = LocalMosquitto(work / "mqtt", free_port())
+    broker.start()
+    try:
+        with postgres_server() as server, scratch_database(server, "citysense_bench") as url:
+            migrate(url, retention_days=730)
+            yield url, broker
+    finally:
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+@contextmanager
+def ingest(url: str, broker: LocalMosquitto, workers: int, log: Path) -> Iterator[list[int]]:
+    base = free_port()
+    while base + workers > 65535:
+        base = free_port()
+    env = settings_env(
+        url,
+        broker.port,
+        ingest_client_id=f"bench-{uuid.uuid4().hex[:6]}",
+        ingest_metrics_port=str(base),
+        ingest_prune_interval_s="0",
+    )
+    proc = Proc(["ingest", "--workers", str(workers)], env, log)
+    try:
+        deadline = time.monotonic() + 30
+        ports = [base + i for i in range(workers)]
+        while time.monotonic() < deadline:
+            if proc.output().count("subscribed to") >= workers:
+                break
+            time.sleep(0.1)
+        else:
+            raise RuntimeError(f"ingest did not subscribe:\n{proc.output()[-2000:]}")
+        yield ports
+    finally:
+        proc.stop()
+
+
+async def count_rows(url: str, prefix: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        n = await conn.fetchval(
+            f"SELECT count(*) FROM {KIND.table} WHERE device_id LIKE $1 || '-%'", prefix
+        )
+        return int(n)
+    finally:
+        await conn.close()
+
+
+def wait_stored(url: str, prefix: str, expected: int, timeout: float) -> tuple[int, float]:
+    """Poll until ``expected`` rows are stored; (rows, monotonic time they all were)."""
+    deadline = time.monotonic() + timeout
+    last, last_change = -1, time.monotonic()
+    while True:
+        n = asyncio.run(count_rows(url, prefix))
+        now = time.monotonic()
+        if n != last:
+            last, last_change = n, now
+        if n >= expected or now > deadline or now - last_change > 15:
+            return n, last_change
+        time.sleep(0.05)
+
+
+# -- phases ------------------------------------------------------------------------------
+
+
+async def ceiling(url: str, rows: int) -> float:
+    conn = await asyncpg.connect(url)
+    try:
+        now = datetime.now(UTC)
+        records = [
+            (
+                f"CEIL-{i % 1000:06d}",
+                now - timedelta(milliseconds=i),
+                now,
+                100.0,
+                0.5,
+                12.6,
+                -80,
+                "PLN",
+            )
+            for i in range(rows)
+        ]
+        cols = ["device_id", "time", "received_at", *[f.name for f in KIND.fields]]
+        t0 = time.perf_counter()
+        for start in range(0, rows, 50_000):
+            await conn.copy_records_to_table(
+                KIND.table, records=records[start : start + 50_000], columns=cols
+            )
+        return rows / (time.perf_counter() - t0)
+    finally:
+        await conn.close()
+
+
+async def naive(url: str, seconds: float) -> float:
+    """One INSERT and commit per reading, as a per-message handler would."""
+    conn = await asyncpg.connect(url)
+    try:
+        now = datetime.now(UTC)
+        sql = (
+            f"INSERT INTO {KIND.table} (device_id, time, water_level, rain, battery_v, rssi,"
+            " power_source) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        n = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            await conn.execute(
+                sql, f"NAIVE-{n % 100:06d}", now - timedelta(milliseconds=n), 100.0, 0.5, 12.6,
+                -80, "PLN",
+            )  # fmt: skip
+            n += 1
+        return n / (time.perf_counter() - t0)
+    finally:
+        await conn.close()
+
+
+def through_ingest(
+    settings: Settings,
+    url: str,
+    ports: list[int],
+    *,
+    name: str,
+    devices: int,
+    rate: float,
+    duration: float,
+    k: int = 1,
+    processes: int = 1,
+) -> tuple[Phase, dict[str, float], dict[str, float]]:
+    prefix = f"B{uuid.uuid4().hex[:5].upper()}"
+    from simulators.load import register_load_devices
+
+    register_load_devices(settings, KIND.name, load_device_ids(devices, prefix))
+    before = {}
+    for p in ports:
+        before.update({f"{p}:{k2}": v for k2, v in scrape(p).items()})
+    cpu0 = cpu_seconds(ports)
+    t0 = time.monotonic()
+    result: LoadResult = run_load(
+        settings,
+        devices=devices,
+        rate=rate,
+        duration_s=duration,
+        readings_per_message=k,
+        processes=processes,
+        kind=KIND.name,
+        device_prefix=prefix,
+        register=False,
+    )
+    stored, t_end = wait_stored(url, prefix, result.sent_readings, timeout=120)
+    cpu = cpu_seconds(ports) - cpu0
+    seconds = max(t_end - t0, 1e-6)
+    after = {}
+    for p in ports:
+        after.update({f"{p}:{k2}": v for k2, v in scrape(p).items()})
+    phase = Phase(
+        name=name,
+        published=result.sent_readings,
+        stored=stored,
+        seconds=round(seconds, 2),
+        readings_per_s=round(stored / seconds),
+        publish_rate=round(result.achieved_rate * k),
+        cpu_s_per_1k=round(cpu / max(stored, 1) * 1000, 4),
+    )
+    return phase, before, after
+
+
+def merged_lag(before: dict[str, float], after: dict[str, float]) -> tuple[float, float, int]:
+    """Sum the per-worker histograms (keys are 'port:metric')."""
+
+    def strip(d: dict[str, float]) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for key, v in d.items():
+            metric = key.split(":", 1)[1]
+            out[metric] = out.get(metric, 0.0) + v
+        return out
+
+    return lag_quantiles(strip(before), strip(after))
+
+
+def main() -> int:
+    scale = 0.3 if QUICK else 1.0
+    with services() as (url, broker):
+        settings = load_settings(database_url=url, mqtt_port=broker.port)
+        work = Path(tempfile.mkdtemp(prefix="citysense-bench-logs-"))
+        phases: list[Phase] = []
+        print("ceiling: binary COPY ...", flush=True)
+        ceiling_rate = asyncio.run(ceiling(url, int(200_000 * scale)))
+        print("naive: INSERT + commit per reading ...", flush=True)
+        naive_rate = asyncio.run(naive(url, 5 * scale))
+
+        with ingest(url, broker, 1, work / "ingest1.log") as ports:
+            print("e2e, 1 worker, 1 reading/message ...", flush=True)
+            e2e, _, _ = through_ingest(
+                settings, url, ports, name="e2e 1 worker", devices=1000,
+                rate=30_000, duration=5 * scale, processes=2,
+            )  # fmt: skip
+            phases.append(e2e)
+            print("latency at 5,000 readings/s ...", flush=True)
+            lat, b, a = through_ingest(
+                settings, url, ports, name="at 5k/s", devices=1000, rate=5000,
+                duration=10 * scale,
+            )  # fmt: skip
+            phases.append(lat)
+            p50, p99, observed = merged_lag(b, a)
+            print("backlogs of 100 readings/message ...", flush=True)
+            backlog, _, _ = through_ingest(
+                settings, url, ports, name="backlog x100", devices=500, rate=1000,
+                duration=5 * scale, k=100, processes=2,
+            )  # fmt: skip
+            phases.append(backlog)
+        with ingest(url, broker, 2, work / "ingest2.log") as ports:
+            print("e2e, 2 workers ...", flush=True)
+            two, _, _ = through_ingest(
+                settings, url, ports, name="e2e 2 workers", devices=1000,
+                rate=30_000, duration=5 * scale, processes=2,
+            )  # fmt: skip
+            phases.append(two)
+        shutil.rmtree(work, ignore_errors=True)
+
+    lost = sum(p.published - p.stored for p in phases)
+    results = {
+        "e2e_readings_per_s": e2e.readings_per_s,
+        "e2e_2_workers_readings_per_s": two.readings_per_s,
+        "ceiling_readings_per_s": round(ceiling_rate),
+        "naive_readings_per_s": round(naive_rate),
+        "backlog_readings_per_s": backlog.readings_per_s,
+        "p50_ms_at_5k": round(p50, 1),
+        "p99_ms_at_5k": round(p99, 1),
+        "latency_samples": observed,
+        "cpu_s_per_1k_readings": e2e.cpu_s_per_1k,
+        "lost": lost,
+        "phases": [asdict(p) for p in phases],
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "quick": QUICK,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+    def row(label: str, value: str, ratio: str = "") -> None:
+        print(f"{label:<44}{value:>16}  {ratio}")
+
+    print()
+    row("what", "value", "ratio")
+    row("ceiling: binary COPY", f"{ceiling_rate:,.0f} r/s", "1.00x ceiling")
+    row("naive: INSERT+commit per reading", f"{naive_rate:,.0f} r/s", "1.00x naive")
+    for p in phases:
+        row(
+            f"{p.name} (published at {p.publish_rate:,}/s)",
+            f"{p.readings_per_s:,} r/s",
+            f"{p.readings_per_s / ceiling_rate:.2f}x ceiling,"
+            f" {p.readings_per_s / naive_rate:.1f}x naive",
+        )
+    row("p50 / p99 publish-to-commit at 5k/s", f"{p50:.0f} / {p99:.0f} ms", f"n={observed}")
+    row("ingest CPU per 1,000 readings (1 worker)", f"{e2e.cpu_s_per_1k * 1000:.1f} ms")
+    row("ingest CPU per 1,000 readings (2 workers)", f"{(two.cpu_s_per_1k or 0) * 1000:.1f} ms")
+    row("2 workers / 1 worker", f"{two.readings_per_s / max(e2e.readings_per_s, 1):.2f}x")
+    row("lost (published - stored)", str(lost))
+    print(f"\nwrote {RESULTS}")
+    return 0 if lost == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""JSON Schema of the wire contract, generated from the kind declarations.
+
+Devices' firmware teams and integrators validate payloads against it without reading
+Python; `citysense contract schema` prints it and the committed copy in
+``docs/wire-contract.schema.json`` is checked against this generator by a test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.kinds import DeviceKind, FieldType, KindRegistry
+
+SCHEMA_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+ISO_WITH_OFFSET = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$"
+EPOCH_MS_MIN = 946_684_800_000  # 2000-01-01: anything smaller is epoch seconds or garbage
+EPOCH_MS_MAX = 4_102_444_800_000  # 2100-01-01 (exclusive)
+
+
+def _field_schema(f: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {}
+    if f.type is FieldType.FLOAT:
+        doc["type"] = "number"
+    elif f.type is FieldType.INT:
+        doc["type"] = "integer"
+    elif f.type is FieldType.BOOL:
+        doc["type"] = "boolean"
+    else:
+        doc["enum"] = list(f.choices)
+    if f.valid is not None and f.type in (FieldType.FLOAT, FieldType.INT):
+        doc["minimum"], doc["maximum"] = f.valid
+    description = f.description + (f" [{f.unit}]" if f.unit else "")
+    if description:
+        doc["description"] = description
+    if f.unit:
+        doc["x-unit"] = f.unit
+    return doc
+
+
+def _reading_schema(kind: DeviceKind) -> dict[str, Any]:
+    return {
+        "title": f"One {kind.label} reading",
+        "type": "object",
+        "required": ["ts"],
+        "minProperties": 2,
+        "additionalProperties": False,
+        "properties": {
+            "ts": {"$ref": "#/$defs/timestamp"},
+            **{f.name: _field_schema(f) for f in kind.fields},
+        },
+    }
+
+
+def wire_schema(kinds: KindRegistry, *, topic_root: str = "citysense/v1") -> dict[str, Any]:
+    """The whole contract: one ``<kind>.telemetry`` definition per kind, plus status."""
+    defs: dict[str, Any] = {
+        "timestamp": {
+            "description": "The device's own time: ISO 8601 with a UTC offset, or epoch ms.",
+            "oneOf": [
+                {"type": "string", "pattern": ISO_WITH_OFFSET},
+                {"type": "number", "minimum": EPOCH_MS_MIN, "exclusiveMaximum": EPOCH_MS_MAX},
+            ],
+        },
+        "status": {
+            "description": "Payload of the retained status topic (plain text, not JSON).",
+            "enum": ["online", "offline"],
+        },
+    }
+    topics: dict[str, Any] = {}
+    for name in sorted(kinds):
+        kind = kinds[name]
+        defs[f"{name}.reading"] = _reading_schema(kind)
+        defs[f"{name}.telemetry"] = {
+            "title": f"{kind.label} telemetry message",
+            "oneOf": [
+                {"$ref": f"#/$defs/{name}.reading"},
+                {
+                    "type": "array",
+                    "description": "A backlog: readings the device buffered while offline.",
+                    "minItems": 1,
+                    "items": {"$ref": f"#/$defs/{name}.reading"},
+                },
+            ],
+        }
+        topics[name] = {
+            "telemetry": f"{topic_root}/{name}/{{device_id}}/telemetry",
+            "telemetry_schema": f"#/$defs/{name}.telemetry",
+            "status": f"{topic_root}/{name}/{{device_id}}/status",
+            "status_schema": "#/$defs/status",
+            "interval_s": kind.interval_s,
+        }
+    return {
+        "$schema": SCHEMA_DRAFT,
+        "$id": "urn:citysense:wire:v1",
+        "title": "Citysense MQTT wire contract v1",
+        "description": (
+            "Publish telemetry with QoS 1 to the kind's telemetry topic, one JSON object or an"
+            " array of them; publish 'online' (retained) on connect and set 'offline'"
+            " (retained) as the last will. device_id matches x-device-id-pattern."
+        ),
+        "x-device-id-pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        "x-topics": topics,
+        "anyOf": [{"$ref": f"#/$defs/{name}.telemetry"} for name in sorted(kinds)],
+        "$defs": defs,
+    }

@@ -1,0 +1,135 @@
+"""Run one ingest worker, or supervise N of them in child processes.
+
+Workers join one MQTT shared subscription (``$share/<group>/...``), so the broker splits
+telemetry between them; each has its own client id and therefore its own persistent
+session. More hosts scale the same way: give each host's workers distinct client ids
+(``CITYSENSE_INGEST_CLIENT_ID``) and the same share group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from multiprocessing.process import BaseProcess
+
+import asyncpg
+
+from core.kinds import KindRegistry
+from core.settings import Settings
+
+log = logging.getLogger("citysense.ingest")
+
+
+def worker_client_id(settings: Settings, index: int) -> str:
+    return f"{settings.ingest_client_id}-{index}"
+
+
+async def serve(settings: Settings, kinds: KindRegistry, index: int, stop: asyncio.Event) -> None:
+    """One worker: pool, metrics endpoint, service, until ``stop``."""
+    from prometheus_client import start_http_server
+
+    from ingest.metrics import IngestMetrics
+    from ingest.service import IngestService
+
+    metrics = IngestMetrics()
+    server = None
+    if settings.ingest_metrics_port:
+        port = settings.ingest_metrics_port + index
+        server, _ = start_http_server(port, settings.ingest_metrics_host, metrics.registry)
+        log.info("metrics on http://%s:%d/metrics", settings.ingest_metrics_host, port)
+    pool = await _pool_when_ready(settings, stop)
+    try:
+        if pool is None:
+            return
+        service = IngestService(
+            settings,
+            pool,
+            kinds,
+            client_id=worker_client_id(settings, index),
+            subscribe_status=index == 0,
+            metrics=metrics,
+        )
+        await service.run(stop)
+    finally:
+        if pool is not None:
+            await pool.close()
+        if server is not None:
+            server.shutdown()
+
+
+async def _pool_when_ready(settings: Settings, stop: asyncio.Event) -> asyncpg.Pool | None:
+    """The database may start after ingest (compose, reboot): wait for it with backoff."""
+    from core.storage.pool import create_pool
+
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            return await create_pool(settings.database_url, min_size=1, max_size=4)
+        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+            log.warning("database not reachable (%r); retrying in %.1fs", exc, delay)
+        try:
+            await asyncio.wait_for(stop.wait(), delay)
+        except TimeoutError:
+            delay = min(delay * 2, 10.0)
+    return None
+
+
+def run_worker(settings: Settings, kinds: KindRegistry, index: int, json_logs: bool) -> None:
+    """Process entry point of a worker (also used in-process for ``--workers 1``)."""
+    if json_logs:
+        from ingest.logs import use_json_logs
+
+        use_json_logs(worker=index)
+    elif not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format=f"%(asctime)s %(levelname)s worker-{index} %(message)s"
+        )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(settings, kinds, index, stop)
+
+    asyncio.run(main())
+
+
+def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: bool) -> int:
+    """Start ``workers`` processes, restart any that dies, forward SIGTERM/SIGINT to all."""
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start(i: int) -> BaseProcess:
+        p = ctx.Process(target=run_worker, args=(settings, kinds, i, json_logs), name=f"ingest-{i}")
+        p.start()
+        return p
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    procs = {i: start(i) for i in range(workers)}
+    log.info("started %d ingest workers", workers)
+    while not stopping:
+        time.sleep(0.2)
+        for i, p in list(procs.items()):
+            if not p.is_alive() and not stopping:
+                log.error("worker %d exited with %s; restarting", i, p.exitcode)
+                time.sleep(1)
+                procs[i] = start(i)
+    for p in procs.values():
+        if p.is_alive() and p.pid is not None:
+            os.kill(p.pid, signal.SIGTERM)
+    code = 0
+    for p in procs.values():
+        p.join(60)
+        if p.exitcode not in (0, None):
+            code = 1
+    return code

@@ -1,0 +1,194 @@
+"""Storage pieces of ingest: retention/prune, the dead-letter bound, unregistered publishers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from core.kinds import KindRegistry
+from core.settings import Settings
+from core.storage.batches import write_batch
+from core.storage.dead_letters import DeadLetter, unregistered_publishers
+from core.storage.devices import DeviceRow, upsert_devices
+from core.storage.maintenance import prune
+from core.storage.migrate import migrate
+from core.storage.pool import create_pool
+from core.wire import Reading, Topics
+from tests.support.ingest import running_ingest
+from tests.support.mqtt import publish_all
+from tests.support.services import scratch_database
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def own_db(pg_server_url: str) -> Iterator[str]:
+    """A database of its own: prune deletes by age and count across the whole table."""
+    with scratch_database(pg_server_url, "citysense_prune") as url:
+        migrate(url, retention_days=730)
+        yield url
+
+
+@pytest.fixture
+async def own_pool(own_db: str) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(own_db)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+async def test_prune_applies_retention_and_bounds_dead_letters(
+    own_pool: asyncpg.Pool, kinds: KindRegistry
+) -> None:
+    now = datetime.now(UTC)
+    old, recent = now - timedelta(days=40), now - timedelta(days=1)
+    readings = [
+        Reading("G1", "flood_gauge", old + timedelta(seconds=i), {"rain": 1.0}) for i in range(5)
+    ] + [
+        Reading("G1", "flood_gauge", recent + timedelta(seconds=i), {"rain": 1.0}) for i in range(3)
+    ]
+    letters = [DeadLetter(old, "t/old", None, "not_json", "r", b"x") for _ in range(4)] + [
+        DeadLetter(recent, "t/new", None, "not_json", "r", b"x") for _ in range(2500)
+    ]
+    await write_batch(own_pool, kinds, readings, letters, now)
+    result = await prune(
+        own_pool,
+        kinds,
+        now=now,
+        retention_days=30,
+        dead_letter_retention_days=14,
+        dead_letter_max_rows=1000,
+    )
+    assert result.ran
+    assert result.readings_deleted == 5
+    assert await own_pool.fetchval("SELECT count(*) FROM readings_flood_gauge") == 3
+    # 4 too old by age, then the oldest of the rest until 1,000 are left
+    assert result.dead_letters_deleted == 4 + 1500
+    assert await own_pool.fetchval("SELECT count(*) FROM dead_letters") == 1000
+    assert await own_pool.fetchval("SELECT count(*) FROM dead_letters WHERE topic = 't/old'") == 0
+
+
+async def test_prune_keeps_to_one_process_at_a_time(
+    own_pool: asyncpg.Pool, kinds: KindRegistry
+) -> None:
+    from core.storage.maintenance import PRUNE_LOCK_KEY
+
+    async with own_pool.acquire() as holder:
+        await holder.execute("SELECT pg_advisory_lock($1)", PRUNE_LOCK_KEY)
+        result = await prune(
+            own_pool,
+            kinds,
+            now=datetime.now(UTC),
+            retention_days=30,
+            dead_letter_retention_days=14,
+            dead_letter_max_rows=1000,
+        )
+        await holder.execute("SELECT pg_advisory_unlock($1)", PRUNE_LOCK_KEY)
+    assert not result.ran
+
+
+async def test_unregistered_publishers_lists_unknown_ids_with_counts_and_last_seen(
+    own_pool: asyncpg.Pool, kinds: KindRegistry
+) -> None:
+    t0 = datetime(2026, 11, 28, 1, 0, tzinfo=UTC)
+
+    def unknown(device: str, kind: str, minutes: int) -> DeadLetter:
+        return DeadLetter(
+            t0 + timedelta(minutes=minutes),
+            f"citysense/v1/{kind}/{device}/telemetry",
+            device,
+            "unknown_device",
+            "not registered",
+            b"{}",
+        )
+
+    letters = [
+        unknown("NEW-1", "flood_gauge", 0),
+        unknown("NEW-1", "flood_gauge", 5),
+        unknown("NEW-1", "network_node", 9),
+        unknown("NEW-2", "streetlight", 3),
+        unknown("LATER-REGISTERED", "flood_gauge", 20),
+        DeadLetter(t0, "citysense/v1/flood_gauge/NEW-3/telemetry", "NEW-3", "invalid", "r", b"{}"),
+    ]
+    await write_batch(own_pool, kinds, [], letters, t0)
+    await upsert_devices(
+        own_pool, [DeviceRow("LATER-REGISTERED", "flood_gauge", "", "active", None, None, None)]
+    )
+    found = await unregistered_publishers(own_pool, limit=10)
+    assert [p.device_id for p in found] == ["NEW-1", "NEW-2"]
+    new1 = found[0]
+    assert new1.messages == 3
+    assert new1.kinds == ["flood_gauge", "network_node"]
+    assert new1.first_seen == t0
+    assert new1.last_seen == t0 + timedelta(minutes=9)
+    assert new1.last_topic == "citysense/v1/network_node/NEW-1/telemetry"
+    assert len(await unregistered_publishers(own_pool, limit=1)) == 1
+
+
+async def test_a_message_the_database_refuses_is_dead_lettered_and_its_batch_still_lands(
+    own_db: str, own_pool: asyncpg.Pool, settings: Settings, kinds: KindRegistry, uid: str
+) -> None:
+    url = own_db
+    await own_pool.execute(
+        """
+        CREATE FUNCTION refuse_1234() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            IF NEW.water_level = 1234.5 THEN
+                RAISE EXCEPTION 'gauge calibration table says 1234.5 is impossible';
+            END IF;
+            RETURN NEW;
+        END $$;
+        CREATE TRIGGER refuse_1234 BEFORE INSERT ON readings_flood_gauge
+            FOR EACH ROW EXECUTE FUNCTION refuse_1234();
+        """
+    )
+    gauge = f"AWLR-{uid}"
+    await upsert_devices(
+        own_pool, [DeviceRow(gauge, "flood_gauge", "", "active", None, None, None)]
+    )
+    settings = settings.model_copy(
+        update={"database_url": url, "ingest_batch_max_age_ms": 300, "ingest_prune_interval_s": 0}
+    )
+    topic = Topics(settings.topic_root).telemetry("flood_gauge", gauge)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def msg(i: int, level: float) -> tuple[str, bytes]:
+        ts = (now - timedelta(seconds=i)).isoformat()
+        return topic, json.dumps({"ts": ts, "water_level": level}).encode()
+
+    first = [msg(i, 100.0 + i) for i in range(10)] + [msg(10, 1234.5)]
+    async with running_ingest(settings, own_pool, kinds) as service:
+        await asyncio.to_thread(publish_all, settings.mqtt_port, first)
+        await eventually(
+            lambda: own_pool.fetchval(
+                "SELECT count(*) FROM dead_letters WHERE device_id = $1", gauge
+            ),
+            lambda n: n >= 1,
+        )
+        await asyncio.to_thread(publish_all, settings.mqtt_port, [msg(20, 99.0)])
+        stored = await eventually(
+            lambda: own_pool.fetchval(
+                "SELECT count(*) FROM readings_flood_gauge WHERE device_id = $1", gauge
+            ),
+            lambda n: n >= 11,
+        )
+    assert stored == 11
+    # (retained status messages of other tests' devices are dead letters here too)
+    letters = await own_pool.fetch(
+        "SELECT device_id, code, reason, payload FROM dead_letters WHERE device_id = $1", gauge
+    )
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter is not None
+    assert letter["code"] == "storage_error"
+    assert letter["device_id"] == gauge
+    assert "1234.5 is impossible" in letter["reason"]
+    assert bytes(letter["payload"]) == first[-1][1]
+    assert service.stats.inserted == 11
