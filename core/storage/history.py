@@ -59,6 +59,16 @@ def _agg_rollup(field: str, agg: str) -> str:
     }[agg]
 
 
+def _row_rollup(field: str, agg: str) -> str:
+    return {
+        "avg": f'(s."{field}_sum" / nullif(s."{field}_n", 0))::float8',
+        "min": f's."{field}_min"',
+        "max": f's."{field}_max"',
+        "count": f's."{field}_n"::bigint',
+        "last": f's."{field}_last"',
+    }[agg]
+
+
 def _col(field: str, agg: str) -> str:
     return f'"{field}__{agg}"'
 
@@ -92,11 +102,18 @@ def bucket_sql(q: BucketQuery) -> str:
             " WHERE x.kind = $6::text AND x.device_id = ANY($1::text[])"
             " AND x.bucket >= $2 AND x.bucket < $3 GROUP BY r.device_id, x.bucket) d"
         )
-        aggs = ", ".join(f"{_agg_rollup(f, a)} AS {_col(f, a)}" for f, a in pairs)
-        binned = (
-            f"SELECT s.device_id, {local_bin.format(t='s.bucket')} AS lb, {aggs}"
-            f" FROM ({src}) s GROUP BY 1, 2"
-        )
+        if q.bucket == timedelta(hours=1):
+            # one rollup row is one bucket: no regrouping needed
+            aggs = ", ".join(f"{_row_rollup(f, a)} AS {_col(f, a)}" for f, a in pairs)
+            binned = (
+                f"SELECT s.device_id, s.bucket AT TIME ZONE $5::text AS lb, {aggs} FROM ({src}) s"
+            )
+        else:
+            aggs = ", ".join(f"{_agg_rollup(f, a)} AS {_col(f, a)}" for f, a in pairs)
+            binned = (
+                f"SELECT s.device_id, {local_bin.format(t='s.bucket')} AS lb, {aggs}"
+                f" FROM ({src}) s GROUP BY 1, 2"
+            )
     else:
         aggs = ", ".join(f"{_agg_raw(f, a)} AS {_col(f, a)}" for f, a in pairs)
         binned = (
