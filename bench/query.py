@@ -27,6 +27,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import sys
 import threading
@@ -394,6 +395,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--days", type=int, default=None)
     p.add_argument("--repeat", type=int, default=100)
     args = p.parse_args(argv if argv is not None else [])
+    # a stopped run still drops its scratch database (the `finally` of scratch_db)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     small = args.small or os.environ.get("CITYSENSE_BENCH_SIZE") == "small"
     devices = args.devices or (1000 if small else 10_000)
     days = args.days or (3 if small else 30)
