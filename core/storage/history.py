@@ -222,6 +222,7 @@ async def raw_rows(
 class Selected:
     id: str
     kind: str
+    district: str | None
 
 
 async def select_devices(
@@ -236,7 +237,7 @@ async def select_devices(
     """Registered devices matching every filter (bbox: min lon, min lat, max lon, max lat)."""
     b = bbox or (None, None, None, None)
     rows = await pool.fetch(
-        "SELECT id, kind FROM devices WHERE ($1::text[] IS NULL OR id = ANY($1::text[]))"
+        "SELECT id, kind, district FROM devices WHERE ($1::text[] IS NULL OR id = ANY($1::text[]))"
         " AND ($2::text IS NULL OR kind = $2) AND ($3::text IS NULL OR district = $3)"
         " AND ($4::float8 IS NULL OR (longitude BETWEEN $4 AND $6 AND latitude BETWEEN $5 AND $7))"
         " ORDER BY id LIMIT $8",
@@ -246,7 +247,7 @@ async def select_devices(
         *b,
         limit,
     )
-    return [Selected(r["id"], r["kind"]) for r in rows]
+    return [Selected(r["id"], r["kind"], r["district"]) for r in rows]
 
 
 async def rollup_exists(pool: asyncpg.Pool, kind: DeviceKind) -> bool:
