@@ -54,10 +54,40 @@ class OperationsService:
         self.evaluator = AlertEvaluator(pool, kinds, config, self.sink, clock)
         self.ready = asyncio.Event()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._conn: asyncpg.Connection | None = None
+        self._stopping = False
+        self._reconnect: asyncio.Task[None] | None = None
+
+    def backend_pid(self) -> int | None:
+        return None if self._conn is None else self._conn.get_server_pid()
+
+    async def _listen(self) -> None:
+        self._conn = await asyncpg.connect(self._dsn)
+        await self._conn.add_listener(CHANNEL, self._on_notify)
+        self._conn.add_termination_listener(self._on_lost)
+
+    def _on_lost(self, conn: object) -> None:
+        if not self._stopping:
+            self._reconnect = asyncio.get_running_loop().create_task(self._relisten())
+
+    async def _relisten(self) -> None:
+        """Batches committed while we were away are not replayed: a tick catches liveness
+        up at once, and each device's next reading re-evaluates its rules."""
+        delay = 0.5
+        while not self._stopping:
+            try:
+                await self._listen()
+            except (OSError, asyncpg.PostgresError) as exc:
+                log.warning("alerts: reconnect failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10)
+                continue
+            log.info("alerts: listening again on %s", CHANNEL)
+            await self.evaluator.tick()
+            return
 
     async def run(self, stop: asyncio.Event) -> None:
-        conn = await asyncpg.connect(self._dsn)
-        await conn.add_listener(CHANNEL, self._on_notify)
+        await self._listen()
         self.dispatcher.start()
         await self.sink.load()
         tasks = [
@@ -82,6 +112,10 @@ class OperationsService:
         try:
             await stop.wait()
         finally:
+            self._stopping = True
+            if self._reconnect is not None:
+                self._reconnect.cancel()
+                tasks.append(self._reconnect)
             for t in tasks:
                 t.cancel()
             for t in tasks:
@@ -89,7 +123,8 @@ class OperationsService:
                     await t
             with contextlib.suppress(Exception):
                 await self.evaluator.settle()
-            await conn.close()
+            if self._conn is not None and not self._conn.is_closed():
+                await self._conn.close()
             await self.dispatcher.close()
 
     def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:

@@ -50,6 +50,10 @@ class EventHub:
     def last_id(self) -> int:
         return self._next - 1
 
+    def backend_pid(self) -> int | None:
+        """The PostgreSQL backend holding the LISTEN (operators can spot it)."""
+        return None if self._conn is None else self._conn.get_server_pid()
+
     async def start(self) -> None:
         self._conn = await asyncpg.connect(self._dsn)
         await self._conn.add_listener(CHANNEL, self._on_notify)

@@ -63,6 +63,9 @@ def aware(ts: datetime, name: str) -> datetime:
     if ts.tzinfo is None:
         raise HTTPException(422, f"'{name}' needs a UTC offset, e.g. 2026-11-28T07:00:00+07:00")
     try:
-        return ts.astimezone(UTC)
+        utc = ts.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise HTTPException(422, f"'{name}' is out of range") from None
+        utc = None
+    if utc is None or not 1970 <= utc.year <= 2200:
+        raise HTTPException(422, f"'{name}' is out of range; use a time between 1970 and 2200")
+    return utc

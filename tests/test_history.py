@@ -252,6 +252,16 @@ async def test_a_set_of_devices_by_district_and_bbox(
         ),
         ({"device": "{g}", "bucket": "1w"}, 422, "bucket: expected"),
         ({"device": "{g}", "format": "xml"}, 422, "format"),
+        (
+            {
+                "device": "{g}",
+                "bucket": "1d",
+                "from": "9999-12-30T00:00:00Z",
+                "to": "9999-12-31T23:00:00Z",
+            },
+            422,
+            "between 1970 and 2200",
+        ),
     ],
 )
 async def test_bad_history_requests_say_how_to_fix_them(

@@ -93,7 +93,10 @@ async def test_stream_resumes_after_reconnect_without_losing_events(
         async with (
             running_operations(settings, pool, kinds, config),
             http.stream(
-                "GET", "/stream", params={"device": g}, headers={"Last-Event-ID": last}
+                "GET",
+                "/stream",
+                params={"device": g, "kind": "flood_gauge", "district": "Muara Enim"},
+                headers={"Last-Event-ID": last},
             ) as again,
         ):
             again_events = events(again)

@@ -8,6 +8,7 @@ buffer. If that id is older than the buffer (or from before a restart), the firs
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -31,6 +32,10 @@ EXAMPLE = (
     ' "2026-11-28T19:00:02+00:00", "values": {"water_level": 412.5}}\n\n'
     ": keep-alive\n\n"
 )
+
+
+RULE_KINDS = {"feeder_outage": "streetlight"}
+"""The kind of device an alert without a single device is about."""
 
 
 def _frame(ev: LiveEvent) -> str:
@@ -74,29 +79,44 @@ async def stream(
     if last_event_id and last_event_id.strip().isdigit() and len(last_event_id.strip()) < 30:
         resume = int(last_event_id.strip())
 
-    in_district: set[str] = set()
-    refreshed = 0.0
+    where: dict[str, tuple[str, str | None]] = {}
+    refreshed = -1e9
 
-    async def district_has(device_id: str | None) -> bool:
-        nonlocal in_district, refreshed
-        if device_id is None:
-            return False
-        if device_id not in in_district and time.monotonic() - refreshed > 5:
+    async def meta(device_id: str) -> tuple[str, str | None] | None:
+        """Kind and district of a device (alert events carry neither), cached per stream."""
+        nonlocal where, refreshed
+        if device_id not in where and time.monotonic() - refreshed > 5:
             found = await select_devices(
-                pool, device_ids=None, kind=None, district=district, bbox=None, limit=100_000
+                pool, device_ids=None, kind=None, district=None, bbox=None, limit=1_000_000
             )
-            in_district = {d.id for d in found}
+            where = {d.id: (d.kind, d.district) for d in found}
             refreshed = time.monotonic()
-        return device_id in in_district
+        return where.get(device_id)
+
+    async def matches(device_id: str | None, ev_kind: str | None) -> bool:
+        if devices and device_id not in devices:
+            return False
+        if kind is None and district is None:
+            return True
+        m = await meta(device_id) if device_id is not None else None
+        k = ev_kind or (m[0] if m else None)
+        if kind is not None and k != kind:
+            return False
+        return district is None or (m is not None and m[1] == district)
 
     async def wanted(ev: LiveEvent) -> bool:
         if ev.type == "reset":
             return True
-        if kind is not None and ev.kind != kind:
+        if ev.type == "alert" and ev.device_id is None:
+            # an alert about many devices (a feeder): wanted if any of them is
+            alert = json.loads(ev.data)
+            members = alert.get("details", {}).get("lamps") or []
+            rule_kind = RULE_KINDS.get(alert.get("rule", ""))
+            for d in members:
+                if await matches(d, rule_kind):
+                    return True
             return False
-        if devices and ev.device_id not in devices:
-            return False
-        return not (district is not None and not await district_has(ev.device_id))
+        return await matches(ev.device_id, ev.kind)
 
     async def events() -> AsyncIterator[str]:
         yield "retry: 2000\n\n"
