@@ -149,7 +149,7 @@ def _json_wrap(q: BucketQuery, inner: str) -> str:
     values = " || ',' || ".join(fields)
     return (
         "SELECT '[' || coalesce(string_agg('{\"device_id\":\"' || q.device_id"
-        " || '\",\"time\":' || to_json(q.t) || ',\"values\":{' || "
+        ' || \'","time":\' || to_json(q.t) || \',"values":{\' || '
         f"{values} || '}}}}', ',' ORDER BY q.device_id, q.t), '') || ']'"
         f" FROM ({inner}) q"
     )
