@@ -74,6 +74,38 @@ def _storage_path(conn: psycopg.Connection) -> str:
     return path
 
 
+def plain_rollups(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
+    """(readings table, rollup table, numeric fields) of every rollup still a plain table."""
+    rows = conn.execute(
+        "SELECT k.readings_table, c.relname,"
+        " array_agg(substr(a.attname, 1, length(a.attname) - 4) ORDER BY a.attnum)"
+        " FROM citysense_kinds k"
+        " JOIN pg_class c ON c.relname = 'rollup_' || k.kind || '_1h' AND c.relkind = 'r'"
+        " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
+        "  AND a.attname LIKE '%\\_sum'"
+        " GROUP BY k.readings_table, c.relname ORDER BY c.relname"
+    ).fetchall()
+    return [(str(r[0]), str(r[1]), list(r[2])) for r in rows]
+
+
+def _apply_timescale(
+    conn: psycopg.Connection, migrations: Sequence[Migration], retention_days: int
+) -> None:
+    """Hypertables and policies for every readings table; hourly rollups become continuous
+    aggregates (same name and columns), and the read-only role's grants are re-applied."""
+    for (table,) in conn.execute("SELECT readings_table FROM citysense_kinds").fetchall():
+        for stmt in timescale.hypertable_statements(str(table), retention_days):
+            conn.execute(stmt.encode())
+    for readings, rollup, fields in plain_rollups(conn):
+        for stmt in timescale.continuous_aggregate_statements(
+            readings, rollup, fields, retention_days
+        ):
+            conn.execute(stmt.encode())
+    for m in migrations:
+        if m.name == "grafana":  # grants are per relation: the views need them again
+            conn.execute(m.sql.encode())
+
+
 def migrate(
     dsn: str,
     *,
@@ -113,12 +145,7 @@ def migrate(
                     (str(retention_days),),
                 )
                 if path == "timescaledb":
-                    tables = [
-                        r[0] for r in conn.execute("SELECT readings_table FROM citysense_kinds")
-                    ]
-                    for table in tables:
-                        for stmt in timescale.hypertable_statements(table, retention_days):
-                            conn.execute(stmt.encode())
+                    _apply_timescale(conn, migrations, retention_days)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     return MigrateResult(storage_path=path, applied=applied)
