@@ -1,6 +1,7 @@
 """Alert rules and thresholds are configuration: a JSON file (``citysense alerts --config``)
-over sensible defaults. Per-device lookups (flood thresholds, feeder, uplink) are single
-functions so they can move to registry columns without touching the rules.
+over sensible defaults. Per-device facts (flood thresholds, feeder, uplink) come from the
+device registry; the file may override them per device, and the defaults apply only where
+neither says anything.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, model_validator
 
+from core.storage.alert_metadata import AlertMetadata
 from core.storage.state import DEFAULT_OFFLINE_FACTOR
 
 
@@ -38,6 +40,12 @@ class AlertConfig(BaseModel):
     timezone: str = "Asia/Jakarta"
     evaluate_every_s: float = Field(default=30.0, gt=0)
     refresh_rollups_every_s: float = Field(default=5.0, gt=0)
+    registry_refresh_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="Registry details (thresholds, feeders, uplinks) are"
+        " re-read this often, so a registration or an edit counts within seconds.",
+    )
 
     offline_factor: float = Field(default=DEFAULT_OFFLINE_FACTOR, gt=1)
     backlog_window_s: float = Field(
@@ -46,7 +54,8 @@ class AlertConfig(BaseModel):
 
     flood_default: FloodThresholds = FloodThresholds()
     flood_stations: dict[str, FloodThresholds] = Field(
-        default_factory=dict, description="Per-gauge thresholds by device id."
+        default_factory=dict,
+        description="Per-gauge thresholds by device id (override the registry's).",
     )
     rise_window_min: float = Field(default=60.0, gt=0)
     rise_min_span_min: float = Field(default=10.0, ge=0)
@@ -61,12 +70,16 @@ class AlertConfig(BaseModel):
     lamp_settle_s: float = Field(
         default=3.0, ge=0, description="Wait this long after lamp readings before judging them."
     )
-    feeders: dict[str, str] = Field(default_factory=dict, description="Lamp id -> feeder id.")
+    feeders: dict[str, str] = Field(
+        default_factory=dict, description="Lamp id -> feeder id (overrides the registry's)."
+    )
     feeder_min_lamps: int = Field(default=5, ge=2)
     feeder_fraction: float = Field(default=0.5, gt=0, le=1)
 
     uplinks: dict[str, str] = Field(
-        default_factory=dict, description="Device id -> id of the network node it talks through."
+        default_factory=dict,
+        description="Device id -> id of the network node it talks through (overrides the"
+        " registry's uplink_id).",
     )
     latency_ms: float = 100.0
     latency_clear_ms: float = 80.0
@@ -89,16 +102,26 @@ def load_config(path: Path | None) -> AlertConfig:
     return AlertConfig.model_validate(json.loads(path.read_text("utf-8")))
 
 
-def thresholds_for(config: AlertConfig, device_id: str) -> FloodThresholds:
-    """The flood thresholds of one station (switch to registry columns here when they land)."""
-    return config.flood_stations.get(device_id, config.flood_default)
+def thresholds_for(config: AlertConfig, meta: AlertMetadata, device_id: str) -> FloodThresholds:
+    """A station's flood thresholds: the config file's, else the registry's, else defaults."""
+    if device_id in config.flood_stations:
+        return config.flood_stations[device_id]
+    bands = meta.thresholds.get(device_id)
+    if bands is None:
+        return config.flood_default
+    return FloodThresholds(
+        waspada=bands.waspada,
+        siaga=bands.siaga,
+        awas=bands.awas,
+        hysteresis_cm=config.flood_default.hysteresis_cm,
+    )
 
 
-def feeder_of(config: AlertConfig, device_id: str) -> str | None:
-    """The feeder (or cabinet) a lamp hangs on, from device metadata."""
-    return config.feeders.get(device_id)
+def feeder_of(config: AlertConfig, meta: AlertMetadata, device_id: str) -> str | None:
+    """The feeder (or cabinet) a lamp hangs on: the config file's, else the registry's."""
+    return config.feeders.get(device_id) or meta.feeders.get(device_id)
 
 
-def uplink_of(config: AlertConfig, device_id: str) -> str | None:
+def uplink_of(config: AlertConfig, meta: AlertMetadata, device_id: str) -> str | None:
     """The network node a device reaches the internet through, if known."""
-    return config.uplinks.get(device_id)
+    return config.uplinks.get(device_id) or meta.uplinks.get(device_id)

@@ -5,12 +5,17 @@ loss over a window, and a device coming back. On the timer: offline devices and 
 alert per down node, not one per device behind it), stale data (not while a backlog is
 still moving a device's clock forward), and the street-light pass. Lamps are also judged a
 few seconds after their readings arrive, once a whole feeder has had time to report.
+
+Thresholds, feeders and uplinks come from the device registry, re-read every few seconds;
+when a gauge's thresholds change, its level is judged again on its newest reading, so the
+level /state shows always matches the thresholds the registry shows.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,6 +29,7 @@ from alerts.lights import judge_lamps
 from alerts.sink import AlertSink
 from core.kinds import KindRegistry
 from core.storage.alert_inputs import device_names, liveness, node_windows, rise_windows
+from core.storage.alert_metadata import AlertMetadata, load_alert_metadata
 from core.storage.alerts import get_levels, set_level
 from core.storage.events import announce
 
@@ -74,7 +80,48 @@ class AlertEvaluator:
         self._advanced: dict[str, datetime] = {}
         self._started = clock()
         self._lamp_task: asyncio.Task[None] | None = None
+        self._meta: AlertMetadata | None = None
+        self._meta_at = 0.0
+        self._meta_lock = asyncio.Lock()
         self.stats = EvaluatorStats()
+
+    # ---- registry details ---------------------------------------------------------------
+
+    async def metadata(self) -> AlertMetadata:
+        """The registry's details, re-read when older than ``registry_refresh_s``."""
+        if self._meta is None or time.monotonic() - self._meta_at >= self._c.registry_refresh_s:
+            await self.refresh_metadata()
+        assert self._meta is not None
+        return self._meta
+
+    async def refresh_metadata(self) -> None:
+        """Re-read the registry; gauges whose thresholds changed are judged again at once."""
+        async with self._meta_lock:
+            old = self._meta
+            self._meta = await load_alert_metadata(self._pool)
+            self._meta_at = time.monotonic()
+            if old is None:
+                return
+            changed = {
+                d
+                for d in set(old.thresholds) | set(self._meta.thresholds)
+                if thresholds_for(self._c, old, d) != thresholds_for(self._c, self._meta, d)
+            }
+        if not changed:
+            return
+        items = [
+            {
+                "device_id": r.device_id,
+                "kind": r.kind,
+                "values": r.values,
+                "time": r.time.isoformat(),
+            }
+            for r in await liveness(self._pool, "flood_gauge")
+            if r.device_id in changed and isinstance(r.values.get("water_level"), int | float)
+        ]
+        if items:
+            log.info("alerts: thresholds changed for %d gauge(s); judging again", len(items))
+            await self._flood(items, rise=False)
 
     def silence(self, kind: str) -> timedelta:
         k = self._kinds.get(kind)
@@ -119,7 +166,8 @@ class AlertEvaluator:
         if any(it["kind"] == "streetlight" for it in items):
             self._schedule_lamps()
 
-    async def _flood(self, items: list[dict[str, Any]]) -> None:
+    async def _flood(self, items: list[dict[str, Any]], *, rise: bool = True) -> None:
+        meta = await self.metadata()
         ids = sorted({it["device_id"] for it in items})
         unknown = [d for d in ids if d not in self._levels]
         if unknown:
@@ -129,7 +177,7 @@ class AlertEvaluator:
         for it in items:
             d = it["device_id"]
             value = float(it["values"]["water_level"])
-            th = thresholds_for(self._c, d)
+            th = thresholds_for(self._c, meta, d)
             cur = self._levels.get(d)
             new = next_level(value, cur or "NORMAL", th)
             if new != cur:
@@ -154,6 +202,8 @@ class AlertEvaluator:
             )
         if changes:
             await announce(self._pool, "state", changes)
+        if not rise:
+            return
         c = self._c
         newest = _newest_times(items)
         for w in await rise_windows(self._pool, newest, timedelta(minutes=c.rise_window_min)):
@@ -231,7 +281,10 @@ class AlertEvaluator:
     async def lamps(self) -> None:
         self.stats.lamp_passes += 1
         rows = await liveness(self._pool, "streetlight")
-        await judge_lamps(rows, self._clock(), self.silence("streetlight"), self._c, self._sink)
+        meta = await self.metadata()
+        await judge_lamps(
+            rows, self._clock(), self.silence("streetlight"), self._c, meta, self._sink
+        )
 
     async def settle(self) -> None:
         """Wait for a pending lamp pass (tests and shutdown)."""
@@ -249,6 +302,7 @@ class AlertEvaluator:
     async def _liveness(self) -> None:
         now = self._clock()
         rows = await liveness(self._pool)
+        meta = await self.metadata()
         node_interval = timedelta(
             seconds=self._kinds["network_node"].interval_s if "network_node" in self._kinds else 60
         )
@@ -270,7 +324,7 @@ class AlertEvaluator:
         for d, r in sorted(silent.items()):
             if r.kind == "network_node":
                 continue
-            up = uplink_of(self._c, d)
+            up = uplink_of(self._c, meta, d)
             if up is not None and (up in down or up in quiet):
                 behind.setdefault(up, []).append(d)
                 await self._sink.clear("device_offline", d, f"covered by node_down of {up}")

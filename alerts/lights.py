@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from alerts.config import AlertConfig, feeder_of
 from alerts.sink import AlertSink
 from core.storage.alert_inputs import Liveness
+from core.storage.alert_metadata import AlertMetadata
 
 
 def _night(t: time, c: AlertConfig) -> bool:
@@ -48,7 +49,12 @@ def is_lit(v: dict[str, object], c: AlertConfig) -> bool:
 
 
 async def judge_lamps(
-    lamps: list[Liveness], now: datetime, silence: timedelta, c: AlertConfig, sink: AlertSink
+    lamps: list[Liveness],
+    now: datetime,
+    silence: timedelta,
+    c: AlertConfig,
+    meta: AlertMetadata,
+    sink: AlertSink,
 ) -> None:
     tz = ZoneInfo(c.timezone)
     failed: set[str] = set()
@@ -69,7 +75,7 @@ async def judge_lamps(
 
     members: dict[str, set[str]] = defaultdict(set)
     for lamp in lamps:
-        feeder = feeder_of(c, lamp.device_id)
+        feeder = feeder_of(c, meta, lamp.device_id)
         if feeder is not None:
             members[feeder].add(lamp.device_id)
     covered: dict[str, str] = {}
@@ -103,7 +109,7 @@ async def judge_lamps(
             device_id=d,
             severity="warning",
             message=f"Lamp {names[d]} ({d}) draws no power at night",
-            details={"feeder": feeder_of(c, d)},
+            details={"feeder": feeder_of(c, meta, d)},
         )
     for d in sink.subjects("lamp_failure") - failed:
         if d in healthy or d in covered:

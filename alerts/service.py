@@ -1,5 +1,5 @@
 """The operations process: LISTEN for committed batches, evaluate alerts, run the timer,
-keep the hourly rollups current, and deliver notifications."""
+re-read the registry's details, keep the hourly rollups current, and deliver notifications."""
 
 from __future__ import annotations
 
@@ -90,11 +90,18 @@ class OperationsService:
         await self._listen()
         self.dispatcher.start()
         await self.sink.load()
+        await self.evaluator.refresh_metadata()
         tasks = [
             asyncio.create_task(self._guard("events", self._events)),
             asyncio.create_task(
                 self._guard(
                     "timer", self._every(self._config.evaluate_every_s, self.evaluator.tick)
+                )
+            ),
+            asyncio.create_task(
+                self._guard(
+                    "registry",
+                    self._every(self._config.registry_refresh_s, self.evaluator.refresh_metadata),
                 )
             ),
         ]

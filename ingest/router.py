@@ -95,7 +95,8 @@ def route(
                     m,
                     parts.device_id,
                     "decommissioned",
-                    f"device {parts.device_id!r} is decommissioned; re-activate it to ingest",
+                    f"device {parts.device_id!r} is decommissioned, which is final; register"
+                    " the replacement device under its own label and send from that",
                 )
                 continue
             if parts.kind != device.kind or device.kind not in kinds:

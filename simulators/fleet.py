@@ -36,7 +36,7 @@ CSV_COLUMNS = (
     "waspada_cm",
     "siaga_cm",
     "awas_cm",
-    "uplink",
+    "uplink_id",
 )
 
 

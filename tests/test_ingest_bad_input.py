@@ -93,6 +93,9 @@ async def test_each_kind_of_bad_message_is_dead_lettered_and_ingest_goes_on(
     assert "is not registered" in by_code["unknown_device"]["reason"]
     assert "outside the valid range" in by_code["invalid"]["reason"]
     assert "registered as 'flood_gauge'" in by_code["wrong_kind"]["reason"]
+    retired_reason = by_code["decommissioned"]["reason"]
+    assert "register the replacement device under its own label" in retired_reason
+    assert "re-activate" not in retired_reason, "decommissioning is final in the registry"
 
 
 async def test_redelivered_and_resent_readings_are_stored_once(

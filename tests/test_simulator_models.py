@@ -310,7 +310,7 @@ def test_fleet_places_devices_and_exports_csv(kinds: KindRegistry) -> None:
     text = fleet_csv(fleet).splitlines()
     assert text[0] == (
         "id,kind,name,district,latitude,longitude,feeder,river,station,"
-        "waspada_cm,siaga_cm,awas_cm,uplink"
+        "waspada_cm,siaga_cm,awas_cm,uplink_id"
     )
     rows = [line.split(",") for line in text[1:]]
     assert len(rows) == 43

@@ -13,6 +13,9 @@ from core.settings import Settings
 
 
 def cmd_up(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from alerts.config import load_config
     from citysense.up.datadir import default_data_dir
     from citysense.up.stack import UpOptions, run_stack
 
@@ -22,14 +25,20 @@ def cmd_up(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) ->
         raise UsageError(f"--interval must be positive, got {args.interval}")
     if not args.verbose:
         # The summary says what runs; per-round and per-connection chatter is for -v.
-        for name in ("simulators", "ingest", "core", "api"):
+        for name in ("simulators", "ingest", "alerts", "core", "api"):
             logging.getLogger(name).setLevel(logging.WARNING)
+    config_path = Path(args.alerts_config) if args.alerts_config else None
+    try:
+        alerts = load_config(config_path)
+    except (OSError, ValueError, ValidationError) as exc:
+        raise UsageError(f"alert configuration {config_path}: {exc}") from exc
     options = UpOptions(
         data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),
         api_port=args.port,
         demo=not args.no_demo,
         per_kind=args.per_kind,
         interval_s=args.interval,
+        alerts=alerts,
     )
     code: int = asyncio.run(run_stack(settings, kinds, options, announce=_say))
     return code
@@ -57,4 +66,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument("--no-demo", action="store_true", help="do not run simulated devices")
     up.add_argument("--per-kind", type=int, default=3, help="simulated devices of each kind")
     up.add_argument("--interval", type=float, default=2.0, help="seconds between readings")
+    up.add_argument(
+        "--alerts-config",
+        default=None,
+        help="alert rules/thresholds (JSON, as for 'citysense alerts --config')",
+    )
     up.set_defaults(func=cmd_up)

@@ -2,17 +2,98 @@
 
 Everything ``citysense up`` needs from :mod:`simulators` goes through :func:`start_demo`,
 so the simulators can change behind this one function.
+
+The fleet is registered through the device registry with the details alerts and the
+dashboards read: each gauge's station and WASPADA / SIAGA / AWAS thresholds, each light's
+feeder and uplink node. One gauge (:data:`DRILL_NOTE`) is registered with thresholds
+below its river's everyday level, so the ops page shows a live flood alert out of the box.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.devices import upsert_devices
+
+if TYPE_CHECKING:
+    from simulators.fleet import SimDevice
+
+log = logging.getLogger("citysense.up")
+
+DRILL_NOTE = "demo drill: thresholds set below the everyday level, so a WASPADA alert is open"
+DRILL_BELOW_CM = 40.0
+"""The drill gauge's WASPADA threshold sits this far below its station's everyday level."""
+
+
+@dataclass(frozen=True, slots=True)
+class Demo:
+    thread: threading.Thread
+    ids: list[str]
+    drill_gauge: str | None
+
+
+def registry_details(dev: SimDevice, *, drill: bool = False) -> dict[str, Any]:
+    """What the registry keeps of a simulated device."""
+    r, st = dev.row, dev.station
+    raw: dict[str, Any] = {
+        "id": r.id,
+        "kind": r.kind,
+        "name": r.name,
+        "status": r.status,
+        "district": r.district,
+        "latitude": r.latitude,
+        "longitude": r.longitude,
+    }
+    if dev.feeder:
+        raw["mounting"] = {"feeder": dev.feeder}
+    if dev.uplink:
+        raw["uplink_id"] = dev.uplink
+    if st is not None:
+        raw["mounting"] = {"station": st.name, "river": st.river}
+        w, s, a = st.waspada_cm, st.siaga_cm, st.awas_cm
+        if drill:
+            w = st.base_cm - DRILL_BELOW_CM
+            s, a = max(s, w + 100), max(a, w + 200)
+        raw |= {"waspada_cm": w, "siaga_cm": s, "awas_cm": a}
+    return raw
+
+
+async def register_fleet(
+    settings: Settings, kinds: KindRegistry, pool: asyncpg.Pool, fleet: Sequence[SimDevice]
+) -> str | None:
+    """Register new devices and bring existing ones' details up to date; the drill gauge's id.
+
+    Idempotent: a second ``citysense up`` on the same data finds its devices and changes
+    nothing (the registry journals only real changes).
+    """
+    from core.storage.registry import existing_kinds
+    from devices.region import load_region
+    from devices.registry import Registry, RegistryError
+
+    registry = Registry(pool, settings, kinds, load_region(settings.region_file))
+    gauges = [d.id for d in fleet if d.station is not None]
+    drill = gauges[0] if gauges else None
+    details = [registry_details(d, drill=d.id == drill) for d in fleet]
+    known = await existing_kinds(pool, [d["id"] for d in details])
+    new = [registry.validate(d) for d in details if d["id"] not in known]
+    if new:
+        await registry.insert(new, actor="citysense up", action="registered", batch="demo")
+    for d in details:
+        if d["id"] not in known:
+            continue
+        patch = {k: v for k, v in d.items() if k not in ("id", "kind", "status")}
+        try:
+            await registry.update(d["id"], patch, actor="citysense up")
+        except RegistryError as exc:
+            log.warning("demo device %s keeps its registry details: %s", d["id"], exc)
+    return drill
 
 
 async def start_demo(
@@ -23,13 +104,15 @@ async def start_demo(
     *,
     per_kind: int,
     interval_s: float,
-) -> tuple[threading.Thread, list[str]]:
-    """Register the fleet, then publish from a thread until ``stop``; returns (thread, ids)."""
-    from simulators.fleet import build_fleet
+) -> Demo:
+    """Register the fleet, then publish from a thread until ``stop``."""
+    from simulators.fleet import FleetError, FleetSpec, build_sim_fleet
     from simulators.publisher import run
 
-    fleet = build_fleet(kinds, per_kind, seed=1)
-    await upsert_devices(pool, fleet)
+    if per_kind < 1:
+        raise FleetError(f"--per-kind must be at least 1, got {per_kind}")
+    fleet = build_sim_fleet(kinds, FleetSpec({k: per_kind for k in kinds}, where=""), seed=1)
+    drill = await register_fleet(settings, kinds, pool, fleet)
     thread = threading.Thread(
         target=run,
         args=(settings, kinds, fleet),
@@ -38,4 +121,4 @@ async def start_demo(
         daemon=True,
     )
     thread.start()
-    return thread, [d.id for d in fleet]
+    return Demo(thread, [d.id for d in fleet], drill)

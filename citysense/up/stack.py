@@ -1,9 +1,11 @@
 """Start the platform's parts in order, announce the URL, and stop them in reverse on a signal.
 
-Each part is embedded unless its setting was given explicitly (pydantic-settings records
-that in ``model_fields_set``): ``CITYSENSE_DATABASE_URL`` points at an external database,
-``CITYSENSE_MQTT_HOST``/``_PORT`` at an external broker. Ingest, the API and the demo fleet
-run in this process, on one event loop and one connection pool.
+Ingest, the alert evaluator (what ``citysense alerts`` runs), the API and the demo fleet
+start in that order and stop in reverse. The database and broker are embedded unless their
+setting was given explicitly (pydantic-settings records that in ``model_fields_set``):
+``CITYSENSE_DATABASE_URL`` points at an external database,
+``CITYSENSE_MQTT_HOST``/``_PORT`` at an external broker. Ingest, alerts, the API and the
+demo fleet run in this process, on one event loop and one connection pool.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from typing import Any
 import psycopg
 import uvicorn
 
+from alerts.config import AlertConfig
 from citysense.commands import UsageError
 from citysense.up import broker, database, datadir
-from citysense.up.demo import start_demo
+from citysense.up.demo import DRILL_NOTE, start_demo
 from citysense.up.ports import api_socket
 from core.kinds import KindRegistry
 from core.settings import Settings
@@ -38,6 +41,8 @@ class UpOptions:
     demo: bool = True
     per_kind: int = 3
     interval_s: float = 2.0
+    alerts: AlertConfig | None = None
+    """Alert rules and thresholds (``--alerts-config``); the defaults when ``None``."""
 
 
 class _StoppedError(Exception):
@@ -88,6 +93,7 @@ async def _run(
     stop: asyncio.Event,
     announce: Callable[[str], None],
 ) -> int:
+    from alerts.service import OperationsService
     from api.app import create_app
     from core.storage.migrate import migrate
     from core.storage.pool import create_pool
@@ -154,6 +160,19 @@ async def _run(
     await _first(stop, service.subscribed, within=30, what="ingest's MQTT subscription")
     check()
 
+    ops_stop = asyncio.Event()
+    ops = OperationsService(settings.database_url, pool, kinds, options.alerts or AlertConfig())
+    ops_task = asyncio.create_task(ops.run(ops_stop), name="alerts")
+
+    async def stop_ops() -> None:
+        ops_stop.set()
+        await _settle(ops_task)
+        log.info("alerts stopped: %s", ops.evaluator.stats)
+
+    stack.push_async_callback(stop_ops)
+    await _first(stop, ops.ready, within=30, what="the alert evaluator", failed=ops_task)
+    check()
+
     app = create_app(settings, kinds, pool=pool)
     server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="on"))
     server_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
@@ -174,7 +193,7 @@ async def _run(
     ids: list[str] = []
     if options.demo:
         demo_stop = threading.Event()
-        thread, ids = await start_demo(
+        demo = await start_demo(
             settings,
             kinds,
             pool,
@@ -183,15 +202,19 @@ async def _run(
             interval_s=options.interval_s,
         )
 
+        ids = demo.ids
+
         async def stop_demo() -> None:
             demo_stop.set()
-            await asyncio.to_thread(thread.join, 30)
+            await asyncio.to_thread(demo.thread.join, 30)
 
         stack.push_async_callback(stop_demo)
         demo_note = (
             f"{len(ids)} simulated Muara Enim devices,"
             f" one reading each every {options.interval_s:g}s"
         )
+        if demo.drill_gauge:
+            demo_note += f"\n             {demo.drill_gauge}: {DRILL_NOTE}"
 
     paths = {getattr(r, "path", "") for r in app.routes}
     url = main_url(settings.api_host, updates["api_port"], paths)
@@ -203,6 +226,7 @@ async def _run(
         *([f"  readings   {base}/devices/{ids[0]}/readings"] if ids else []),
         f"  database   {db_note} (schema: {result.storage_path})",
         f"  broker     {mqtt_note}",
+        f"  alerts     evaluated here; open ones at {base}/alerts and on {base}/ops",
         f"  demo       {demo_note}",
         "Press Ctrl-C to stop.",
     ]
@@ -210,7 +234,7 @@ async def _run(
 
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(
-        {stopper, ingest_task, server_task}, return_when=asyncio.FIRST_COMPLETED
+        {stopper, ingest_task, ops_task, server_task}, return_when=asyncio.FIRST_COMPLETED
     )
     stopper.cancel()
     if stopper in done:
@@ -221,11 +245,25 @@ async def _run(
     return 1
 
 
-async def _first(stop: asyncio.Event, ready: asyncio.Event, *, within: float, what: str) -> None:
+async def _first(
+    stop: asyncio.Event,
+    ready: asyncio.Event,
+    *,
+    within: float,
+    what: str,
+    failed: asyncio.Task[Any] | None = None,
+) -> None:
     waiters = {asyncio.create_task(stop.wait()), asyncio.create_task(ready.wait())}
-    done, pending = await asyncio.wait(waiters, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+    done, pending = await asyncio.wait(
+        {*waiters, *([failed] if failed else [])},
+        timeout=within,
+        return_when=asyncio.FIRST_COMPLETED,
+    )
     for t in pending:
-        t.cancel()
+        if t is not failed:
+            t.cancel()
+    if failed is not None and failed in done:
+        raise UsageError(f"{what} did not start: {failed.exception()!r}; run with -v to see why")
     if not done:
         raise UsageError(f"timed out after {within:g}s waiting for {what}; run with -v to see why")
 
