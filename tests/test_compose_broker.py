@@ -159,6 +159,9 @@ async def test_compose_broker_config_enforces_the_registry_via_broker_sync(
             ingest.wait_received(1)
             await asyncio.sleep(0.3)
             assert [t for t, _ in ingest.received] == [a_topic]
+            # Read-only: anything publishing with ingest's login (the demo simulators in
+            # compose) is refused.
+            assert ingest.publish(a_topic, b"{}") == NOT_AUTHORIZED
 
         # Revocation through the registry reaches the same broker process.
         await remote.change_status(b.id, "decommissioned", actor="test")
