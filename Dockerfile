@@ -12,6 +12,7 @@ COPY api ./api
 COPY devices ./devices
 COPY dashboards ./dashboards
 COPY simulators ./simulators
+COPY alerts ./alerts
 RUN python -m build --wheel --outdir /wheels .
 
 FROM python:3.12-slim

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
         description="Where the registry writes Mosquitto's password_file and acl_file (and"
         " finds mosquitto.pid to reload it); unset: the broker does not check devices.",
     )
+    alerts_config: str | None = Field(
+        default=None,
+        description="Alert rules/thresholds JSON for `citysense alerts` (its --config wins).",
+    )
+    alerts_webhook_url: SecretStr | None = Field(
+        default=None,
+        description="Webhook for alert notifications; overrides the config file's"
+        " webhook_url (kept out of the file since it usually carries a token). Empty: none.",
+    )
     region_file: str | None = Field(
         default=None,
         description="JSON with the regency bbox and districts; default: bundled Muara Enim.",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,6 +22,8 @@ import jsonschema
 import pytest
 import yaml
 
+from devices.broker_auth import AuthPaths, mosquitto_directives
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRETS = (
     "POSTGRES_PASSWORD",
@@ -29,7 +32,17 @@ SECRETS = (
     "GRAFANA_ADMIN_PASSWORD",
     "GRAFANA_DB_PASSWORD",
 )
-APP_SERVICES = ("migrate", "ingest", "api", "simulators")
+APP_SERVICES = (
+    "migrate",
+    "ingest",
+    "api",
+    "alerts",
+    "broker-auth-init",
+    "broker-sync",
+    "simulators",
+)
+AUTH_DIR = "/mosquitto/auth"
+MOSQUITTO_UID = "1883:1883"  # the eclipse-mosquitto image's mosquitto user and group
 
 
 @pytest.fixture(scope="module")
@@ -128,10 +141,13 @@ def test_mosquitto_config_is_the_generated_one_with_persistence_and_accounts() -
     committed = (ROOT / "deploy/compose/mosquitto.conf").read_text()
     assert committed.startswith(generated), (
         "regenerate: citysense broker config --no-anonymous > deploy/compose/mosquitto.conf"
-        " and append the password_file line"
+        " and append the broker-auth directives"
     )
     rest = committed[len(generated) :]
-    assert "password_file /mosquitto/auth/passwd" in rest
+    directives = mosquitto_directives(AuthPaths(Path(AUTH_DIR)))
+    assert rest.endswith(directives), "append mosquitto_directives(AuthPaths('/mosquitto/auth'))"
+    for line in ("password_file", "acl_file", "pid_file"):
+        assert f"\n{line} {AUTH_DIR}/" in rest, line
     assert "persistence true" in committed
     assert "persistence_location /mosquitto/data/" in committed
     assert "allow_anonymous false" in committed
@@ -198,3 +214,123 @@ def test_dockerfile_is_multi_stage_small_non_root_and_secret_free() -> None:
     assert ".env" in ignored
     assert ".git" in ignored
     assert ".venv" in ignored
+
+
+def _auth_mount(svc: dict[str, Any]) -> str | None:
+    for vol in svc.get("volumes", []):
+        source, _, target = vol.partition(":")
+        if source == "mqtt-auth":
+            return target.split(":", 1)[0]
+    return None
+
+
+def test_broker_accounts_have_one_source_the_registry(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    assert "mqtt-accounts" not in services, "accounts come only from the registry now"
+    init, sync, broker = (
+        services["broker-auth-init"],
+        services["broker-sync"],
+        services["mosquitto"],
+    )
+    assert init["command"] == ["citysense", "devices", "broker-sync"]
+    assert sync["command"] == ["citysense", "devices", "broker-sync", "--watch"]
+    assert init["restart"] == "no"
+    # Written before the broker starts (it refuses to start without its password file).
+    assert broker["depends_on"] == {
+        "broker-auth-init": {"condition": "service_completed_successfully"}
+    }
+    assert init["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    # Everyone who touches the auth files sees them at the path the config names.
+    users = {name for name, svc in services.items() if _auth_mount(svc)}
+    assert users == {"mqtt-auth-volume", "broker-auth-init", "broker-sync", "mosquitto"}
+    assert {_auth_mount(services[n]) for n in users} == {AUTH_DIR}
+    for svc in (init, sync):
+        assert svc["environment"]["CITYSENSE_BROKER_AUTH_DIR"] == AUTH_DIR
+        # Same uid as the broker after it drops root: it can read the 0640 files and the
+        # watcher may signal it (no CAP_KILL needed).
+        assert svc["user"] == MOSQUITTO_UID
+    assert init["environment"]["CITYSENSE_MQTT_PASSWORD"].startswith("${CITYSENSE_MQTT_PASSWORD:?")
+
+
+def test_broker_sync_can_signal_the_broker(compose: dict[str, Any]) -> None:
+    """SIGHUP goes to the pid Mosquitto writes: only valid inside its PID namespace."""
+    services = compose["services"]
+    sync = services["broker-sync"]
+    assert sync["pid"] == "service:mosquitto"
+    assert sync["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+    conf = (ROOT / "deploy/compose/mosquitto.conf").read_text()
+    pid_file = re.findall(r"^pid_file (\S+)$", conf, re.M)
+    assert pid_file == [str(AuthPaths(Path(AUTH_DIR)).pid_file)]
+    for name, svc in services.items():
+        if str(svc.get("pid", "")).startswith("service:"):
+            assert svc["pid"].split(":", 1)[1] in svc["depends_on"], name
+
+
+def test_ingest_and_the_broker_health_check_use_the_same_account(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+    broker_env = services["mosquitto"]["environment"]
+    for name in ("ingest", "broker-auth-init", "broker-sync"):
+        env = services[name]["environment"]
+        assert env["CITYSENSE_MQTT_USERNAME"] == broker_env["MQTT_USER"], name
+        assert env["CITYSENSE_MQTT_PASSWORD"] == broker_env["MQTT_PASSWORD"], name
+    check = " ".join(services["mosquitto"]["healthcheck"]["test"])
+    # The ACL lets ingest read only the topic root, so the check must not use $SYS.
+    assert "$$SYS" not in check
+    assert "-t 'citysense/v1/#' -E" in check
+
+
+def test_alerts_service_runs_the_evaluator_after_migrations(compose: dict[str, Any]) -> None:
+    alerts = compose["services"]["alerts"]
+    assert alerts["command"] == ["citysense", "alerts"]
+    assert alerts["restart"] == "unless-stopped"
+    assert alerts["depends_on"] == {
+        "migrate": {"condition": "service_completed_successfully"},
+        "timescaledb": {"condition": "service_healthy"},
+    }
+    env = alerts["environment"]
+    (mount,) = alerts["volumes"]
+    assert mount.split(":")[-2] == env["CITYSENSE_ALERTS_CONFIG"]
+    assert mount.endswith(":ro")
+    assert env["CITYSENSE_ALERTS_WEBHOOK_URL"] == "${CITYSENSE_ALERTS_WEBHOOK_URL:-}"
+
+
+def _alerts_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "citysense.cli", "alerts", "--check"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+    )
+
+
+def test_the_bundled_alert_config_loads_with_the_webhook_from_the_environment() -> None:
+    """``citysense alerts`` reads the mounted file and the webhook variable as compose sets them."""
+    conf = str(ROOT / "deploy/compose/alerts.json")
+    url = "https://ops.example/hooks/citysense?token=t0k3n"
+    proc = _alerts_check({"CITYSENSE_ALERTS_CONFIG": conf, "CITYSENSE_ALERTS_WEBHOOK_URL": url})
+    assert proc.returncode == 0, proc.stderr
+    effective = json.loads(proc.stdout)
+    assert effective["webhook_url"] == url
+    committed = json.loads((ROOT / "deploy/compose/alerts.json").read_text())
+    assert effective == {**committed, "webhook_url": url}
+
+    empty = _alerts_check({"CITYSENSE_ALERTS_CONFIG": conf, "CITYSENSE_ALERTS_WEBHOOK_URL": ""})
+    assert empty.returncode == 0, empty.stderr
+    assert json.loads(empty.stdout)["webhook_url"] is None
+
+    bad = _alerts_check({"CITYSENSE_ALERTS_CONFIG": conf, "CITYSENSE_ALERTS_WEBHOOK_URL": "x-tok"})
+    assert bad.returncode == 2
+    assert "CITYSENSE_ALERTS_WEBHOOK_URL is not an http(s) URL" in bad.stderr
+    assert "x-tok" not in bad.stderr, "the URL (and its token) must not reach the logs"
+
+
+def test_dockerfile_copies_every_package_the_wheel_needs() -> None:
+    import tomllib
+
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    packages = meta["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    build_stage = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]
+    copied = set(re.findall(r"^COPY (\S+) \./\1$", build_stage, re.M))
+    assert set(packages) <= copied, f"COPY missing for {set(packages) - copied}"

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
@@ -14,7 +15,27 @@ from citysense.commands import UsageError
 from core.kinds import KindRegistry
 from core.settings import Settings
 
+if TYPE_CHECKING:
+    from alerts.config import AlertConfig
+
 log = logging.getLogger("citysense.alerts")
+
+
+def with_webhook(config: AlertConfig, settings: Settings) -> AlertConfig:
+    """``CITYSENSE_ALERTS_WEBHOOK_URL`` (a secret: the URL often carries a token) wins."""
+    url = settings.alerts_webhook_url.get_secret_value() if settings.alerts_webhook_url else ""
+    if not url.strip():
+        return config
+    from alerts.config import AlertConfig
+
+    try:
+        return AlertConfig.model_validate({**config.model_dump(), "webhook_url": url.strip()})
+    except ValidationError:
+        # Not pydantic's message: it would echo the URL, token and all, into the logs.
+        raise UsageError(
+            "CITYSENSE_ALERTS_WEBHOOK_URL is not an http(s) URL"
+            " (e.g. https://ops.example/hooks/citysense); leave it empty for no webhook"
+        ) from None
 
 
 def cmd_alerts(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
@@ -22,10 +43,11 @@ def cmd_alerts(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
     from alerts.service import OperationsService
     from core.storage.pool import create_pool
 
+    path = args.config or (Path(settings.alerts_config) if settings.alerts_config else None)
     try:
-        config = load_config(args.config)
+        config = with_webhook(load_config(path), settings)
     except (OSError, ValueError, ValidationError) as exc:
-        raise UsageError(f"alert configuration {args.config}: {exc}") from exc
+        raise UsageError(f"alert configuration {path}: {exc}") from exc
     if args.check:
         print(config.model_dump_json(indent=2))
         return 0
@@ -51,6 +73,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "alerts", help="evaluate alert rules, notify, and keep hourly rollups current"
     )
-    p.add_argument("--config", type=Path, default=None, help="alert rules/thresholds (JSON)")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="alert rules/thresholds (JSON); default: CITYSENSE_ALERTS_CONFIG, else built-in",
+    )
     p.add_argument("--check", action="store_true", help="print the effective config and exit")
     p.set_defaults(func=cmd_alerts)
