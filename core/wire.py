@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
@@ -52,12 +53,17 @@ class TopicParts:
     channel: str
 
 
+_PARSED_MAX = 100_000
+
+
 class Topics:
     """Builds and parses Citysense topics under one versioned root."""
 
     def __init__(self, root: str = "citysense/v1") -> None:
         self.root = root.rstrip("/")
         self._depth = self.root.count("/") + 1
+        self._parsed: dict[str, TopicParts | None] = {}
+        """Parsed topics: a fleet publishes on the same few thousand topics again and again."""
 
     def telemetry(self, kind: str, device_id: str) -> str:
         return f"{self.root}/{kind}/{device_id}/telemetry"
@@ -69,6 +75,17 @@ class Topics:
         return f"{self.root}/+/+/telemetry"
 
     def parse(self, topic: str) -> TopicParts | None:
+        try:
+            return self._parsed[topic]
+        except KeyError:
+            pass
+        parts = self._parse(topic)
+        if len(self._parsed) >= _PARSED_MAX:  # random topics from a misbehaving publisher
+            self._parsed.clear()
+        self._parsed[topic] = parts
+        return parts
+
+    def _parse(self, topic: str) -> TopicParts | None:
         if not topic.startswith(self.root + "/"):
             return None
         rest = topic[len(self.root) + 1 :].split("/")
@@ -143,11 +160,73 @@ def _check_value(kind: DeviceKind, name: str, raw: Any) -> Value:
     return number
 
 
+_FLOAT, _INT, _BOOL, _ENUM = range(4)
+_Spec = tuple[int, float, float, frozenset[str]]
+_SPECS: dict[int, tuple[DeviceKind, dict[str, _Spec]]] = {}
+"""Per-kind field specs by ``id(kind)`` (the kind is kept alive with them, so ids stay unique)."""
+
+
+def _field_specs(kind: DeviceKind) -> dict[str, _Spec]:
+    """``name -> (type code, low, high, choices)`` for the decoder's fast path.
+
+    An undeclared range becomes +-float max, so the fast path also keeps out infinities.
+    """
+    cached = _SPECS.get(id(kind))
+    if cached is not None and cached[0] is kind:
+        return cached[1]
+    codes = {FieldType.FLOAT: _FLOAT, FieldType.INT: _INT, FieldType.BOOL: _BOOL}
+    big = sys.float_info.max
+    specs: dict[str, _Spec] = {}
+    for f in kind.fields:
+        lo, hi = f.valid if f.valid is not None else (-big, big)
+        specs[f.name] = (codes.get(f.type, _ENUM), lo, hi, frozenset(f.choices))
+    if len(_SPECS) > 1000:  # kinds built on the fly (tests): don't grow without bound
+        _SPECS.clear()
+    _SPECS[id(kind)] = (kind, specs)
+    return specs
+
+
+def _check_values(
+    kind: DeviceKind, specs: dict[str, _Spec], item: dict[str, Any]
+) -> dict[str, Value]:
+    """An item's fields, validated. Plain valid values take the fast path; anything else
+    goes through :func:`_check_value`, which converts it or says exactly what is wrong."""
+    values: dict[str, Value] = {}
+    for name, raw in item.items():
+        if name == "ts":
+            continue
+        spec = specs.get(name)
+        if spec is not None:
+            code, lo, hi, choices = spec
+            t = type(raw)
+            if code == _FLOAT:
+                if t is float and lo <= raw <= hi:
+                    values[name] = raw
+                    continue
+            elif code == _INT:
+                if t is int and lo <= raw <= hi:
+                    values[name] = raw
+                    continue
+            elif code == _BOOL:
+                if t is bool:
+                    values[name] = raw
+                    continue
+            elif t is str and raw in choices:
+                values[name] = raw
+                continue
+        values[name] = _check_value(kind, name, raw)
+    return values
+
+
 @dataclass(frozen=True, slots=True)
 class DecodeLimits:
     max_payload_bytes: int = 256 * 1024
     max_future: timedelta = timedelta(minutes=5)
     max_age: timedelta = timedelta(days=730)
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+"""One strict decoder, reused: ``json.loads(.., parse_constant=..)`` builds a new one per call."""
 
 
 def decode_json(payload: bytes, limits: DecodeLimits) -> Any:
@@ -158,7 +237,8 @@ def decode_json(payload: bytes, limits: DecodeLimits) -> Any:
             " split the backlog into smaller messages"
         )
     try:
-        return json.loads(payload, parse_constant=_reject_constant)
+        # What json.loads does with bytes, minus building a decoder each time.
+        return _DECODER.decode(payload.decode(json.detect_encoding(payload), "surrogatepass"))
     except _InvalidError as exc:
         raise ValueError(str(exc)) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -182,6 +262,9 @@ def decode_telemetry(
     if not items:
         return [], [Rejection("invalid", "empty array: send at least one reading")]
     batch = isinstance(doc, list)
+    specs = _field_specs(kind)
+    latest = now + limits.max_future
+    oldest = now - limits.max_age
     readings: list[Reading] = []
     rejections: list[Rejection] = []
     for index, item in enumerate(items):
@@ -192,14 +275,18 @@ def decode_telemetry(
             )
             continue
         try:
-            ts = parse_timestamp(item.get("ts"))
-            values = {k: _check_value(kind, k, v) for k, v in item.items() if k != "ts"}
+            raw_ts = item.get("ts")
+            if type(raw_ts) is int and _MIN_EPOCH_MS <= raw_ts < _MAX_EPOCH_MS:
+                ts = datetime.fromtimestamp(raw_ts / 1000, tz=UTC)  # the common case, inline
+            else:
+                ts = parse_timestamp(raw_ts)
+            values = _check_values(kind, specs, item)
             if not values:
                 raise _InvalidError("no telemetry fields; send at least one field of the kind")
         except _InvalidError as exc:
             rejections.append(Rejection("invalid", f"{where}{exc}"))
             continue
-        if ts > now + limits.max_future:
+        if ts > latest:
             rejections.append(
                 Rejection(
                     "future",
@@ -208,7 +295,7 @@ def decode_telemetry(
                 )
             )
             continue
-        if ts < now - limits.max_age:
+        if ts < oldest:
             rejections.append(
                 Rejection(
                     "too_old",

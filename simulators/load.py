@@ -1,11 +1,13 @@
 """Load generator: many devices publishing QoS 1 telemetry at a precisely paced rate.
 
 Self-contained (values come straight from the kind declaration), fast (payloads are built
-from pre-rendered fragments) and multi-process (``processes`` publishers, each owning a
-disjoint slice of the devices). Timestamps are unique per device, so every published
-reading is a distinct row and ``published - stored`` counts what was lost. With one
-reading per message, ``ts`` is the publish time in epoch milliseconds (the ingest's
-publish-to-commit lag metric measures from it); with a backlog of ``K`` readings, each
+from pre-rendered fragments and sent by a bare-socket QoS 1 publisher,
+simulators/raw_publisher.py, which leaves the shared CPU to the system under test) and
+multi-process (``processes`` publishers, each owning a disjoint slice of the devices).
+Timestamps are unique per device, so every published reading is a distinct row and
+``published - stored`` counts what was lost. With one reading per message, ``ts`` is the
+publish time in epoch milliseconds (the ingest's publish-to-commit lag metric measures
+from it); with a backlog of ``K`` readings, each
 message carries K consecutive older milliseconds, as a device resending its buffer.
 """
 
@@ -15,17 +17,15 @@ import asyncio
 import json
 import multiprocessing
 import random
-import threading
 import time
+import uuid
 from dataclasses import dataclass
 from multiprocessing.synchronize import Barrier
-
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 
 from core.kinds import DeviceKind, FieldType, builtin_kinds
 from core.settings import Settings
 from core.wire import Topics
+from simulators.raw_publisher import MqttError, RawPublisher
 
 _FRAGMENTS = 64
 _MAX_OUTSTANDING = 10_000
@@ -100,7 +100,6 @@ def _publish_share(settings: Settings, share: _Share, barrier: Barrier | None) -
     rng = random.Random(share.seed)
     frags = value_fragments(kind, rng)
     topics = Topics(settings.topic_root)
-    names = [topics.telemetry(share.kind, d).encode() for d in share.ids]
     k = share.readings_per_message
     n_dev = len(share.ids)
     per_device = -(-share.messages // n_dev)
@@ -108,31 +107,19 @@ def _publish_share(settings: Settings, share: _Share, barrier: Barrier | None) -
     # Backlogs cover consecutive milliseconds ending before now; single readings are "now".
     cursor = [now_ms - per_device * k - 1000] * n_dev if k > 1 else [0] * n_dev
 
-    acked = 0
-    done = threading.Event()
-    lock = threading.Lock()
     total = share.messages
-
-    def on_publish(client: mqtt.Client, userdata: object, mid: int, rc: object, p: object) -> None:
-        nonlocal acked
-        with lock:
-            acked += 1
-            if acked >= total:
-                done.set()
-
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-    if settings.mqtt_username:
-        pw = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
-        client.username_pw_set(settings.mqtt_username, pw)
-    client.max_inflight_messages_set(0)  # unlimited: paho rescans its queue on every ack
-    client.max_queued_messages_set(0)
-    client.on_publish = on_publish
-    client.connect(settings.mqtt_host, settings.mqtt_port, keepalive=60)
-    client.loop_start()
+    username = settings.mqtt_username or None
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    client = RawPublisher(
+        settings.mqtt_host,
+        settings.mqtt_port,
+        client_id=f"load-{uuid.uuid4().hex[:12]}",
+        username=username,
+        password=password,
+    )
+    topic_names = [client.topic(topics.telemetry(share.kind, d)) for d in share.ids]
     if barrier is not None:
         barrier.wait(60)
-    if total == 0:
-        done.set()
     t0 = time.perf_counter()
     sent = 0
     try:
@@ -142,9 +129,13 @@ def _publish_share(settings: Settings, share: _Share, barrier: Barrier | None) -
             if due <= sent:
                 time.sleep(max(0.0, (sent / share.rate) - elapsed))
                 continue
+            packets: list[bytes] = []
             for _ in range(due - sent):
-                while sent - acked >= _MAX_OUTSTANDING:  # paho's message ids are 16-bit
-                    time.sleep(0.001)
+                if sent - client.acked >= _MAX_OUTSTANDING:  # message ids are 16-bit
+                    client.send(packets)
+                    packets = []
+                    if not client.wait_acked(sent - _MAX_OUTSTANDING + 1, 60):
+                        raise MqttError(f"no acknowledgements from the broker: {client.error}")
                 d = sent % n_dev
                 if k == 1:
                     ts = max(int(time.time() * 1000), cursor[d] + 1)
@@ -161,13 +152,14 @@ def _publish_share(settings: Settings, share: _Share, barrier: Barrier | None) -
                         )
                         + b"]"
                     )
-                client.publish(names[d].decode(), payload, qos=1)
+                packets.append(client.packet(topic_names[d], payload))
                 sent += 1
-        done.wait(max(60.0, total / max(share.rate, 1.0)))
+            client.send(packets)
+        client.wait_acked(total, max(60.0, total / max(share.rate, 1.0)))
         seconds = time.perf_counter() - t0
+        acked = client.acked
     finally:
-        client.disconnect()
-        client.loop_stop()
+        client.close()
     return acked, seconds
 
 

@@ -24,8 +24,13 @@ MAX_PAYLOAD = 7000
 """Bytes per notification; PostgreSQL's limit is 8000, so batches are chunked below it."""
 
 
-def _hour(t: datetime) -> datetime:
-    return t.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+"""One encoder, reused: ``json.dumps`` with options builds a new one per call. It escapes
+to ASCII (the default), so a payload's length in characters is its length in bytes."""
+
+
+def _order(r: Reading) -> tuple[datetime, str]:
+    return (r.time, r.device_id)
 
 
 def reading_items(readings: Sequence[Reading], received_at: datetime) -> list[dict[str, Any]]:
@@ -43,33 +48,59 @@ def reading_items(readings: Sequence[Reading], received_at: datetime) -> list[di
     ]
 
 
+def encode_readings(readings: Sequence[Reading], received_at: datetime) -> list[str]:
+    """:func:`reading_items`, each already JSON-encoded: the same text, built without the
+    intermediate dicts (this runs for every reading ingest commits)."""
+    enc = _ENCODER.encode
+    ra = enc(received_at.isoformat())
+    return [
+        f'{{"device_id":{enc(r.device_id)},"kind":{enc(r.kind)},'
+        f'"time":{enc(r.time.isoformat())},"received_at":{ra},"values":{enc(r.values)}}}'
+        for r in sorted(readings, key=_order)
+    ]
+
+
 def chunk_payloads(kind: str, items: Sequence[dict[str, Any]]) -> list[str]:
     """JSON payloads ``{"type": kind, "items": [...]}``, each under :data:`MAX_PAYLOAD` bytes."""
+    return chunk_encoded(kind, [_ENCODER.encode(it) for it in items])
+
+
+def chunk_encoded(kind: str, encoded: Sequence[str]) -> list[str]:
+    """:func:`chunk_payloads` for items that are already JSON-encoded (ASCII) text."""
     out: list[str] = []
     current: list[str] = []
     size = 0
-    for it in items:
-        enc = json.dumps(it, separators=(",", ":"), default=str)
-        if current and size + len(enc.encode()) + 40 > MAX_PAYLOAD:
+    for enc in encoded:
+        if current and size + len(enc) + 40 > MAX_PAYLOAD:
             out.append(f'{{"type":"{kind}","items":[{",".join(current)}]}}')
             current, size = [], 0
         current.append(enc)
-        size += len(enc.encode()) + 1
+        size += len(enc) + 1
     if current:
         out.append(f'{{"type":"{kind}","items":[{",".join(current)}]}}')
     return out
 
 
 async def notify(conn: Conn, payloads: Sequence[str]) -> None:
-    for p in payloads:
-        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, p)
+    """All payloads in one round trip, delivered in the order given."""
+    if len(payloads) == 1:
+        await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, payloads[0])
+    elif payloads:
+        await conn.execute(
+            "SELECT pg_notify($1, u.p) FROM unnest($2::text[]) WITH ORDINALITY AS u(p, i)"
+            " ORDER BY u.i",
+            CHANNEL,
+            list(payloads),
+        )
 
 
 async def publish_batch(conn: Conn, readings: Sequence[Reading], received_at: datetime) -> None:
     """Mark touched rollup hours dirty and announce the batch; runs in the batch transaction."""
     if not readings:
         return
-    dirty = sorted({(r.kind, r.device_id, _hour(r.time)) for r in readings})
+    # Deduplicate on the hour number (cheap), then build one datetime per distinct bucket.
+    hours = sorted({(r.kind, r.device_id, r.time.timestamp() // 3600) for r in readings})
+    dirty = [(k, d, datetime.fromtimestamp(h * 3600, UTC)) for k, d, h in hours]
     await conn.execute(
         "INSERT INTO rollup_dirty (kind, device_id, bucket) "
         "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING",
@@ -77,7 +108,7 @@ async def publish_batch(conn: Conn, readings: Sequence[Reading], received_at: da
         [d[1] for d in dirty],
         [d[2] for d in dirty],
     )
-    await notify(conn, chunk_payloads("readings", reading_items(readings, received_at)))
+    await notify(conn, chunk_encoded("readings", encode_readings(readings, received_at)))
 
 
 async def announce(pool: asyncpg.Pool, kind: str, items: Sequence[dict[str, Any]]) -> None:
