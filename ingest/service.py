@@ -273,10 +273,8 @@ class IngestService:
             batch.append(m)
         return batch
 
-    async def _write(self, batch: list[Incoming]) -> tuple[Routed, BatchResult]:
-        now = self._clock()
-        devices = await self._devices.lookup(device_ids(self._topics, batch))
-        routed = route(
+    def _route(self, batch: list[Incoming], devices: dict[str, DeviceRow], now: datetime) -> Routed:
+        return route(
             batch,
             topics=self._topics,
             kinds=self._kinds,
@@ -284,15 +282,23 @@ class IngestService:
             limits=self._limits,
             now=now,
         )
+
+    async def _store(self, routed: Routed, now: datetime) -> BatchResult:
+        return await write_batch(
+            self._pool,
+            self._kinds,
+            routed.readings,
+            routed.dead_letters,
+            now,
+            statuses=routed.statuses,
+        )
+
+    async def _write(self, batch: list[Incoming]) -> tuple[Routed, BatchResult]:
+        now = self._clock()
+        devices = await self._devices.lookup(device_ids(self._topics, batch))
+        routed = self._route(batch, devices, now)
         try:
-            result = await write_batch(
-                self._pool,
-                self._kinds,
-                routed.readings,
-                routed.dead_letters,
-                now,
-                statuses=routed.statuses,
-            )
+            result = await self._store(routed, now)
         except asyncpg.PostgresError as exc:
             if isinstance(exc, _RETRYABLE):
                 raise
@@ -309,23 +315,9 @@ class IngestService:
         total = Routed()
         inserted = duplicates = letters = 0
         for m in batch:
-            one = route(
-                [m],
-                topics=self._topics,
-                kinds=self._kinds,
-                devices=devices,
-                limits=self._limits,
-                now=now,
-            )
+            one = self._route([m], devices, now)
             try:
-                r = await write_batch(
-                    self._pool,
-                    self._kinds,
-                    one.readings,
-                    one.dead_letters,
-                    now,
-                    statuses=one.statuses,
-                )
+                r = await self._store(one, now)
             except asyncpg.PostgresError as exc:
                 if isinstance(exc, _RETRYABLE):
                     raise
