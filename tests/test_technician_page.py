@@ -66,7 +66,8 @@ def test_find_register_locate_status_and_note_from_a_phone(
         page.fill("#device-id", did)
         page.click("#find-btn")
         page.wait_for_selector("#device-section:not([hidden])")
-        assert "not registered yet" in page.inner_text("#message")
+        page.wait_for_selector("#message.ok")
+        assert did in page.inner_text("#message")
         page.select_option("#kind", "streetlight")
         page.fill("#name", "PJU Simpang Tanjung Enim")
         page.select_option("#district", "Lawang Kidul")
@@ -81,12 +82,12 @@ def test_find_register_locate_status_and_note_from_a_phone(
         page.wait_for_selector("#credentials:not([hidden])")
         assert page.inner_text("#cred-user") == did
         assert len(page.inner_text("#cred-pass")) >= 40
-        assert page.inner_text("#current-status") == "installed"
+        assert page.get_attribute("#current-status", "data-status") == "installed"
         assert page.is_hidden("#initial-status-label")
 
         # Status change and a journal note.
         page.click(".status-btn[data-status='active']")
-        page.wait_for_function("document.getElementById('current-status').textContent === 'active'")
+        page.wait_for_selector("#current-status[data-status='active']")
         page.fill("#note", "Lampu menyala, kabel dirapikan")
         page.click("#note-btn")
         page.wait_for_selector("#journal li:has-text('Lampu menyala')")
@@ -101,7 +102,7 @@ def test_find_register_locate_status_and_note_from_a_phone(
 
         # Another visit finds the device by its label and shows what is stored.
         page.goto(f"{base}/technician/?id={did}")
-        page.wait_for_selector("#current-status:has-text('active')")
+        page.wait_for_selector("#current-status[data-status='active']")
         assert page.is_hidden("#key-section"), "the key was kept on the phone"
         assert page.input_value("#m-pole_number") == "P-101"
         assert page.input_value("#latitude") == "-3.7735"
@@ -162,7 +163,7 @@ def test_scanning_a_label_finds_the_device(
         page.wait_for_selector("body[data-ready='1']")
         assert page.is_visible("#scan-btn")
         page.click("#scan-btn")
-        page.wait_for_selector("#current-status:has-text('active')")
+        page.wait_for_selector("#current-status[data-status='active']")
         assert page.input_value("#device-id") == did
         assert page.input_value("#m-station") == "Sukaraja"
         assert page.input_value("#awas_cm") == "522"
@@ -170,3 +171,117 @@ def test_scanning_a_label_finds_the_device(
         assert page.evaluate("window.__scanFormats") == ["qr_code"]
         assert page.is_hidden("#scan-video"), "the camera is released after a read"
         context.close()
+
+
+def test_the_page_speaks_indonesian_first_and_english_on_request(
+    settings: Settings, kinds: KindRegistry, uid: str
+) -> None:
+    """UU 24/2009: Bahasa Indonesia by default; the English choice is kept on the phone."""
+    did = f"PJU-LANG-{uid}"
+
+    async def setup(pool: asyncpg.Pool) -> str:
+        from devices.region import load_region
+        from devices.registry import Registry
+        from tests.support.registry import streetlight
+
+        await Registry(pool, settings, kinds, load_region()).register(
+            streetlight(did, status="active"), actor="t"
+        )
+        return (await create_api_key(pool, f"lang-{uid}", "technician"))[1]
+
+    key = _db(settings.database_url, setup)
+    with serving_in_thread(create_app(settings, kinds)) as base, chromium() as browser:
+        context = browser.new_context(viewport=PHONE, is_mobile=True)
+        context.add_init_script(f"localStorage.setItem('citysense.apiKey', '{key}');")
+        page = context.new_page()
+        page.goto(f"{base}/technician/?id={did}")
+        page.wait_for_selector("#current-status[data-status='active']")
+        page.wait_for_selector("#journal li")
+
+        def texts() -> dict[str, str]:
+            return page.evaluate(
+                """() => ({
+                  lang: document.documentElement.lang,
+                  title: document.title,
+                  find: document.getElementById('find-btn').textContent,
+                  gps: document.getElementById('gps-btn').textContent,
+                  save: document.getElementById('save-btn').textContent,
+                  district: document.querySelector('[data-i18n=district]').textContent,
+                  kind: document.querySelector('#kind option[value=streetlight]').textContent,
+                  initial: document.querySelector('#initial-status option[value=planned]')
+                    .textContent,
+                  badge: document.getElementById('current-status').textContent,
+                  next: document.querySelector(".status-btn[data-status='maintenance']")
+                    .textContent,
+                  mounting: document.getElementById('m-pole_number').parentElement.textContent,
+                  journal: document.querySelector('#journal li').textContent,
+                  message: document.getElementById('message').textContent,
+                  button: document.getElementById('lang-btn').textContent,
+                })"""
+            )
+
+        seen = texts()
+        assert seen == {
+            **seen,
+            "lang": "id",
+            "title": "Citysense · Teknisi",
+            "find": "Cari",
+            "gps": "Pakai posisi GPS saya",
+            "save": "Simpan",
+            "district": "Kecamatan",
+            "kind": "Lampu jalan (PJU)",
+            "initial": "direncanakan",
+            "badge": "aktif",
+            "next": "→ perawatan",
+            "message": f"{did} ditemukan.",
+            "button": "EN",
+        }
+        assert seen["mounting"].startswith("Nomor tiang")
+        assert " · didaftarkan" in seen["journal"]
+        assert page.input_value("#device-id") == did
+
+        # The button switches everything in place, the stored device included.
+        page.click("#lang-btn")
+        seen = texts()
+        assert seen == {
+            **seen,
+            "lang": "en",
+            "title": "Citysense · Technician",
+            "find": "Find",
+            "gps": "Use my GPS position",
+            "save": "Save",
+            "district": "District (kecamatan)",
+            "kind": "Street light (PJU)",
+            "initial": "planned",
+            "badge": "active",
+            "next": "→ maintenance",
+            "message": f"Found {did}.",
+            "button": "ID",
+        }
+        assert seen["mounting"].startswith("Pole number")
+        assert " · registered" in seen["journal"]
+
+        # The choice is kept on the phone across a reload.
+        page.reload()
+        page.wait_for_selector("#current-status[data-status='active']")
+        assert texts()["lang"] == "en"
+        assert page.inner_text("#current-status") == "active"
+
+        # ?lang= picks the language for one visit without changing the kept choice.
+        page.goto(f"{base}/technician/?id={did}&lang=id")
+        page.wait_for_selector("#current-status[data-status='active']")
+        assert (texts()["lang"], texts()["badge"]) == ("id", "aktif")
+        assert page.evaluate("localStorage.getItem('citysense.lang')") == "en"
+
+        # A status change sends the API's value, not the label shown.
+        page.click(".status-btn[data-status='maintenance']")
+        page.wait_for_selector("#current-status[data-status='maintenance']")
+        assert page.inner_text("#message") == "Status sekarang perawatan."
+        context.close()
+
+    async def stored(pool: asyncpg.Pool):  # type: ignore[no-untyped-def]
+        return await get_record(pool, did)
+
+    record = _db(settings.database_url, stored)
+    assert record is not None
+    assert record.status == "maintenance"

@@ -1,14 +1,147 @@
 // Citysense technician page: find (type or scan), register/update, GPS, status, notes.
+// Bahasa Indonesia by default (UU 24/2009), English on the button; same pattern as /ops.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const KEY = "citysense.apiKey";
+const LANG = "citysense.lang";
+const ZONE = "Asia/Jakarta";
 let meta = null;
 let current = null; // the device being edited, or null when registering a new one
+let journal = []; // the last journal entries fetched, kept to redraw on a language switch
+let lastSay = null; // the last message, kept to redraw on a language switch
 
-function say(text, kind) {
+// Values sent to the API stay as they are; only what the technician reads is translated.
+// Kind, mounting-field and journal-action names the table does not know show the API's text.
+const TEXT = {
+  id: {
+    title: "Citysense · Teknisi", api_key: "Kunci API",
+    api_key_help: "Masukkan kunci API dari admin Anda. Kunci hanya disimpan di ponsel ini.",
+    save_key: "Simpan kunci", device_label: "Label perangkat", device_placeholder: "mis. PJU-LK-0001",
+    find: "Cari", scan: "Pindai label QR",
+    scan_note: "Pemindaian kamera tidak tersedia di peramban ini; ketik labelnya.",
+    cred_title: "Kredensial MQTT (hanya ditampilkan sekali)", cred_user: "nama pengguna",
+    cred_pass: "kata sandi", cred_topic: "topik",
+    cred_hint: "Tulis ke perangkat sekarang; kredensial ini tidak bisa ditampilkan lagi.",
+    kind: "Jenis", name: "Nama", district: "Kecamatan", village: "Desa", latitude: "Lintang",
+    longitude: "Bujur", gps: "Pakai posisi GPS saya", install_date: "Tanggal pasang",
+    uplink_id: "Melapor lewat (id node uplink)", mounting: "Pemasangan",
+    thresholds: "Ambang banjir (cm)", status: "Status", save: "Simpan", change_status: "Ubah status",
+    note_title: "Catatan jurnal", note_placeholder: "Apa yang Anda kerjakan atau lihat?",
+    add_note: "Tambah catatan", journal: "Jurnal", register_title: "Daftarkan {id}",
+    no_more_status: "Tidak ada perubahan status lagi.",
+    need_label: "Ketik atau pindai labelnya dulu.", found: "{id} ditemukan.",
+    not_registered: "{id} belum terdaftar: isi formulir untuk mendaftarkannya.",
+    registered: "{id} terdaftar.", saved: "{id} tersimpan.", status_now: "Status sekarang {status}.",
+    need_note: "Tulis catatannya dulu.", note_added: "Catatan ditambahkan.",
+    no_gps: "Ponsel ini tidak memberi posisi GPS; ketik koordinatnya.",
+    getting_gps: "Mengambil posisi GPS…", gps_taken: "Posisi diambil; tekan Simpan untuk menyimpannya.",
+    gps_failed: "Tidak ada posisi GPS ({error}); izinkan akses lokasi atau ketik koordinatnya.",
+    no_camera: "Kamera tidak tersedia ({error}); ketik labelnya.",
+    no_code: "Tidak ada label terbaca; ketik saja.", need_key: "Tempel kuncinya dulu.",
+    key_saved: "Kunci disimpan di ponsel ini.",
+    no_registry: "Registri tidak bisa dimuat: {error}", enter_key: " (masukkan kunci API Anda)",
+    "st.planned": "direncanakan", "st.installed": "terpasang", "st.active": "aktif",
+    "st.maintenance": "perawatan", "st.decommissioned": "dinonaktifkan",
+    "kind.streetlight": "Lampu jalan (PJU)", "kind.flood_gauge": "Pos duga air banjir (AWLR)",
+    "kind.network_node": "Node jaringan desa",
+    "field.pole_number": "Nomor tiang", "field.feeder": "Penyulang", "field.cabinet": "Panel / lemari",
+    "field.station": "Nama pos", "field.river": "Sungai",
+    "field.gauge_zero_m": "Nol papan duga (m di atas permukaan laut)", "field.uplink": "Uplink (backhaul)",
+    "act.registered": "didaftarkan", "act.imported": "diimpor", "act.claimed": "diklaim",
+    "act.updated": "diubah", "act.moved": "dipindah", "act.status": "status", "act.note": "catatan",
+    "act.credentials_rotated": "kredensial diganti", "act.credentials_revoked": "kredensial dicabut",
+  },
+  en: {
+    title: "Citysense · Technician", api_key: "API key",
+    api_key_help: "Enter the API key your admin gave you. It is kept on this phone only.",
+    save_key: "Save key", device_label: "Device label", device_placeholder: "e.g. PJU-LK-0001",
+    find: "Find", scan: "Scan QR label",
+    scan_note: "Camera scanning is not available in this browser; type the label.",
+    cred_title: "MQTT credentials (shown once)", cred_user: "username", cred_pass: "password",
+    cred_topic: "topics", cred_hint: "Write them into the device now; they cannot be shown again.",
+    kind: "Kind", name: "Name", district: "District (kecamatan)", village: "Village (desa)",
+    latitude: "Latitude", longitude: "Longitude", gps: "Use my GPS position",
+    install_date: "Installed on", uplink_id: "Reports through (uplink node id)",
+    mounting: "Mounting", thresholds: "Flood thresholds (cm)", status: "Status", save: "Save",
+    change_status: "Change status", note_title: "Journal note",
+    note_placeholder: "What did you do or see?", add_note: "Add note", journal: "Journal",
+    register_title: "Register {id}", no_more_status: "No further status changes.",
+    need_label: "Type or scan the label first.", found: "Found {id}.",
+    not_registered: "{id} is not registered yet: fill in the form to register it.",
+    registered: "Registered {id}.", saved: "Saved {id}.", status_now: "Status is now {status}.",
+    need_note: "Write the note first.", note_added: "Note added.",
+    no_gps: "This phone gives no GPS position; type the coordinates.",
+    getting_gps: "Getting GPS position…", gps_taken: "Position taken; press Save to keep it.",
+    gps_failed: "No GPS position ({error}); allow location access or type it.",
+    no_camera: "Camera not available ({error}); type the label.",
+    no_code: "No label seen; type it instead.", need_key: "Paste the key first.",
+    key_saved: "Key saved on this phone.",
+    no_registry: "Cannot load the registry: {error}", enter_key: " (enter your API key)",
+    "st.planned": "planned", "st.installed": "installed", "st.active": "active",
+    "st.maintenance": "maintenance", "st.decommissioned": "decommissioned",
+  },
+};
+
+const params = new URLSearchParams(location.search);
+let lang = [params.get("lang"), localStorage.getItem(LANG)].find((l) => l in TEXT) || "id";
+
+// vars may be a function, so a message redrawn in the other language re-translates its parts.
+function t(key, vars) {
+  if (typeof vars === "function") vars = vars();
+  const text = (TEXT[lang] || TEXT.id)[key] ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, k) => (vars && vars[k] != null ? vars[k] : ""));
+}
+
+// A translated name if the table has one, else the API's own text.
+function tOr(key, fallback) {
+  const table = TEXT[lang] || TEXT.id;
+  return table[key] ?? fallback;
+}
+
+const statusLabel = (s) => tOr("st." + s, s);
+
+function fmtWhen(iso) {
+  return new Intl.DateTimeFormat(lang === "en" ? "en-GB" : "id-ID", {
+    timeZone: ZONE, dateStyle: "medium", timeStyle: "short",
+  }).format(new Date(iso));
+}
+
+// say(key, vars, kind) shows a message of the page's own; sayRaw shows text from the API as is.
+function say(key, vars, kind) {
+  lastSay = { key, vars, kind };
+  showMessage(t(key, vars), kind);
+}
+
+function sayRaw(text, kind) {
+  lastSay = { text, kind };
+  showMessage(text, kind);
+}
+
+function showMessage(text, kind) {
   const m = $("message");
   m.textContent = text;
   m.className = kind || "";
+}
+
+function applyLang() {
+  document.documentElement.lang = lang;
+  document.title = t("title");
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => {
+    el.placeholder = t(el.dataset.i18nPlaceholder);
+  });
+  $("lang-btn").textContent = lang === "id" ? "EN" : "ID";
+  if (meta !== null) {
+    $("kind").querySelectorAll("option").forEach((o) => { o.textContent = tOr("kind." + o.value, kindMeta(o.value).label); });
+    $("initial-status").querySelectorAll("option").forEach((o) => { o.textContent = statusLabel(o.value); });
+    if (!$("device-section").hidden) {
+      const values = {};
+      $("mounting").querySelectorAll("[data-field]").forEach((i) => { values[i.dataset.field] = i.value; });
+      renderMounting($("kind").value, values);
+      renderDevice();
+    }
+  }
+  if (lastSay) showMessage(lastSay.key ? t(lastSay.key, lastSay.vars) : lastSay.text, lastSay.kind);
 }
 
 async function api(method, path, body) {
@@ -50,7 +183,7 @@ function renderMounting(kind, values) {
   const k = kindMeta(kind);
   for (const f of (k ? k.mounting : [])) {
     const label = document.createElement("label");
-    label.textContent = f.label + " ";
+    label.textContent = tOr("field." + f.name, f.label) + " ";
     let input;
     if (f.choices.length) {
       input = document.createElement("select");
@@ -71,10 +204,10 @@ function renderMounting(kind, values) {
 }
 
 function fill(device) {
+  if (!device || !current || current.id !== device.id) journal = [];
   current = device;
   const isNew = device === null;
   $("device-section").hidden = false;
-  $("device-title").textContent = isNew ? "Register " + $("device-id").value.trim() : device.id;
   $("kind").disabled = !isNew;
   $("initial-status-label").hidden = !isNew;
   $("current-status").hidden = isNew;
@@ -87,21 +220,30 @@ function fill(device) {
   }
   $("district").value = d.district || "";
   renderMounting($("kind").value, d.mounting);
-  if (!isNew) {
-    $("current-status").textContent = device.status;
-    const box = $("status-buttons");
-    box.textContent = "";
-    for (const next of meta.transitions[device.status]) {
-      const b = document.createElement("button");
-      b.className = "status-btn";
-      b.dataset.status = next;
-      b.textContent = "→ " + next;
-      b.addEventListener("click", () => changeStatus(next));
-      box.appendChild(b);
-    }
-    if (!meta.transitions[device.status].length) box.textContent = "No further status changes.";
-    loadJournal();
+  renderDevice();
+  if (!isNew) loadJournal();
+}
+
+// The parts of the device section whose text depends on the language.
+function renderDevice() {
+  const device = current;
+  $("device-title").textContent = device === null ? t("register_title", { id: $("device-id").value.trim() }) : device.id;
+  if (device === null) return;
+  const badge = $("current-status");
+  badge.dataset.status = device.status;
+  badge.textContent = statusLabel(device.status);
+  const box = $("status-buttons");
+  box.textContent = "";
+  for (const next of meta.transitions[device.status]) {
+    const b = document.createElement("button");
+    b.className = "status-btn";
+    b.dataset.status = next;
+    b.textContent = "→ " + statusLabel(next);
+    b.addEventListener("click", () => changeStatus(next));
+    box.appendChild(b);
   }
+  if (!meta.transitions[device.status].length) box.textContent = t("no_more_status");
+  renderJournal();
 }
 
 function formBody() {
@@ -121,15 +263,15 @@ function formBody() {
 async function find() {
   const id = $("device-id").value.trim();
   $("credentials").hidden = true;
-  if (!id) { say("Type or scan the label first.", "error"); return; }
+  if (!id) { say("need_label", null, "error"); return; }
   try {
     fill(await api("GET", "/devices/" + encodeURIComponent(id)));
-    say("Found " + id + ".", "ok");
+    say("found", { id }, "ok");
   } catch (e) {
     if (e.status === 404) {
       fill(null);
-      say(id + " is not registered yet: fill in the form to register it.", "ok");
-    } else say(e.message, "error");
+      say("not_registered", { id }, "ok");
+    } else sayRaw(e.message, "error");
   }
 }
 
@@ -148,14 +290,14 @@ async function save(ev) {
       $("cred-topic").textContent = r.credentials.topic_prefix + "#";
       $("credentials").hidden = false;
       fill(r.device);
-      say("Registered " + r.device.id + ".", "ok");
+      say("registered", { id: r.device.id }, "ok");
     } else {
       for (const k of Object.keys(body.mounting)) if (body.mounting[k] === null) delete body.mounting[k];
       fill(await api("PATCH", "/devices/" + encodeURIComponent(current.id), body));
-      say("Saved " + current.id + ".", "ok");
+      say("saved", { id: current.id }, "ok");
     }
   } catch (e) {
-    say(e.message, "error");
+    sayRaw(e.message, "error");
   }
 }
 
@@ -164,45 +306,48 @@ async function changeStatus(next) {
   try {
     fill(await api("POST", "/devices/" + encodeURIComponent(current.id) + "/status", { status: next, note }));
     $("note").value = "";
-    say("Status is now " + next + ".", "ok");
-  } catch (e) { say(e.message, "error"); }
+    say("status_now", () => ({ status: statusLabel(next) }), "ok");
+  } catch (e) { sayRaw(e.message, "error"); }
 }
 
 async function addNote() {
   const note = $("note").value.trim();
-  if (!note) { say("Write the note first.", "error"); return; }
+  if (!note) { say("need_note", null, "error"); return; }
   try {
     await api("POST", "/devices/" + encodeURIComponent(current.id) + "/notes", { note });
     $("note").value = "";
-    say("Note added.", "ok");
+    say("note_added", null, "ok");
     loadJournal();
-  } catch (e) { say(e.message, "error"); }
+  } catch (e) { sayRaw(e.message, "error"); }
 }
 
 async function loadJournal() {
+  journal = await api("GET", "/devices/" + encodeURIComponent(current.id) + "/journal");
+  renderJournal();
+}
+
+function renderJournal() {
   const list = $("journal");
-  const entries = await api("GET", "/devices/" + encodeURIComponent(current.id) + "/journal");
   list.textContent = "";
-  for (const e of entries) {
+  for (const e of journal) {
     const li = document.createElement("li");
-    const when = new Date(e.at).toLocaleString("id-ID", { timeZone: "Asia/Jakarta" });
     const what = Object.entries(e.changes).map(([k, v]) => k + ": " + JSON.stringify(v[0]) + " → " + JSON.stringify(v[1])).join(", ");
-    li.textContent = when + " · " + e.actor + " · " + e.action + (what ? " · " + what : "") + (e.note ? " · " + e.note : "");
+    li.textContent = fmtWhen(e.at) + " · " + e.actor + " · " + tOr("act." + e.action, e.action) + (what ? " · " + what : "") + (e.note ? " · " + e.note : "");
     list.appendChild(li);
   }
 }
 
 function gps() {
-  if (!navigator.geolocation) { say("This phone gives no GPS position; type the coordinates.", "error"); return; }
-  say("Getting GPS position…");
+  if (!navigator.geolocation) { say("no_gps", null, "error"); return; }
+  say("getting_gps");
   navigator.geolocation.getCurrentPosition(
     (p) => {
       $("latitude").value = p.coords.latitude.toFixed(6);
       $("longitude").value = p.coords.longitude.toFixed(6);
       $("gps-accuracy").textContent = "± " + Math.round(p.coords.accuracy) + " m";
-      say("Position taken; press Save to keep it.", "ok");
+      say("gps_taken", null, "ok");
     },
-    (err) => say("No GPS position (" + err.message + "); allow location access or type it.", "error"),
+    (err) => say("gps_failed", { error: err.message }, "error"),
     { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 },
   );
 }
@@ -213,7 +358,7 @@ async function scan() {
   try {
     stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
   } catch (e) {
-    say("Camera not available (" + e.message + "); type the label.", "error");
+    say("no_camera", { error: e.message }, "error");
     return;
   }
   video.srcObject = stream;
@@ -227,21 +372,27 @@ async function scan() {
       const codes = await detector.detect(video);
       if (codes.length) { stop(); $("device-id").value = codes[0].rawValue.trim(); find(); return; }
     } catch (e) { /* frame not ready yet */ }
-    if (Date.now() > deadline) { stop(); say("No label seen; type it instead.", "error"); return; }
+    if (Date.now() > deadline) { stop(); say("no_code", null, "error"); return; }
     requestAnimationFrame(tick);
   };
   tick();
 }
 
 async function start() {
+  applyLang();
+  $("lang-btn").addEventListener("click", () => {
+    lang = lang === "id" ? "en" : "id";
+    localStorage.setItem(LANG, lang);
+    applyLang();
+  });
   showKeyForm(!localStorage.getItem(KEY));
   $("save-key").addEventListener("click", () => {
     const k = $("api-key").value.trim();
-    if (!k) { say("Paste the key first.", "error"); return; }
+    if (!k) { say("need_key", null, "error"); return; }
     localStorage.setItem(KEY, k);
     $("api-key").value = "";
     showKeyForm(false);
-    say("Key saved on this phone.", "ok");
+    say("key_saved", null, "ok");
     if (meta === null) loadMeta();
   });
   $("change-key").addEventListener("click", () => showKeyForm(true));
@@ -264,13 +415,13 @@ async function loadMeta() {
   try {
     meta = await api("GET", "/registry/meta");
   } catch (e) {
-    say("Cannot load the registry: " + e.message + (e.status === 401 ? " (enter your API key)" : ""), "error");
+    say("no_registry", () => ({ error: e.message + (e.status === 401 ? t("enter_key") : "") }), "error");
     return;
   }
-  meta.kinds.forEach((k) => option($("kind"), k.name, k.label));
+  meta.kinds.forEach((k) => option($("kind"), k.name, tOr("kind." + k.name, k.label)));
   option($("district"), "", "—");
   meta.districts.forEach((d) => option($("district"), d.name));
-  meta.initial_statuses.forEach((s) => option($("initial-status"), s));
+  meta.initial_statuses.forEach((s) => option($("initial-status"), s, statusLabel(s)));
   const param = new URLSearchParams(location.search).get("id");
   if (param) { $("device-id").value = param; find(); }
   document.body.dataset.ready = "1";
