@@ -6,7 +6,7 @@ from collections import defaultdict
 from typing import Annotated, Any
 
 import asyncpg
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api import params
 from api.auth import Reader
@@ -52,13 +52,17 @@ def _cache(request: Request, pool: asyncpg.Pool, kinds: KindRegistry) -> StateCa
 
 
 def _filter(
-    kinds: KindRegistry, kind: str | None, district: str | None, status: str | None
+    kinds: KindsDep, kind: KindQ = None, district: DistrictQ = None, status: StatusQ = None
 ) -> StateFilter:
+    """The query parameters /state and /state.geojson share."""
     return StateFilter(
         kind=params.kind(kinds, params.text(kind, "kind")),
         district=params.text(district, "district"),
         status=status,
     )
+
+
+Filter = Annotated[StateFilter, Depends(_filter)]
 
 
 @router.get("/state", response_model=list[DeviceState], responses=ERRORS)
@@ -67,12 +71,9 @@ async def state(
     pool: PoolDep,
     kinds: KindsDep,
     _: Reader,
-    kind: KindQ = None,
-    district: DistrictQ = None,
-    status: StatusQ = None,
+    f: Filter,
 ) -> Response:
     """Latest state of every device with online/stale flags and the flood warning level."""
-    f = _filter(kinds, kind, district, status)
     body = await _cache(request, pool, kinds).json(f)
     return Response(content=body, media_type="application/json")
 
@@ -95,12 +96,9 @@ async def state_geo(
     pool: PoolDep,
     kinds: KindsDep,
     _: Reader,
-    kind: KindQ = None,
-    district: DistrictQ = None,
-    status: StatusQ = None,
+    f: Filter,
 ) -> Response:
     """The same state as a GeoJSON FeatureCollection (devices without a position: null geometry)."""
-    f = _filter(kinds, kind, district, status)
     body = await _cache(request, pool, kinds).geojson(f)
     return Response(content=body, media_type="application/geo+json")
 
