@@ -1,4 +1,4 @@
-"""A paho client that reads the socket in 64 KiB chunks.
+"""A paho client that reads the socket in 64 KiB chunks and hands over PUBLISH packets in bulk.
 
 paho reads each packet with several tiny ``recv`` calls (command byte, each length byte,
 then the body) and handles one packet per ``select``; at thousands of messages a second
@@ -6,16 +6,21 @@ that is about half of ingest's CPU. Here the socket is wrapped in a read buffer 
 reports its unread bytes through ``pending()`` (the hook paho already honours for TLS
 sockets), and ``loop_read`` keeps going while the buffer holds data.
 
-It also decodes the common PUBLISH itself: MQTT 5, QoS 0 or 1 (with manual acks), no
-properties. paho builds and parses a ``Properties`` object for every message, about a
-quarter of its receive path, though telemetry carries none. Anything else (properties
-present, QoS 2, automatic acks, a packet it cannot parse) goes to paho's own handler.
+Plain PUBLISH packets (MQTT 5, QoS 0 or 1 with manual acks, no properties: what devices
+send) are cut straight out of that buffer, many at a time, and passed as
+``(topic, payload, mid, qos)`` tuples to :attr:`BufferedClient.on_publishes` when it is
+set, skipping paho's per-message parsing, ``MQTTMessage``, ``Properties`` and topic
+matching. Anything else (properties present, QoS 2, automatic acks, a packet cut off by
+the end of the buffer, other packet types) goes through paho as before. Acknowledgements
+of a whole batch go out as one write (:meth:`BufferedClient.ack_many`).
 Everything else, including reconnects and TLS, is plain paho.
 """
 
 from __future__ import annotations
 
+import struct
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -24,6 +29,59 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 CHUNK = 64 * 1024
+
+Publish = tuple[bytes, bytes, int, int]
+"""A PUBLISH cut out of the stream: (topic bytes, payload, packet id, QoS)."""
+
+_PUBLISH = 0x30
+_PUBACK = 0x40
+
+
+def take_publishes(buf: bytes, pos: int, out: list[Publish]) -> int:
+    """Append every complete plain PUBLISH packet from ``buf[pos:]`` to ``out``.
+
+    Stops at the first packet that is not a plain MQTT 5 PUBLISH with QoS 0 or 1 and no
+    properties, or that is not complete yet, and returns its offset: paho reads it from
+    there. Never raises on malformed input; it just stops and lets paho report it.
+    """
+    n = len(buf)
+    while pos < n:
+        header = buf[pos]
+        if header & 0xF0 != _PUBLISH or header & 0x06 > 0x02:
+            return pos
+        i = pos + 1
+        length = 0
+        shift = 0
+        while True:
+            if i >= n or shift > 21:
+                return pos  # length not all here yet, or longer than MQTT allows
+            b = buf[i]
+            i += 1
+            length |= (b & 0x7F) << shift
+            if not b & 0x80:
+                break
+            shift += 7
+        end = i + length
+        if end > n or length < 3:
+            return pos
+        t_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
+        if header & 0x06:
+            if t_end + 3 > end:
+                return pos
+            mid = (buf[t_end] << 8) | buf[t_end + 1]
+            props = t_end + 2
+            qos = 1
+        else:
+            if t_end + 1 > end:
+                return pos
+            mid = 0
+            props = t_end
+            qos = 0
+        if buf[props] != 0:
+            return pos  # properties (or a topic alias): paho decodes those
+        out.append((buf[i + 2 : t_end], buf[props + 1 : end], mid, qos))
+        pos = end
+    return pos
 
 
 class BufferedSocket:
@@ -44,6 +102,11 @@ class BufferedSocket:
         self._pos += len(chunk)
         return chunk
 
+    def take_publishes(self, out: list[Publish]) -> None:
+        """Move the complete plain PUBLISH packets at the head of the buffer into ``out``."""
+        if self._pos < len(self._buf):
+            self._pos = take_publishes(self._buf, self._pos, out)
+
     def pending(self) -> int:
         inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
         return len(self._buf) - self._pos + int(inner)
@@ -53,6 +116,11 @@ class BufferedSocket:
 
 
 class BufferedClient(mqtt.Client):
+    on_publishes: Callable[[list[Publish]], None] | None = None
+    """Receives plain PUBLISH packets in bulk (see the module docstring); when unset, every
+    message goes to ``on_message`` as usual. Runs on paho's network thread and must not
+    raise; QoS 1 messages it gets are acknowledged only by :meth:`ack_many` (or ``ack``)."""
+
     def _create_socket(self) -> Any:
         sock = super()._create_socket()
         if self._transport == "websockets":
@@ -60,13 +128,39 @@ class BufferedClient(mqtt.Client):
         return BufferedSocket(sock)
 
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
-        rc = super().loop_read(max_packets)
-        sock = self._sock
-        while rc == MQTTErrorCode.MQTT_ERR_SUCCESS and isinstance(sock, BufferedSocket):
-            if sock.pending() <= 0 or self._sock is not sock:
-                break
+        current = self._sock
+        if not isinstance(current, BufferedSocket):
+            return super().loop_read(max_packets)
+        sock: BufferedSocket = current
+        bulk = (
+            self.on_publishes is not None and self._protocol == mqtt.MQTTv5 and self._manual_ack
+        )
+        while True:
+            if bulk and self._in_packet["command"] == 0:  # paho is between packets
+                self._deliver_buffered(sock)
             rc = super().loop_read(max_packets)
-        return rc
+            if rc != MQTTErrorCode.MQTT_ERR_SUCCESS or self._sock is not sock:
+                return rc
+            if sock.pending() <= 0:
+                return rc
+
+    def _deliver_buffered(self, sock: BufferedSocket) -> None:
+        got: list[Publish] = []
+        sock.take_publishes(got)
+        if not got:
+            return
+        with self._msgtime_mutex:
+            self._last_bytes_received = time.monotonic()
+        sink = self.on_publishes
+        if sink is not None:
+            with self._in_callback_mutex:
+                sink(got)
+
+    def ack_many(self, mids: Sequence[int]) -> None:
+        """PUBACK (success, MQTT 5 short form) every message id, queued as one write."""
+        if mids:
+            words = [(_PUBACK << 24) | (2 << 16) | mid for mid in mids]
+            self._packet_queue(_PUBACK, struct.pack(f"!{len(words)}I", *words), 0, 1)
 
     _no_properties: Properties | None = None
 
@@ -88,6 +182,12 @@ class BufferedClient(mqtt.Client):
             return super()._handle_publish()  # malformed: paho reports it
         if has_properties or len(packet) < end + 1:
             return super()._handle_publish()
+        if self.on_publishes is not None:
+            with self._msgtime_mutex:
+                self._last_bytes_received = time.monotonic()
+            with self._in_callback_mutex:
+                self.on_publishes([(topic, bytes(packet[end + 1 :]), mid, qos)])
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
         if self._no_properties is None:
             self._no_properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         message = mqtt.MQTTMessage(mid=mid, topic=topic)

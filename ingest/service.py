@@ -37,7 +37,7 @@ from core.storage.devices import DeviceRow, devices_by_id
 from core.storage.maintenance import prune
 from core.wire import DecodeLimits, Topics
 from ingest.acks import ack_all
-from ingest.buffered_client import BufferedClient
+from ingest.buffered_client import BufferedClient, Publish
 from ingest.metrics import IngestMetrics
 from ingest.router import Incoming, Routed, device_ids, route
 
@@ -170,6 +170,7 @@ class IngestService:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publishes = self._on_publishes
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -225,16 +226,24 @@ class IngestService:
             self._loop.call_soon_threadsafe(self.subscribed.clear)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        """paho's path, for messages the bulk path leaves to it (with properties, say)."""
+        self._on_publishes([(msg._topic, bytes(msg.payload), msg.mid, msg.qos)])
+
+    def _on_publishes(self, publishes: list[Publish]) -> None:
         if not self._accepting:
             return  # shutting down: left unacknowledged, the broker delivers it again later
-        self._inbox.append(
-            Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation)
+        generation = self._generation
+        inbox = self._inbox
+        before = len(inbox)
+        inbox.extend(
+            Incoming(topic.decode("utf-8", "replace"), payload, mid, qos, generation)
+            for topic, payload, mid, qos in publishes
         )
-        n = len(self._inbox)
+        after = len(inbox)
         assert self._loop is not None
-        if n == 1:
+        if before == 0:
             self._loop.call_soon_threadsafe(self._wake.set)
-        if n == self._settings.ingest_batch_size:
+        if before < self._settings.ingest_batch_size <= after:
             self._loop.call_soon_threadsafe(self._full.set)
 
     # -- batching side (asyncio) -------------------------------------------------------
