@@ -132,9 +132,7 @@ class BufferedClient(mqtt.Client):
         if not isinstance(current, BufferedSocket):
             return super().loop_read(max_packets)
         sock: BufferedSocket = current
-        bulk = (
-            self.on_publishes is not None and self._protocol == mqtt.MQTTv5 and self._manual_ack
-        )
+        bulk = self.on_publishes is not None and self._protocol == mqtt.MQTTv5 and self._manual_ack
         while True:
             if bulk and self._in_packet["command"] == 0:  # paho is between packets
                 self._deliver_buffered(sock)
