@@ -18,6 +18,7 @@ from core.storage.devices import DeviceRow, upsert_devices
 from core.storage.maintenance import prune
 from core.storage.migrate import migrate
 from core.storage.pool import create_pool
+from core.storage.readings import advance_latest_state
 from core.wire import Reading, Topics
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import publish_all
@@ -192,3 +193,34 @@ async def test_a_message_the_database_refuses_is_dead_lettered_and_its_batch_sti
     assert "1234.5 is impossible" in letter["reason"]
     assert bytes(letter["payload"]) == first[-1][1]
     assert service.stats.inserted == 11
+
+
+async def test_latest_state_updates_in_place_without_index_writes(
+    pool: asyncpg.Pool, uid: str
+) -> None:
+    """Migration 0008: a batch's latest_state updates are HOT (no new index entry, no new
+    page); with the default fillfactor every one of them was a full update."""
+    t0 = datetime.now(UTC) - timedelta(hours=1)
+    ids = [f"HOT-{uid}-{i:04d}" for i in range(300)]
+
+    def batch(seconds: int) -> list[Reading]:
+        t = t0 + timedelta(seconds=seconds)
+        return [Reading(d, "flood_gauge", t, {"water_level": 100.0 + seconds}) for d in ids]
+
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await advance_latest_state(conn, batch(0), t0)
+        async with conn.transaction():
+            await advance_latest_state(conn, batch(60), t0 + timedelta(seconds=60))
+            hot, updated = await conn.fetchrow(
+                "SELECT pg_stat_get_xact_tuples_hot_updated('latest_state'::regclass),"
+                " pg_stat_get_xact_tuples_updated('latest_state'::regclass)"
+            )
+    assert updated == len(ids)
+    assert hot == len(ids)
+    values = await pool.fetchval(
+        "SELECT count(*) FROM latest_state WHERE device_id = ANY($1)"
+        " AND (\"values\"->>'water_level')::float = 160.0",
+        ids,
+    )
+    assert values == len(ids)
