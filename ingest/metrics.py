@@ -70,6 +70,10 @@ class BatchHistogram(Collector):
             self._count += len(ordered)
             self._sum += total
 
+    def describe(self) -> Iterator[Metric]:
+        """Lets the registry refuse a second metric of the same name, as for a Histogram."""
+        yield HistogramMetricFamily(self._name, self._documentation)
+
     def collect(self) -> Iterator[Metric]:
         with self._lock:
             cumulative, count, total = self._cumulative, self._count, self._sum

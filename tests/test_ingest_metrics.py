@@ -75,6 +75,10 @@ def test_same_exposition_as_a_prometheus_histogram() -> None:
 def test_buckets_must_be_sorted_and_an_explicit_inf_is_not_doubled() -> None:
     with pytest.raises(ValueError, match="sorted"):
         BatchHistogram("x_seconds", "help", (1.0, 0.5), CollectorRegistry())
+    taken = CollectorRegistry()
+    Histogram("z_seconds", "help", registry=taken)
+    with pytest.raises(ValueError, match="Duplicated"):
+        BatchHistogram("z_seconds", "help", (1.0,), taken)
     registry = CollectorRegistry()
     BatchHistogram("y_seconds", "help", (0.5, math.inf), registry).observe_many([0.1, 2.0])
     got = _samples(generate_latest(registry).decode())
