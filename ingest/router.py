@@ -64,6 +64,7 @@ def route(
     now: datetime,
 ) -> Routed:
     out = Routed()
+    known = dict(kinds.items())  # plain dict lookups per message (a Mapping's are Python calls)
 
     def reject(m: Incoming, device_id: str | None, code: str, reason: str) -> None:
         out.dead_letters.append(DeadLetter(now, m.topic, device_id, code, reason, m.payload))
@@ -99,7 +100,8 @@ def route(
                     " the replacement device under its own label and send from that",
                 )
                 continue
-            if parts.kind != device.kind or device.kind not in kinds:
+            kind = known.get(device.kind)
+            if parts.kind != device.kind or kind is None:
                 reject(
                     m,
                     parts.device_id,
@@ -120,9 +122,7 @@ def route(
                 else:
                     out.statuses.append(StatusChange(parts.device_id, device.kind, online, now))
                 continue
-            readings, rejections = decode_telemetry(
-                kinds[device.kind], parts.device_id, m.payload, now, limits
-            )
+            readings, rejections = decode_telemetry(kind, parts.device_id, m.payload, now, limits)
             out.readings.extend(readings)
             for rej in rejections:
                 reject(m, parts.device_id, rej.code, rej.reason)

@@ -362,9 +362,7 @@ class IngestService:
         m.batch_size.observe(len(batch))
         for letter in routed.dead_letters:
             m.rejected.labels(letter.code).inc()
-        lag = m.lag
-        for r in routed.readings:
-            lag.observe((committed - r.time).total_seconds())
+        m.lag.observe_many([(committed - r.time).total_seconds() for r in routed.readings])
         self.stats.inserted += result.inserted
         self.stats.duplicates += result.duplicates
         self.stats.dead_letters += result.dead_letters

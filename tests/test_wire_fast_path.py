@@ -84,3 +84,104 @@ def test_parsed_topics_are_cached_and_bounded(monkeypatch: pytest.MonkeyPatch) -
         assert (parts.device_id, parts.channel) == (f"G{i}", "status")
         assert t.parse(f"citysense/v1/flood_gauge/bad id {i}/telemetry") is None
     assert len(t._parsed) <= 10
+
+
+def _reference_time_check(raw: Any, now: datetime, limits: DecodeLimits) -> tuple[str, str]:
+    """The full time checks, as decode_telemetry applied them before the epoch-ms window."""
+    try:
+        ts = wire.parse_timestamp(raw)
+    except wire._InvalidError as exc:
+        return "invalid", str(exc)
+    if ts > now + limits.max_future:
+        return "future", ts.isoformat()
+    if ts < now - limits.max_age:
+        return "too_old", ts.isoformat()
+    return "ok", ts.isoformat()
+
+
+@pytest.mark.parametrize("micros", [0, 1, 499, 500, 999_999])
+def test_epoch_ms_window_agrees_with_the_full_time_checks(micros: int) -> None:
+    """Epoch-ms ts inside the precomputed window skip the datetime checks; at and around
+    both edges (a clock with sub-millisecond digits included) the outcome is the same."""
+    kind = builtin_kinds()["flood_gauge"]
+    now = datetime(2026, 11, 28, 5, 0, 0, micros, tzinfo=UTC)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    edges = [
+        (now + LIMITS.max_future - epoch) // timedelta(milliseconds=1),
+        (now - LIMITS.max_age - epoch) // timedelta(milliseconds=1),
+        946_684_800_000,
+        4_102_444_800_000,
+    ]
+    wide = DecodeLimits(max_future=timedelta(days=365 * 100), max_age=timedelta(days=365 * 100))
+    for limits in (LIMITS, wide):
+        for edge in edges:
+            for raw in range(edge - 2, edge + 3):
+                payload = b'{"ts": %d, "water_level": 1.5}' % raw
+                readings, rejections = decode_telemetry(kind, "G1", payload, now, limits)
+                if readings:
+                    got = ("ok", readings[0].time.isoformat())
+                    assert readings[0].time.tzinfo is UTC
+                else:
+                    code = rejections[0].code
+                    got = (code, rejections[0].reason.split("ts ", 1)[-1].split(" ")[0])
+                    if code == "invalid":
+                        got = (code, rejections[0].reason)
+                assert got == _reference_time_check(raw, now, limits), (raw, limits)
+
+
+def test_values_are_the_decoded_object_without_ts_in_payload_order() -> None:
+    kind = builtin_kinds()["flood_gauge"]
+    payload = b'[{"rain": 2, "ts": %d, "water_level": 1.5}, {"ts": %d, "rssi": -80.0}]' % (
+        TS,
+        TS + 1,
+    )
+    readings, rejections = decode_telemetry(kind, "G1", payload, NOW, LIMITS)
+    assert rejections == []
+    assert [list(r.values.items()) for r in readings] == [
+        [("rain", 2.0), ("water_level", 1.5)],
+        [("rssi", -80)],
+    ]
+    assert type(readings[0].values["rain"]) is float
+    assert type(readings[1].values["rssi"]) is int
+
+
+def _reference_json(payload: bytes) -> tuple[str, Any]:
+    """decode_json before its direct-scan fast path."""
+    try:
+        text = payload.decode(json.detect_encoding(payload), "surrogatepass")
+        return "ok", wire._DECODER.decode(text)
+    except wire._InvalidError as exc:
+        return "error", str(exc)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return "error", f"payload is not UTF-8 JSON: {exc}"[:300]
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"{}",
+        b"[]",
+        b"{} ",
+        b' {"a": 1}',
+        b'{"a": 1}\n',
+        b'{"a": 1}x',
+        b'{"a": 1}{"b": 2}',
+        b"[1, 2",
+        b"[",
+        b"{",
+        b'{"a": NaN}',
+        b'["\xff"]',
+        b'["\xed\xa0\x80"]',
+        b"",
+        b"x",
+        "[1]".encode("utf-16-le"),
+        "[1]".encode("utf-32-le"),
+        b"\xef\xbb\xbf[1]",
+    ],
+)
+def test_json_fast_path_agrees_with_the_full_decode(payload: bytes) -> None:
+    try:
+        got: tuple[str, Any] = ("ok", wire.decode_json(payload, LIMITS))
+    except ValueError as exc:
+        got = ("error", str(exc))
+    assert got == _reference_json(payload)

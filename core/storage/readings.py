@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+from _json import make_encoder
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -78,9 +81,12 @@ class InsertOutcome:
     to ``INSERT .. ON CONFLICT DO NOTHING`` (it held a reading already stored)."""
 
 
-def first_of_each(readings: Sequence[Reading]) -> list[Reading]:
+def first_of_each(readings: Sequence[Reading]) -> Sequence[Reading]:
     """The readings without in-batch repeats of (device_id, time), the first one kept: what
-    ``ON CONFLICT DO NOTHING`` keeps when one statement carries both."""
+    ``ON CONFLICT DO NOTHING`` keeps when one statement carries both. Repeats are rare, so
+    one set of keys tells whether the ordered pass is needed at all."""
+    if len({(r.device_id, r.time) for r in readings}) == len(readings):
+        return readings
     seen: set[tuple[str, datetime]] = set()
     out: list[Reading] = []
     for r in readings:
@@ -89,6 +95,28 @@ def first_of_each(readings: Sequence[Reading]) -> list[Reading]:
             seen.add(key)
             out.append(r)
     return out
+
+
+Record = tuple[Any, ...]
+
+
+def copy_records(
+    kind: DeviceKind, readings: Sequence[Reading], received_at: datetime
+) -> list[Record]:
+    """One ``COPY`` row per reading: device_id, time, received_at, then the kind's fields in
+    declaration order (``None`` where a reading lacks one).
+
+    A reading usually carries every field, and one ``itemgetter`` call takes them all at C
+    speed; the first reading that lacks one sends the whole batch the ``dict.get`` way.
+    """
+    names = [f.name for f in kind.fields]
+    if len(names) > 1:
+        take = itemgetter(*names)
+        try:
+            return [(r.device_id, r.time, received_at, *take(r.values)) for r in readings]
+        except KeyError:
+            pass
+    return [(r.device_id, r.time, received_at, *map(r.values.get, names)) for r in readings]
 
 
 async def copy_or_insert_readings(
@@ -109,40 +137,84 @@ async def copy_or_insert_readings(
     unique = first_of_each(readings)
     if not unique:
         return InsertOutcome(0, copied=False)
-    names = [f.name for f in kind.fields]
-    records = [(r.device_id, r.time, received_at, *map(r.values.get, names)) for r in unique]
     try:
         async with conn.transaction():  # a savepoint inside the batch's transaction
             await conn.copy_records_to_table(
                 kind.table,
-                records=records,
-                columns=["device_id", "time", "received_at", *names],
+                records=copy_records(kind, unique, received_at),
+                columns=["device_id", "time", "received_at", *(f.name for f in kind.fields)],
             )
     except asyncpg.UniqueViolationError:
         return InsertOutcome(await insert_readings(conn, kind, unique, received_at), copied=False)
     return InsertOutcome(len(unique), copied=True)
 
 
-async def advance_latest_state(
-    conn: Conn, readings: Sequence[Reading], received_at: datetime
-) -> None:
-    """Move each device's latest state forward; older readings never replace newer ones."""
+_VALUES_JSON = make_encoder(
+    None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True
+)
+"""What ``json.dumps(values)`` runs, built once instead of per call (no cycle markers: a
+values dict is flat). Same text."""
+
+
+def _values_json(values: dict[str, Value]) -> str:
+    return "".join(_VALUES_JSON(values, 0))
+
+
+LatestRows = tuple[list[str], list[str], list[datetime], list[str]]
+
+
+def latest_rows(readings: Sequence[Reading]) -> LatestRows:
+    """Per device, in id order: kind, time and values (merged, newer over older) of its
+    newest reading in the batch, as the ``latest_state`` upsert takes them.
+
+    A backlog lists each device's readings oldest first, so one pass merges them as they
+    come; if a device's times go backwards anywhere, the batch is sorted by time first.
+    """
+    last: dict[str, Reading] = {}
+    merged: dict[str, dict[str, Value]] = {}
+    for r in readings:
+        prev = last.get(r.device_id)
+        if prev is not None:
+            if r.time < prev.time:
+                return _latest_rows_sorted(readings)
+            values = merged.get(r.device_id)
+            if values is None:
+                values = merged[r.device_id] = dict(prev.values)
+            values.update(r.values)
+        last[r.device_id] = r
+    ids = sorted(last)  # a fixed lock order: concurrent workers never deadlock
+    rows = [last[d] for d in ids]
+    return (
+        ids,
+        [r.kind for r in rows],
+        [r.time for r in rows],
+        [_values_json(merged.get(r.device_id, r.values)) for r in rows],
+    )
+
+
+def _latest_rows_sorted(readings: Sequence[Reading]) -> LatestRows:
     newest: dict[str, tuple[str, datetime, dict[str, Value]]] = {}
     for r in sorted(readings, key=lambda r: r.time):
         prev = newest.get(r.device_id)
         merged = {**prev[2], **r.values} if prev else dict(r.values)
         newest[r.device_id] = (r.kind, r.time, merged)
-    if not newest:
-        return
-    ids = sorted(newest)  # a fixed lock order: concurrent workers never deadlock
-    await conn.execute(
-        _LATEST_SQL,
+    ids = sorted(newest)
+    return (
         ids,
         [newest[d][0] for d in ids],
         [newest[d][1] for d in ids],
-        received_at,
-        [json.dumps(newest[d][2]) for d in ids],
+        [_values_json(newest[d][2]) for d in ids],
     )
+
+
+async def advance_latest_state(
+    conn: Conn, readings: Sequence[Reading], received_at: datetime
+) -> None:
+    """Move each device's latest state forward; older readings never replace newer ones."""
+    ids, kinds, times, values = latest_rows(readings)
+    if not ids:
+        return
+    await conn.execute(_LATEST_SQL, ids, kinds, times, received_at, values)
 
 
 async def fetch_readings(
