@@ -22,7 +22,7 @@ from core.kinds import KindRegistry
 from core.storage.dead_letters import DeadLetter, insert_dead_letters
 from core.storage.device_status import StatusChange, record_statuses
 from core.storage.events import publish_batch
-from core.storage.readings import advance_latest_state, copy_or_insert_readings
+from core.storage.readings import kind_rows, latest_rows, store_kind_rows, write_latest_state
 from core.wire import Reading
 
 
@@ -46,18 +46,22 @@ async def write_batch(
     by_kind: dict[str, list[Reading]] = defaultdict(list)
     for r in readings:
         by_kind[r.kind].append(r)
+    # Everything Python has to work out comes first: while this batch's rows are being
+    # built, the connection and the latest_state/rollup_dirty row locks stay free for the
+    # batch before it.
+    per_kind = [kind_rows(kinds[k], by_kind[k], received_at) for k in sorted(by_kind)]
+    latest = latest_rows(readings)
     inserted = copied = 0
     async with pool.acquire() as conn, conn.transaction():
-        for kind_name in sorted(by_kind):
-            outcome = await copy_or_insert_readings(
-                conn, kinds[kind_name], by_kind[kind_name], received_at
-            )
+        for rows in per_kind:
+            outcome = await store_kind_rows(conn, rows, received_at)
             inserted += outcome.inserted
             copied += outcome.inserted if outcome.copied else 0
-        await advance_latest_state(conn, readings, received_at)
         await record_statuses(conn, statuses, received_at)
         await insert_dead_letters(conn, dead_letters)
         await publish_batch(conn, readings, received_at)  # rollups + live stream + alerts
+        # Last: other workers' batches wait on these rows until this one commits.
+        await write_latest_state(conn, latest, received_at)
     return BatchResult(
         inserted=inserted,
         duplicates=len(readings) - inserted,
