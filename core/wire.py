@@ -266,7 +266,8 @@ def _orjson_agrees(payload: bytes) -> bool:
       keeps an int); it needs a run of 19+ digits, so such payloads are left to the stdlib;
     - nesting near 1000 levels, where the stdlib's recursive scanner raises
       ``RecursionError`` (how deep exactly depends on the caller's stack) and orjson parses
-      up to 1024 levels; fewer than 512 openers keep the depth far below either limit.
+      up to 1024 levels; fewer than 512 openers keep the depth far below either limit
+      (a backlog of more than ~500 readings is therefore parsed by the stdlib, as before).
     """
     shape = payload.translate(_SHAPE)
     return _LONG_DIGITS not in shape and shape.count(b"[") < _MAX_OPENERS
@@ -275,9 +276,10 @@ def _orjson_agrees(payload: bytes) -> bool:
 def decode_json(payload: bytes, limits: DecodeLimits) -> Any:
     """Parse JSON strictly (no NaN/Infinity); raises ``ValueError`` with a sender-facing reason.
 
-    orjson parses first (3-4x faster than the stdlib on a backlog); anything it rejects
-    goes through the stdlib decoder, whose error is the reason a sender gets, so reasons
-    (and what a BOM, UTF-16, lone surrogates or 1e400 decode to) stay the stdlib's.
+    orjson parses first (about 3x faster than the stdlib on a 100-reading backlog; 2x with
+    :func:`_orjson_agrees`' pass over the bytes); anything it rejects goes through the
+    stdlib decoder, whose error is the reason a sender gets, so reasons (and what a BOM,
+    UTF-16, lone surrogates or 1e400 decode to) stay the stdlib's.
     """
     if len(payload) > limits.max_payload_bytes:
         raise ValueError(
