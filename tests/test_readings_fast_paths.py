@@ -13,6 +13,7 @@ import asyncpg
 import pytest
 
 from core.kinds import DeviceKind, FieldType, KindRegistry, TelemetryField, builtin_kinds
+from core.storage import readings as readings_module
 from core.storage.batches import write_batch
 from core.storage.readings import copy_records, first_of_each, latest_rows
 from core.wire import Reading, Value
@@ -66,7 +67,28 @@ def _check_latest(readings: list[Reading]) -> None:
     assert ids == sorted(ref)
     assert kinds == [ref[d][0] for d in ids]
     assert times == [ref[d][1] for d in ids]
-    assert values == [json.dumps(ref[d][2]) for d in ids]  # same text as json.dumps
+    # The same JSON as json.dumps (orjson's text is compact), value types included.
+    assert [_typed(json.loads(v)) for v in values] == [_typed(ref[d][2]) for d in ids]
+
+
+def _typed(values: dict[str, Any]) -> list[tuple[str, type, str]]:
+    return [(k, type(v), repr(v)) for k, v in values.items()]
+
+
+def test_values_json_is_the_json_of_odd_values_too() -> None:
+    """orjson's text parses back to the values, and what orjson refuses (an int beyond 64
+    bits) takes the stdlib encoder."""
+    odd: list[dict[str, Value]] = [
+        {"a": -0.0, "b": 1.0, "c": 1, "d": 1e16, "e": 5e-324, "f": 1.7976931348623157e308},
+        {"a": 2**63 - 1, "b": -(2**63), "c": 2**64 - 1, "d": True, "e": False},
+        {"a": 2**64, "b": 1.5},
+        {"a": -(10**30)},
+        {"a": "é€😀", "b": '"\\/\n\x00\x1f\u2028', "c": ""},
+        {},
+    ]
+    for values in odd:
+        text = readings_module._values_json(values)
+        assert _typed(json.loads(text)) == _typed(values), values
 
 
 def test_latest_rows_match_the_sorted_merge_in_and_out_of_order() -> None:

