@@ -228,3 +228,26 @@ async def test_a_large_batch_arrives_whole_and_in_order(database_url: str, uid: 
     finally:
         await listener.close()
         await writer.close()
+
+
+def test_the_live_hub_publishes_each_decoded_reading_and_ignores_malformed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from api.live import EventHub
+
+    readings = _mixed()[:120]
+    hub = EventHub("postgresql://unused")
+    with caplog.at_level(logging.WARNING, logger="api.live"):
+        hub._on_notify(None, 0, CHANNEL, "{not json")
+        hub._on_notify(None, 0, CHANNEL, '{"type": "readings", "v": 9}')
+        for p in readings_payloads(readings, NOW):
+            hub._on_notify(None, 0, CHANNEL, p)
+    assert caplog.text.count("ignoring malformed notification") == 2
+    events = hub.since(hub.last_id - len(readings))
+    assert events is not None
+    assert [(e.type, e.device_id, e.kind) for e in events] == [
+        ("reading", it["device_id"], it["kind"]) for it in reading_items(readings, NOW)
+    ]
+    assert [e.data for e in events] == [
+        json.dumps(it, default=str) for it in reading_items(readings, NOW)
+    ]
