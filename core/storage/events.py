@@ -11,16 +11,19 @@ and ``datetime.isoformat`` far more, so numbers and times go as packed binary::
     {"type": "readings", "v": 2, "received_at": "<iso>",
      "devices": ["<device_id>", ...],
      "shapes": [["<kind>", ["<field>", ...], [<column>, ...]], ...],
-     "device": "<base64 uint16 LE per row: index into devices>",
-     "shape": "<base64 uint16 LE per row: index into shapes>",
+     "device": <row -> index into devices>,
+     "shape": <row -> index into shapes>,
      "time": "<base64 10-byte datetime state per row, UTC>" | ["<iso>", ...]}
 
-Rows are oldest first (by time, then device id). A shape is a kind and one values dict's
-keys, in their order; its columns hold, in row order, the values of the rows of that shape:
-``"d<base64>"`` (float64 LE), ``"q<base64>"`` (int64 LE), ``"b<base64>"`` (a byte per bool)
-or a plain JSON list. A time is datetime's own pickle state (year in two bytes, month, day,
-hour, minute, second, microsecond in three, big-endian); times go as ISO strings only in a
-batch with a reading not in UTC. :func:`decode_notification` turns a chunk back into exactly
+Rows are oldest first (by time, then device id). Row indexes are ``0`` when the chunk has
+one device (shape), else base64 of a byte per row (uint16 LE past 256). A shape is a kind
+and one values dict's keys, in their order; its columns hold, in row order, the values of
+the rows of that shape: ``"d<base64>"`` (float64 LE), ``"b|h|i|q<base64>"`` (the narrowest
+signed LE integer that holds them all), ``"?<base64>"`` (a byte per bool), or a plain JSON
+list (strings, mixed types). A time is datetime's own pickle state (year in two bytes,
+month, day, hour, minute, second, microsecond in three, big-endian): cheaper to get than
+any number, and its bytes sort like the times. Times go as ISO strings only in a batch with
+a reading not in UTC. :func:`decode_notification` turns a chunk back into exactly
 :func:`reading_items`. "alert" and "state" changes (and older "readings") are
 ``{"type": kind, "items": [...]}``.
 """
@@ -76,7 +79,7 @@ _ID = attrgetter("device_id")
 _KIND = attrgetter("kind")
 _VALUES = attrgetter("values")
 _REDUCE = datetime.__reduce__
-_ARGS = itemgetter(1)
+_SECOND = itemgetter(1)
 _FIRST = itemgetter(0)
 _FOURTH = itemgetter(3)
 _UNSAFE = bytes(range(32)) + b'"\\\x7f'
@@ -200,13 +203,13 @@ def readings_payloads(readings: Sequence[Reading], received_at: datetime) -> lis
     times: list[Any]
     stamps = list(map(_TIME, readings))
     if set(map(type, stamps)) == {datetime} and set(map(_TZ, stamps)) == {UTC}:
-        # Pickle states order like the times they hold (one tzinfo), and cost a quarter of
-        # microseconds since 1970 computed through timedelta. Sorted by (time, device id),
-        # then arrival: what reading_items' stable sort gives.
-        states = map(_FIRST, map(_ARGS, map(_REDUCE, stamps)))
+        # Pickle states sort like the times they hold (one tzinfo) and cost less than half
+        # of microseconds since 1970 through timedelta arithmetic. Sorted by (time, device
+        # id), then arrival: what reading_items' stable sort gives.
+        states = map(_FIRST, map(_SECOND, map(_REDUCE, stamps)))
         order = sorted(zip(states, map(_ID, readings), range(len(readings)), readings, strict=True))
         times = list(map(_FIRST, order))
-        ids = list(map(_ARGS, order))
+        ids = list(map(_SECOND, order))
         rows = list(map(_FOURTH, order))
     else:
         rows = sorted(readings, key=lambda r: (r.time, r.device_id))
