@@ -37,6 +37,7 @@ from _json import make_encoder
 from binascii import a2b_base64, b2a_base64
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,8 @@ _FOURTH = itemgetter(3)
 _UNSAFE = bytes(range(32)) + b'"\\\x7f'
 """What JSON (or the ASCII escaping encoder) would escape in a plain ASCII string."""
 _INT_CODES = (("b", 1 << 7), ("h", 1 << 15), ("i", 1 << 31), ("q", 1 << 63))
+_ISO = "%04d-%02d-%02dT%02d:%02d:%02d+00:00"
+_ISO_US = "%04d-%02d-%02dT%02d:%02d:%02d.%06d+00:00"
 _STATE = struct.Struct(">HBBBBBBH")
 """A datetime's pickle state: year, month, day, hour, minute, second, microsecond (3 bytes)."""
 
@@ -279,8 +282,11 @@ def _positions(packed: Any, n: int) -> tuple[int, ...]:
 
 def _times(t: Any) -> list[str]:
     if isinstance(t, str):
+        # What datetime.isoformat() prints in UTC, without building datetimes (half the cost).
         return [
-            datetime(y, mo, d, h, mi, s, (hi << 16) | lo, UTC).isoformat()
+            _ISO_US % (y, mo, d, h, mi, s, (hi << 16) | lo)
+            if hi or lo
+            else _ISO % (y, mo, d, h, mi, s)
             for y, mo, d, h, mi, s, hi, lo in _STATE.iter_unpack(a2b_base64(t))
         ]
     if isinstance(t, list) and all(isinstance(x, str) for x in t):
@@ -311,9 +317,7 @@ def _expand(msg: dict[str, Any]) -> list[dict[str, Any]]:
             raise _MalformedError("columns of different lengths")
         kinds.append(kind)
         if fields:
-            values.append(
-                iter([dict(zip(fields, vs, strict=True)) for vs in zip(*columns, strict=True)])
-            )
+            values.append(map(dict, map(zip, repeat(fields), zip(*columns, strict=True))))
         else:
             values.append(iter([{} for _ in range(count)]))
     return [
