@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -16,7 +15,7 @@ from alerts.evaluator import AlertEvaluator, Clock, utc_now
 from alerts.notify import Dispatcher, Notifier, WebhookNotifier
 from alerts.sink import AlertSink
 from core.kinds import KindRegistry
-from core.storage.events import CHANNEL
+from core.storage.events import CHANNEL, decode_notification
 from core.storage.rollups import refresh_rollups
 
 log = logging.getLogger(__name__)
@@ -145,9 +144,9 @@ class OperationsService:
         while True:
             payload = await self._queue.get()
             try:
-                msg = json.loads(payload)
-                if msg.get("type") == "readings":
-                    await self.evaluator.on_readings(msg["items"])
+                kind, items = decode_notification(payload)
+                if kind == "readings":
+                    await self.evaluator.on_readings(items)
             except ValueError:
                 log.warning("alerts: ignoring a malformed notification")
             except (asyncpg.PostgresError, OSError):

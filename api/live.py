@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from core.storage.events import CHANNEL
+from core.storage.events import CHANNEL, decode_notification
 
 log = logging.getLogger(__name__)
 
@@ -88,9 +88,8 @@ class EventHub:
 
     def _on_notify(self, conn: object, pid: int, channel: str, payload: object) -> None:
         try:
-            msg = json.loads(str(payload))
-            kind = msg["type"]
-            for it in msg["items"]:
+            kind, items = decode_notification(str(payload))
+            for it in items:
                 if kind == "readings":
                     data = {k: it.get(k) for k in _FIELDS}
                     self.publish("reading", it["device_id"], it["kind"], data)
