@@ -21,7 +21,7 @@ import asyncpg
 from core.kinds import KindRegistry
 from core.storage.dead_letters import DeadLetter, insert_dead_letters
 from core.storage.device_status import StatusChange, record_statuses
-from core.storage.events import publish_batch
+from core.storage.events import batch_events, publish_events
 from core.storage.readings import kind_rows, latest_rows, store_kind_rows, write_latest_state
 from core.wire import Reading
 
@@ -46,11 +46,12 @@ async def write_batch(
     by_kind: dict[str, list[Reading]] = defaultdict(list)
     for r in readings:
         by_kind[r.kind].append(r)
-    # Everything Python has to work out comes first: while this batch's rows are being
-    # built, the connection and the latest_state/rollup_dirty row locks stay free for the
-    # batch before it.
+    # Everything Python has to work out comes first (rows to COPY, latest state, rollup
+    # marks, notifications): while it runs, the connection and the latest_state and
+    # rollup_dirty row locks stay free for the batch before it.
     per_kind = [kind_rows(kinds[k], by_kind[k], received_at) for k in sorted(by_kind)]
     latest = latest_rows(readings)
+    events = batch_events(readings, received_at)
     inserted = copied = 0
     async with pool.acquire() as conn, conn.transaction():
         for rows in per_kind:
@@ -59,7 +60,7 @@ async def write_batch(
             copied += outcome.inserted if outcome.copied else 0
         await record_statuses(conn, statuses, received_at)
         await insert_dead_letters(conn, dead_letters)
-        await publish_batch(conn, readings, received_at)  # rollups + live stream + alerts
+        await publish_events(conn, events)  # rollups + live stream + alerts
         # Last: other workers' batches wait on these rows until this one commits.
         await write_latest_state(conn, latest, received_at)
     return BatchResult(

@@ -36,6 +36,7 @@ import struct
 from _json import make_encoder
 from binascii import a2b_base64, b2a_base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
 from operator import attrgetter, itemgetter
@@ -388,21 +389,47 @@ async def notify(conn: Conn, payloads: Sequence[str]) -> None:
         )
 
 
-async def publish_batch(conn: Conn, readings: Sequence[Reading], received_at: datetime) -> None:
-    """Mark touched rollup hours dirty and announce the batch; runs in the batch transaction."""
-    if not readings:
-        return
+@dataclass(frozen=True, slots=True)
+class BatchEvents:
+    """What a batch tells the rest of the system, worked out before its transaction opens."""
+
+    dirty: tuple[list[str], list[str], list[datetime]]
+    """(kind, device, hour) rollup buckets the batch touches, as three columns."""
+    payloads: list[str]
+    """The "readings" notifications."""
+
+
+def batch_events(readings: Sequence[Reading], received_at: datetime) -> BatchEvents:
     # Deduplicate on the hour number (cheap), then build one datetime per distinct bucket.
     hours = sorted({(r.kind, r.device_id, r.time.timestamp() // 3600) for r in readings})
-    dirty = [(k, d, datetime.fromtimestamp(h * 3600, UTC)) for k, d, h in hours]
-    await conn.execute(
-        "INSERT INTO rollup_dirty (kind, device_id, bucket) "
-        "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING",
-        [d[0] for d in dirty],
-        [d[1] for d in dirty],
-        [d[2] for d in dirty],
+    return BatchEvents(
+        dirty=(
+            [h[0] for h in hours],
+            [h[1] for h in hours],
+            [datetime.fromtimestamp(h[2] * 3600, UTC) for h in hours],
+        ),
+        payloads=readings_payloads(readings, received_at),
     )
-    await notify(conn, readings_payloads(readings, received_at))
+
+
+async def publish_events(conn: Conn, events: BatchEvents) -> None:
+    """Mark the rollup hours dirty and announce the batch; runs in the batch transaction."""
+    kinds, devices, buckets = events.dirty
+    if kinds:
+        await conn.execute(
+            "INSERT INTO rollup_dirty (kind, device_id, bucket) SELECT * FROM"
+            " unnest($1::text[], $2::text[], $3::timestamptz[]) ON CONFLICT DO NOTHING",
+            kinds,
+            devices,
+            buckets,
+        )
+    await notify(conn, events.payloads)
+
+
+async def publish_batch(conn: Conn, readings: Sequence[Reading], received_at: datetime) -> None:
+    """:func:`batch_events` then :func:`publish_events`."""
+    if readings:
+        await publish_events(conn, batch_events(readings, received_at))
 
 
 async def announce(pool: asyncpg.Pool, kind: str, items: Sequence[dict[str, Any]]) -> None:
