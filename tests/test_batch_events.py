@@ -17,9 +17,10 @@ import pytest
 from core.storage.events import (
     CHANNEL,
     MAX_PAYLOAD,
+    batch_events,
     chunk_payloads,
     decode_notification,
-    publish_batch,
+    publish_events,
     reading_items,
     readings_payloads,
 )
@@ -205,7 +206,7 @@ async def test_a_large_batch_arrives_whole_and_in_order(database_url: str, uid: 
         await listener.add_listener(CHANNEL, lambda *args: got.append(args[3]))
         async with writer.transaction():
             # The oversize reading would make a NOTIFY over 8000 bytes and fail the commit.
-            await publish_batch(writer, [*readings, huge], NOW)
+            await publish_events(writer, batch_events([*readings, huge], NOW))
         want = reading_items(readings, NOW)  # all but the big one, in order
         for _ in range(100):
             if len(_decoded([p for p in got if uid in p])) >= len(want):

@@ -18,7 +18,7 @@ from core.storage.devices import DeviceRow, upsert_devices
 from core.storage.maintenance import prune
 from core.storage.migrate import migrate
 from core.storage.pool import create_pool
-from core.storage.readings import advance_latest_state
+from core.storage.readings import latest_rows, write_latest_state
 from core.wire import Reading, Topics
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import publish_all
@@ -209,9 +209,9 @@ async def test_latest_state_updates_in_place_without_index_writes(
 
     async with pool.acquire() as conn:
         async with conn.transaction():
-            await advance_latest_state(conn, batch(0), t0)
+            await write_latest_state(conn, latest_rows(batch(0)), t0)
         async with conn.transaction():
-            await advance_latest_state(conn, batch(60), t0 + timedelta(seconds=60))
+            await write_latest_state(conn, latest_rows(batch(60)), t0 + timedelta(seconds=60))
             hot, updated = await conn.fetchrow(
                 "SELECT pg_stat_get_xact_tuples_hot_updated('latest_state'::regclass),"
                 " pg_stat_get_xact_tuples_updated('latest_state'::regclass)"

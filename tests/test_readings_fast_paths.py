@@ -52,7 +52,7 @@ def test_first_of_each_without_repeats_keeps_every_reading_in_order() -> None:
 
 
 def _reference_latest(readings: list[Reading]) -> dict[str, tuple[str, datetime, dict[str, Value]]]:
-    """advance_latest_state's merge before the one-pass shortcut: sort by time, merge."""
+    """The latest-state merge as it was before the one-pass shortcut: sort by time, merge."""
     newest: dict[str, tuple[str, datetime, dict[str, Value]]] = {}
     for r in sorted(readings, key=lambda r: r.time):
         prev = newest.get(r.device_id)

@@ -4,7 +4,7 @@ Ingest acknowledges the batch's messages to the broker only after this commits, 
 transaction is the unit of the delivery guarantee. Readings go in per kind by binary
 ``COPY`` straight into the readings table under a savepoint; a batch holding a reading
 that is already stored falls back to ``INSERT .. SELECT FROM unnest(..) ON CONFLICT DO
-NOTHING`` (see :func:`core.storage.readings.copy_or_insert_readings`). COPY into a temp
+NOTHING`` (see :func:`core.storage.readings.store_kind_rows`). COPY into a temp
 table followed by ``INSERT .. ON CONFLICT`` was measured earlier and was slower than the
 plain ``INSERT .. ON CONFLICT`` (README "Delivery guarantee").
 """

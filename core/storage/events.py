@@ -426,12 +426,6 @@ async def publish_events(conn: Conn, events: BatchEvents) -> None:
     await notify(conn, events.payloads)
 
 
-async def publish_batch(conn: Conn, readings: Sequence[Reading], received_at: datetime) -> None:
-    """:func:`batch_events` then :func:`publish_events`."""
-    if readings:
-        await publish_events(conn, batch_events(readings, received_at))
-
-
 async def announce(pool: asyncpg.Pool, kind: str, items: Sequence[dict[str, Any]]) -> None:
     """Announce alert or state changes (``kind`` = "alert" or "state") to live listeners."""
     payloads = chunk_payloads(kind, items)

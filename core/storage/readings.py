@@ -163,16 +163,6 @@ async def store_kind_rows(conn: Conn, rows: KindRows, received_at: datetime) -> 
     return InsertOutcome(len(rows.readings), copied=True)
 
 
-async def copy_or_insert_readings(
-    conn: Conn,
-    kind: DeviceKind,
-    readings: Sequence[Reading],
-    received_at: datetime,
-) -> InsertOutcome:
-    """:func:`kind_rows` then :func:`store_kind_rows`."""
-    return await store_kind_rows(conn, kind_rows(kind, readings, received_at), received_at)
-
-
 _VALUES_JSON = make_encoder(
     None, json.JSONEncoder().default, encode_basestring_ascii, None, ": ", ", ", False, False, True
 )
@@ -243,13 +233,6 @@ async def write_latest_state(conn: Conn, rows: LatestRows, received_at: datetime
     ids, kinds, times, values = rows
     if ids:
         await conn.execute(_LATEST_SQL, ids, kinds, times, received_at, values)
-
-
-async def advance_latest_state(
-    conn: Conn, readings: Sequence[Reading], received_at: datetime
-) -> None:
-    """:func:`latest_rows` then :func:`write_latest_state`."""
-    await write_latest_state(conn, latest_rows(readings), received_at)
 
 
 async def fetch_readings(
