@@ -17,6 +17,7 @@ import pytest
 from core.storage.events import (
     CHANNEL,
     MAX_PAYLOAD,
+    announce,
     batch_events,
     chunk_payloads,
     decode_notification,
@@ -252,3 +253,29 @@ def test_the_live_hub_publishes_each_decoded_reading_and_ignores_malformed(
     assert [e.data for e in events] == [
         json.dumps(it, default=str) for it in reading_items(readings, NOW)
     ]
+
+
+async def test_an_alert_too_large_to_announce_is_left_out_not_the_others(
+    database_url: str, uid: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """announce() goes through pg_notify too: one oversize item must not make it refuse
+    the call, and so lose every other item's announcement with it."""
+    small = [{"id": i, "device_id": f"AL{uid}-{i}", "kind": "flood_gauge"} for i in range(3)]
+    big = {"id": 99, "device_id": f"AL{uid}-big", "kind": "flood_gauge", "message": "z" * 9000}
+    got: list[str] = []
+    listener = await asyncpg.connect(database_url)
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    try:
+        await listener.add_listener(CHANNEL, lambda *args: got.append(args[3]))
+        with caplog.at_level(logging.WARNING, logger="core.storage.events"):
+            await announce(pool, "alert", [small[0], big, *small[1:]])
+        for _ in range(100):
+            if any(uid in p for p in got):
+                break
+            await asyncio.sleep(0.05)
+        items = [it for p in got if uid in p for it in decode_notification(p)[1]]
+        assert items == small
+        assert "too large to announce" in caplog.text
+    finally:
+        await pool.close()
+        await listener.close()

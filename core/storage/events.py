@@ -361,11 +361,18 @@ def chunk_payloads(kind: str, items: Sequence[dict[str, Any]]) -> list[str]:
 
 
 def chunk_encoded(kind: str, encoded: Sequence[str]) -> list[str]:
-    """:func:`chunk_payloads` for items that are already JSON-encoded (ASCII) text."""
+    """:func:`chunk_payloads` for items that are already JSON-encoded (ASCII) text. An item
+    too large for a notification of its own is logged and left out: ``pg_notify`` would
+    refuse the whole call."""
     out: list[str] = []
     current: list[str] = []
     size = 0
     for enc in encoded:
+        if len(enc) + 40 > MAX_PAYLOAD:
+            log.warning(
+                "events: a %s item is too large to announce (%d bytes); skipped", kind, len(enc)
+            )
+            continue
         if current and size + len(enc) + 40 > MAX_PAYLOAD:
             out.append(f'{{"type":"{kind}","items":[{",".join(current)}]}}')
             current, size = [], 0
