@@ -37,6 +37,19 @@ _PUBLISH = 0x30
 _PUBACK = 0x40
 
 
+def plain_publish(buf: bytes, start: int, end: int, qos: int) -> Publish | None:
+    """The PUBLISH whose variable header and payload are ``buf[start:end]``, or ``None`` if
+    it carries properties (or a topic alias), which paho decodes, or is cut short."""
+    if end - start < 3:
+        return None
+    t_end = start + 2 + ((buf[start] << 8) | buf[start + 1])
+    props = t_end + 2 if qos else t_end  # QoS 1 carries a packet id before the properties
+    if props >= end or buf[props] != 0:
+        return None
+    mid = (buf[t_end] << 8) | buf[t_end + 1] if qos else 0
+    return (buf[start + 2 : t_end], buf[props + 1 : end], mid, qos)
+
+
 def take_publishes(buf: bytes, pos: int, out: list[Publish]) -> int:
     """Append every complete plain PUBLISH packet from ``buf[pos:]`` to ``out``.
 
@@ -62,24 +75,12 @@ def take_publishes(buf: bytes, pos: int, out: list[Publish]) -> int:
                 break
             shift += 7
         end = i + length
-        if end > n or length < 3:
+        if end > n:
             return pos
-        t_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
-        if header & 0x06:
-            if t_end + 3 > end:
-                return pos
-            mid = (buf[t_end] << 8) | buf[t_end + 1]
-            props = t_end + 2
-            qos = 1
-        else:
-            if t_end + 1 > end:
-                return pos
-            mid = 0
-            props = t_end
-            qos = 0
-        if buf[props] != 0:
-            return pos  # properties (or a topic alias): paho decodes those
-        out.append((buf[i + 2 : t_end], buf[props + 1 : end], mid, qos))
+        publish = plain_publish(buf, i, end, (header >> 1) & 1)
+        if publish is None:
+            return pos
+        out.append(publish)
         pos = end
     return pos
 
@@ -145,14 +146,16 @@ class BufferedClient(mqtt.Client):
     def _deliver_buffered(self, sock: BufferedSocket) -> None:
         got: list[Publish] = []
         sock.take_publishes(got)
-        if not got:
-            return
+        if got:
+            self._hand_over(got)
+
+    def _hand_over(self, publishes: list[Publish]) -> None:
         with self._msgtime_mutex:
             self._last_bytes_received = time.monotonic()
         sink = self.on_publishes
         if sink is not None:
             with self._in_callback_mutex:
-                sink(got)
+                sink(publishes)
 
     def ack_many(self, mids: Sequence[int]) -> None:
         """PUBACK (success, MQTT 5 short form) every message id, queued as one write."""
@@ -167,25 +170,14 @@ class BufferedClient(mqtt.Client):
         qos = (header & 0x06) >> 1
         if self._protocol != mqtt.MQTTv5 or qos > 1 or (qos == 1 and not self._manual_ack):
             return super()._handle_publish()
-        packet = self._in_packet["packet"]
-        try:
-            end = 2 + int.from_bytes(packet[0:2], "big")
-            topic = bytes(packet[2:end])
-            mid = 0
-            if qos:
-                mid = int.from_bytes(packet[end : end + 2], "big")
-                end += 2
-            has_properties = packet[end] != 0  # property length 0: one zero byte
-        except IndexError:
-            return super()._handle_publish()  # malformed: paho reports it
-        if has_properties or len(packet) < end + 1:
-            return super()._handle_publish()
+        packet = bytes(self._in_packet["packet"])
+        publish = plain_publish(packet, 0, len(packet), qos)
+        if publish is None:
+            return super()._handle_publish()  # properties, or malformed: paho reports it
         if self.on_publishes is not None:
-            with self._msgtime_mutex:
-                self._last_bytes_received = time.monotonic()
-            with self._in_callback_mutex:
-                self.on_publishes([(topic, bytes(packet[end + 1 :]), mid, qos)])
+            self._hand_over([publish])
             return MQTTErrorCode.MQTT_ERR_SUCCESS
+        topic, payload, mid, _ = publish
         if self._no_properties is None:
             self._no_properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         message = mqtt.MQTTMessage(mid=mid, topic=topic)
@@ -193,7 +185,7 @@ class BufferedClient(mqtt.Client):
         message.qos = qos
         message.retain = bool(header & 0x01)
         message.properties = self._no_properties
-        message.payload = bytes(packet[end + 1 :])
+        message.payload = payload
         message.timestamp = time.monotonic()
         self._handle_on_message(message)
         return MQTTErrorCode.MQTT_ERR_SUCCESS
