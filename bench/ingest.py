@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -295,6 +296,16 @@ def main() -> int:
         settings = load_settings(database_url=url, mqtt_port=broker.port)
         work = Path(tempfile.mkdtemp(prefix="citysense-bench-logs-"))
         phases: list[Phase] = []
+        # The two workloads, each run with one worker and then two. Backlogs are published
+        # at 200,000 readings/s, so the publisher is not what caps the result.
+        single = partial(
+            through_ingest, settings, url, devices=1000, rate=30_000, duration=5 * scale,
+            processes=2,
+        )  # fmt: skip
+        backlogs = partial(
+            through_ingest, settings, url, devices=500, rate=2000, duration=5 * scale, k=100,
+            processes=2,
+        )  # fmt: skip
         print("ceiling: binary COPY ...", flush=True)
         ceiling_rate = asyncio.run(ceiling(url, int(200_000 * scale)))
         print("naive: INSERT + commit per reading ...", flush=True)
@@ -302,10 +313,7 @@ def main() -> int:
 
         with ingest(url, broker, 1, work / "ingest1.log") as ports:
             print("e2e, 1 worker, 1 reading/message ...", flush=True)
-            e2e, _, _ = through_ingest(
-                settings, url, ports, name="e2e 1 worker", devices=1000,
-                rate=30_000, duration=5 * scale, processes=2,
-            )  # fmt: skip
+            e2e, _, _ = single(ports, name="e2e 1 worker")
             phases.append(e2e)
             print("latency at 5,000 readings/s ...", flush=True)
             lat, b, a = through_ingest(
@@ -315,24 +323,14 @@ def main() -> int:
             phases.append(lat)
             p50, p99, observed = merged_lag(b, a)
             print("backlogs of 100 readings/message ...", flush=True)
-            # Published at 200,000 readings/s, so the publisher is not what caps the result.
-            backlog, _, _ = through_ingest(
-                settings, url, ports, name="backlog x100", devices=500, rate=2000,
-                duration=5 * scale, k=100, processes=2,
-            )  # fmt: skip
+            backlog, _, _ = backlogs(ports, name="backlog x100")
             phases.append(backlog)
         with ingest(url, broker, 2, work / "ingest2.log") as ports:
             print("e2e, 2 workers ...", flush=True)
-            two, _, _ = through_ingest(
-                settings, url, ports, name="e2e 2 workers", devices=1000,
-                rate=30_000, duration=5 * scale, processes=2,
-            )  # fmt: skip
+            two, _, _ = single(ports, name="e2e 2 workers")
             phases.append(two)
             print("backlogs of 100, 2 workers ...", flush=True)
-            backlog_two, _, _ = through_ingest(
-                settings, url, ports, name="backlog x100 2 workers", devices=500, rate=2000,
-                duration=5 * scale, k=100, processes=2,
-            )  # fmt: skip
+            backlog_two, _, _ = backlogs(ports, name="backlog x100 2 workers")
             phases.append(backlog_two)
         shutil.rmtree(work, ignore_errors=True)
 
