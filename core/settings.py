@@ -47,6 +47,28 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    api_heavy_slots: int = Field(
+        default=2,
+        ge=1,
+        description="History queries one API process runs at once; /state, /healthz and"
+        " /stream never wait for them.",
+    )
+    api_heavy_queue: int = Field(
+        default=8, ge=0, description="History queries that may wait for a slot; more get 429."
+    )
+    api_heavy_wait_s: float = Field(
+        default=5.0, gt=0, description="How long a history query waits for a slot (then 429)."
+    )
+    api_max_response_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=64 * 1024,
+        description="An answer streams at most this many bytes, then says it was cut.",
+    )
+    api_state_max_age_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="/state is served from memory while its snapshot is younger than this.",
+    )
     timezone: str = Field(default="Asia/Jakarta", description="Default display time zone.")
 
     ingest_client_id: str = Field(

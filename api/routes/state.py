@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api import params
@@ -43,11 +42,8 @@ StatusQ = Annotated[
 ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": Problem}}
 
 
-def _cache(request: Request, pool: asyncpg.Pool, kinds: KindRegistry) -> StateCache:
-    cache: StateCache | None = getattr(request.app.state, "state_cache", None)
-    if cache is None:
-        cache = StateCache(pool, liveness_limits(kinds))
-        request.app.state.state_cache = cache
+def _cache(request: Request) -> StateCache:
+    cache: StateCache = request.app.state.state_cache
     return cache
 
 
@@ -68,13 +64,14 @@ Filter = Annotated[StateFilter, Depends(_filter)]
 @router.get("/state", response_model=list[DeviceState], responses=ERRORS)
 async def state(
     request: Request,
-    pool: PoolDep,
-    kinds: KindsDep,
     _: Reader,
     f: Filter,
 ) -> Response:
-    """Latest state of every device with online/stale flags and the flood warning level."""
-    body = await _cache(request, pool, kinds).json(f)
+    """Latest state of every device with online/stale flags and the flood warning level.
+
+    Served from memory: at most ``CITYSENSE_API_STATE_MAX_AGE_S`` old while the database
+    answers promptly (a little more while it is slow)."""
+    body = await _cache(request).json(f)
     return Response(content=body, media_type="application/json")
 
 
@@ -93,13 +90,11 @@ async def state(
 )
 async def state_geo(
     request: Request,
-    pool: PoolDep,
-    kinds: KindsDep,
     _: Reader,
     f: Filter,
 ) -> Response:
     """The same state as a GeoJSON FeatureCollection (devices without a position: null geometry)."""
-    body = await _cache(request, pool, kinds).geojson(f)
+    body = await _cache(request).geojson(f)
     return Response(content=body, media_type="application/geo+json")
 
 
