@@ -59,19 +59,22 @@ async def test_every_aggregate_of_every_field_for_a_month_is_refused_naming_the_
         "from": (now - timedelta(days=30)).isoformat(),
         "agg": "avg,min,max,last,count",
     }
-    async with serving(create_app(settings, kinds, pool=pool)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            status, body = await _body(http, "/readings", params, 1 << 20)
-            assert status == 422, (status, len(body))
-            assert len(body) < 4096
-            detail = json.loads(body)["detail"]
-            assert "bucket=1h" in detail and "field=" in detail and "shorter range" in detail
-            # the same question, coarser and narrower, is answered
-            ok = await http.get(
-                "/readings", params={**params, "bucket": "1h", "agg": "avg", "field": "energy"}
-            )
-            assert ok.status_code == 200
-            assert len(ok.json()["rows"]) >= 10 * 30 * 24  # every hour of every light
+    async with (
+        serving(create_app(settings, kinds, pool=pool)) as url,
+        httpx.AsyncClient(base_url=url, timeout=60) as http,
+    ):
+        status, body = await _body(http, "/readings", params, 1 << 20)
+        assert status == 422, (status, len(body))
+        assert len(body) < 4096
+        detail = json.loads(body)["detail"]
+        for fix in ("bucket=1h", "field=", "shorter range"):
+            assert fix in detail
+        # the same question, coarser and narrower, is answered
+        ok = await http.get(
+            "/readings", params={**params, "bucket": "1h", "agg": "avg", "field": "energy"}
+        )
+        assert ok.status_code == 200
+        assert len(ok.json()["rows"]) >= 10 * 30 * 24  # every hour of every light
 
 
 async def test_answers_stream_and_stop_at_the_byte_limit_saying_so(
@@ -89,20 +92,22 @@ async def test_answers_stream_and_stop_at_the_byte_limit_saying_so(
         "field": "energy",
     }  # 60 x 96 rows, about 550 kB in full
     capped = settings.model_copy(update={"api_max_response_bytes": cap})
-    async with serving(create_app(capped, kinds, pool=pool)) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as http:
-            status, body = await _body(http, "/readings", params, 4 * cap)
-            assert status == 200
-            assert len(body) <= cap + 512
-            doc = json.loads(body)
-            assert 0 < len(doc["rows"]) < 60 * 96
-            assert "bucket" in doc["truncated"]
-            status, text = await _body(http, "/readings", {**params, "format": "csv"}, 4 * cap)
-            assert status == 200
-            assert len(text) <= cap + 512
-            assert text.decode().splitlines()[-1].startswith("# truncated:")
-            small = await http.get("/readings", params={**params, "district": "none-such"})
-            assert small.status_code == 404
+    async with (
+        serving(create_app(capped, kinds, pool=pool)) as url,
+        httpx.AsyncClient(base_url=url, timeout=60) as http,
+    ):
+        status, body = await _body(http, "/readings", params, 4 * cap)
+        assert status == 200
+        assert len(body) <= cap + 512
+        doc = json.loads(body)
+        assert 0 < len(doc["rows"]) < 60 * 96
+        assert "bucket" in doc["truncated"]
+        status, text = await _body(http, "/readings", {**params, "format": "csv"}, 4 * cap)
+        assert status == 200
+        assert len(text) <= cap + 512
+        assert text.decode().splitlines()[-1].startswith("# truncated:")
+        small = await http.get("/readings", params={**params, "district": "none-such"})
+        assert small.status_code == 404
 
 
 async def test_heavy_queries_beyond_capacity_are_turned_away_while_state_answers_from_memory(
@@ -132,7 +137,7 @@ async def test_heavy_queries_beyond_capacity_are_turned_away_while_state_answers
             answers = await asyncio.gather(*jobs)
     heavy_answers, light = answers[:10], answers[10:]
     statuses = sorted(r.status_code for r in heavy_answers)
-    assert 200 in statuses and 429 in statuses and set(statuses) == {200, 429}, statuses
+    assert set(statuses) == {200, 429}, statuses
     for r in heavy_answers:
         if r.status_code == 429:
             assert int(r.headers["retry-after"]) >= 1
