@@ -82,6 +82,20 @@ class HeavyLimiter:
         return Slot(self._sem)
 
 
+def _fitting(batch: list[str], room: int, max_bytes: int) -> tuple[bytes, str]:
+    kept: list[bytes] = []
+    for piece in batch:
+        data = piece.encode()
+        if len(data) > room:
+            break
+        room -= len(data)
+        kept.append(data)
+    return b"".join(kept), (
+        f"answer cut at {max_bytes} bytes (batas ukuran jawaban / response size limit);"
+        " ask for a coarser bucket, fewer fields or devices, or a shorter range"
+    )
+
+
 SEND_BYTES = 64 * 1024
 """Pieces are gathered into writes of about this size."""
 
@@ -103,18 +117,12 @@ async def capped(
         sent = pending = len(out[0])
         reason: str | None = None
         async for batch in pieces:
-            for piece in batch:
-                data = piece.encode()
-                if sent + len(data) > max_bytes:
-                    reason = (
-                        f"answer cut at {max_bytes} bytes (batas ukuran jawaban / response"
-                        " size limit); ask for a coarser bucket, fewer fields or devices, or a"
-                        " shorter range"
-                    )
-                    break
-                sent += len(data)
-                pending += len(data)
-                out.append(data)
+            data = "".join(batch).encode()
+            if sent + len(data) > max_bytes:  # the last batch: keep the pieces that fit
+                data, reason = _fitting(batch, max_bytes - sent, max_bytes)
+            sent += len(data)
+            pending += len(data)
+            out.append(data)
             if reason is not None:
                 break
             if pending >= SEND_BYTES:

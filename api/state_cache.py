@@ -14,12 +14,15 @@ the background (never more than one at a time), which a request waits for at mos
 history queries, a vacuum), ``/state`` answers late by at most ``wait_s`` and stale by
 at most the refresh's duration, instead of queueing behind the database. Each rendered
 answer is kept per filter until the next refresh (or for a second, the precision of the
-online/stale flags), so a wall of screens asking the same question costs one render.
+online/stale flags), so a wall of screens asking the same question costs one render and one
+compression (sent to every client that accepts gzip; a client repeating its ETag gets 304).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gzip
+import hashlib
 import json
 import logging
 import time
@@ -36,6 +39,23 @@ FLAGS_EVERY_S = 1.0
 MEMO_ENTRIES = 64
 
 log = logging.getLogger(__name__)
+
+
+class Rendered:
+    """One rendered answer, with its entity tag and its gzip form (compressed off the loop)."""
+
+    __slots__ = ("body", "etag", "gzip")
+
+    def __init__(self, body: bytes, gzipped: bytes) -> None:
+        self.body = body
+        self.etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        self.gzip = gzipped
+
+    @classmethod
+    async def of(cls, body: bytes) -> Rendered:
+        # zlib lets go of the GIL: requests keep being served while a large answer compresses
+        gz = await asyncio.to_thread(gzip.compress, body, 1, mtime=0) if len(body) > 1024 else b""
+        return cls(body, gz)
 
 
 class StateCache:
@@ -60,7 +80,8 @@ class StateCache:
         self._fresh_at = float("-inf")
         self._version = 0
         self._task: asyncio.Task[None] | None = None
-        self._memo: dict[tuple[StateFilter, str], tuple[int, float, str]] = {}
+        self._memo: dict[tuple[StateFilter, str], tuple[int, float, Rendered]] = {}
+        self._rendering: set[tuple[StateFilter, str]] = set()
         self.refreshes = 0
 
     async def _refresh(self) -> None:
@@ -109,24 +130,35 @@ class StateCache:
             self._task.cancel()
             await asyncio.wait({self._task})
 
-    async def _rendered(self, flt: StateFilter, fmt: str) -> str:
+    async def rendered(self, flt: StateFilter, fmt: str) -> Rendered:
+        """The answer for ``flt`` as ``json`` or ``geojson``, rendered once per snapshot (and
+        per second, for the flags). While one request renders a newer answer, the others
+        are served the previous one."""
         await self._current()
         now = time.monotonic()
         key = (flt, fmt)
         hit = self._memo.get(key)
-        if hit is not None and hit[0] == self._version and now - hit[1] < FLAGS_EVERY_S:
+        if hit is not None and (
+            (hit[0] == self._version and now - hit[1] < FLAGS_EVERY_S) or key in self._rendering
+        ):
             return hit[2]
-        body = self._json(flt) if fmt == "json" else self._geojson(flt)
+        self._rendering.add(key)
+        try:
+            version = self._version
+            body = (self._json(flt) if fmt == "json" else self._geojson(flt)).encode()
+            out = await Rendered.of(body)
+        finally:
+            self._rendering.discard(key)
         if len(self._memo) >= MEMO_ENTRIES:
             self._memo.clear()
-        self._memo[key] = (self._version, now, body)
-        return body
+        self._memo[key] = (version, now, out)
+        return out
 
     async def json(self, flt: StateFilter) -> str:
-        return await self._rendered(flt, "json")
+        return (await self.rendered(flt, "json")).body.decode()
 
     async def geojson(self, flt: StateFilter) -> str:
-        return await self._rendered(flt, "geojson")
+        return (await self.rendered(flt, "geojson")).body.decode()
 
     def _flags(self, f: Fragment, now: datetime) -> tuple[bool, bool]:
         limit = self._limits.get(f.kind, timedelta(seconds=900 * 3))

@@ -48,10 +48,11 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
     api_heavy_slots: int = Field(
-        default=2,
+        default=1,
         ge=1,
-        description="History queries one API process runs at once; /state, /healthz and"
-        " /stream never wait for them.",
+        description="History queries one API process runs at once (each keeps a database"
+        " core busy; raise it on a bigger machine); /state, /healthz and /stream never wait"
+        " for them.",
     )
     api_heavy_queue: int = Field(
         default=8, ge=0, description="History queries that may wait for a slot; more get 429."

@@ -12,7 +12,7 @@ from api.auth import Reader
 from api.deps import KindsDep, PoolDep
 from api.models import Problem
 from api.ops_models import DeviceState, DistrictSummary, StateCollection, StateStatus
-from api.state_cache import StateCache
+from api.state_cache import Rendered, StateCache
 from core.kinds import KindRegistry
 from core.storage.state import (
     DEFAULT_OFFLINE_FACTOR,
@@ -47,6 +47,16 @@ def _cache(request: Request) -> StateCache:
     return cache
 
 
+def _send(request: Request, r: Rendered, media_type: str) -> Response:
+    headers = {"ETag": r.etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == r.etag:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", "") and len(r.body) > 1024:
+        headers["Content-Encoding"] = "gzip"
+        return Response(content=r.gzip, media_type=media_type, headers=headers)
+    return Response(content=r.body, media_type=media_type, headers=headers)
+
+
 def _filter(
     kinds: KindsDep, kind: KindQ = None, district: DistrictQ = None, status: StatusQ = None
 ) -> StateFilter:
@@ -71,8 +81,7 @@ async def state(
 
     Served from memory: at most ``CITYSENSE_API_STATE_MAX_AGE_S`` old while the database
     answers promptly (a little more while it is slow)."""
-    body = await _cache(request).json(f)
-    return Response(content=body, media_type="application/json")
+    return _send(request, await _cache(request).rendered(f, "json"), "application/json")
 
 
 @router.get(
@@ -94,8 +103,7 @@ async def state_geo(
     f: Filter,
 ) -> Response:
     """The same state as a GeoJSON FeatureCollection (devices without a position: null geometry)."""
-    body = await _cache(request).geojson(f)
-    return Response(content=body, media_type="application/geo+json")
+    return _send(request, await _cache(request).rendered(f, "geojson"), "application/geo+json")
 
 
 @router.get("/summary", response_model=list[DistrictSummary], responses=ERRORS)

@@ -160,7 +160,7 @@ def _args(q: BucketQuery) -> list[object]:
     return [list(q.device_ids), q.start, q.end, q.bucket, q.tz, q.kind.name]
 
 
-CHUNK_ROWS = 2000
+CHUNK_ROWS = 500
 """Rows fetched from the cursor at a time while an answer streams."""
 
 
