@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 import asyncpg
 import pytest
@@ -88,12 +89,39 @@ async def test_only_a_digest_of_each_key_is_stored(pool: asyncpg.Pool) -> None:
     assert bytes(row["key_hash"]) == hashlib.sha256(key.encode()).digest()
 
 
-@pytest.mark.parametrize("key", [None, "changeme", "short"])
-def test_production_refuses_default_or_missing_admin_key(key: str | None) -> None:
+BROKER_ACCOUNT = {"mqtt_username": "citysense-ingest", "mqtt_password": secrets.token_urlsafe(18)}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [None, "changeme", "short", "a" * 24, "ab" * 20, "Password" * 4, "abcdefghijklmnopqrstuvwx"],
+)
+def test_production_refuses_default_missing_or_low_entropy_admin_key(key: str | None) -> None:
     with pytest.raises(ValidationError, match="CITYSENSE_ADMIN_API_KEY"):
-        load_settings(environment="production", admin_api_key=key)
+        load_settings(environment="production", admin_api_key=key, **BROKER_ACCOUNT)
 
 
-def test_production_accepts_a_real_secret() -> None:
-    s = load_settings(environment="production", admin_api_key="x" * 32)
-    assert s.environment == "production"
+def test_production_accepts_random_keys_of_every_usual_shape() -> None:
+    for key in (secrets.token_urlsafe(), secrets.token_urlsafe(18), secrets.token_hex(16)):
+        s = load_settings(environment="production", admin_api_key=key, **BROKER_ACCOUNT)
+        assert s.environment == "production"
+
+
+def test_production_refuses_an_anonymous_broker_and_keeps_public_reads_off() -> None:
+    admin = secrets.token_urlsafe()
+    with pytest.raises(ValidationError, match="anonymously"):
+        load_settings(environment="production", admin_api_key=admin)
+    with pytest.raises(ValidationError, match="CITYSENSE_MQTT_PASSWORD"):
+        load_settings(
+            environment="production",
+            admin_api_key=admin,
+            mqtt_username="citysense-ingest",
+            mqtt_password="x" * 20,
+        )
+    locked = load_settings(environment="production", admin_api_key=admin, **BROKER_ACCOUNT)
+    assert locked.public_read is False
+    asked = load_settings(
+        environment="production", admin_api_key=admin, public_read=True, **BROKER_ACCOUNT
+    )
+    assert asked.public_read is True
+    assert load_settings().public_read is True  # development: a wall screen just works

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from citysense.commands import UsageError
 from core.kinds import KindRegistry
-from core.settings import Settings
+from core.settings import Settings, settings_error
 
 if TYPE_CHECKING:
     from alerts.config import AlertConfig
@@ -46,7 +46,9 @@ def cmd_alerts(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
     path = args.config or (Path(settings.alerts_config) if settings.alerts_config else None)
     try:
         config = with_webhook(load_config(path), settings)
-    except (OSError, ValueError, ValidationError) as exc:
+    except ValidationError as exc:  # not pydantic's message: it echoes a webhook's token
+        raise UsageError(f"alert configuration {path}: {settings_error(exc, None)}") from None
+    except (OSError, ValueError) as exc:
         raise UsageError(f"alert configuration {path}: {exc}") from exc
     if args.check:
         print(config.model_dump_json(indent=2))
