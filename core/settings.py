@@ -6,6 +6,7 @@ the result down.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from typing import Literal
@@ -187,7 +188,7 @@ def weak_secret(value: str, *, min_len: int, min_bits: float) -> bool:
     n = len(value)
     if any(value == (value[:d] * (n // d + 1))[:n] for d in range(1, n // 2 + 1)):
         return True  # a word repeated ("passwordpassword")
-    if sum(abs(ord(a) - ord(b)) <= 1 for a, b in zip(value, value[1:], strict=False)) * 2 > n:
+    if sum(abs(ord(a) - ord(b)) <= 1 for a, b in itertools.pairwise(value)) * 2 > n:
         return True  # mostly runs ("abcdef...", "123456...")
     alphabet = sum(size for test, size in CLASSES if any(test(c) for c in value))
     if any(not (c.islower() or c.isupper() or c.isdigit()) for c in value):
