@@ -12,7 +12,17 @@ from api import errors
 from api.headers import SecurityHeaders
 from api.limits import HeavyLimiter
 from api.live import EventHub
-from api.routes import alerts, devices, health, history, ops_page, readings, state, stream
+from api.routes import (
+    alerts,
+    devices,
+    health,
+    history,
+    keys,
+    ops_page,
+    readings,
+    state,
+    stream,
+)
 from api.state_cache import StateCache
 from core.kinds import KindRegistry
 from core.settings import Settings
@@ -61,7 +71,7 @@ def create_app(
     app.include_router(readings.build_router(kinds))
     app.include_router(devices.build_router(settings, kinds))
     errors.install(app)
-    for router in (state.router, history.router, stream.router, alerts.router):
+    for router in (state.router, history.router, stream.router, alerts.router, keys.router):
         app.include_router(router)
     app.include_router(ops_page.router)
     return app

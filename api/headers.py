@@ -1,4 +1,4 @@
-"""Security headers on every response, and ``no-store`` on the ones carrying secrets.
+"""Security headers on every response (routes carrying secrets add ``no-store`` themselves).
 
 A pure ASGI middleware (it only edits the ``http.response.start`` message), so streamed
 answers and Server-Sent Events pass through untouched.
@@ -20,14 +20,20 @@ CONTENT_SECURITY_POLICY = (
     " connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self';"
     " frame-ancestors 'none'"
 )
+DOCS_PAGES = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
+DOCS_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net;"
+    " style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com;"
+    " font-src 'self' https://fonts.gstatic.com; img-src 'self' data: https:;"
+    " connect-src 'self'; worker-src 'self' blob:; object-src 'none'; base-uri 'none';"
+    " frame-ancestors 'none'"
+)
+"""FastAPI's documentation pages load Swagger UI / ReDoc from a CDN with an inline script."""
 ALWAYS: list[tuple[bytes, bytes]] = [
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
 ]
-SECRET_BEARING = b"x-citysense-secret"
-"""A route sets this response header (any value) when its body carries a secret; the
-middleware replaces it with ``Cache-Control: no-store``."""
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,15 +55,11 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = [(k.lower(), v) for k, v in message.get("headers", [])]
                 names = {k for k, _ in headers}
-                secret = SECRET_BEARING in names
-                headers = [(k, v) for k, v in headers if k not in (SECRET_BEARING,)]
                 headers += [(k, v) for k, v in ALWAYS if k not in names]
                 content_type = dict(headers).get(b"content-type", b"")
                 if content_type.startswith(b"text/html"):
-                    headers.append((b"content-security-policy", CONTENT_SECURITY_POLICY.encode()))
-                if secret:
-                    headers = [(k, v) for k, v in headers if k not in (b"cache-control", b"pragma")]
-                    headers += [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+                    policy = DOCS_POLICY if scope["path"] in DOCS_PAGES else CONTENT_SECURITY_POLICY
+                    headers.append((b"content-security-policy", policy.encode()))
                 message["headers"] = headers
             await send(message)
 

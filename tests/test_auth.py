@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from pydantic import ValidationError
 
 from api.app import create_app
-from api.auth import Operator, Technician
+from api.auth import Operator, Resolver, Supervisor, Technician
 from core.kinds import KindRegistry
 from core.settings import Settings, load_settings
 from core.storage.api_keys import create_api_key, revoke_api_key
@@ -32,6 +32,14 @@ def _app_with_probe_routes(settings: Settings, kinds: KindRegistry, pool: asyncp
     async def op(p: Operator) -> dict[str, str]:
         return {"name": p.name, "role": p.role.value}
 
+    @probe.post("/probe/resolver")
+    async def resolver(p: Resolver) -> dict[str, str]:
+        return {"name": p.name, "role": p.role.value}
+
+    @probe.post("/probe/supervisor")
+    async def supervisor(p: Supervisor) -> dict[str, str]:
+        return {"name": p.name, "role": p.role.value}
+
     app.include_router(probe)
     return app
 
@@ -39,19 +47,18 @@ def _app_with_probe_routes(settings: Settings, kinds: KindRegistry, pool: asyncp
 async def test_roles_are_enforced_and_revocation_takes_effect(
     settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry
 ) -> None:
-    keys = {
-        role: (await create_api_key(pool, f"t-{role}", role))
-        for role in ("admin", "technician", "operator", "viewer")
+    roles = ("admin", "supervisor", "technician", "operator", "viewer")
+    keys = {role: (await create_api_key(pool, f"t-{role}", role)) for role in roles}
+    admitted = {
+        "technician": {"admin", "supervisor", "technician"},  # registry work
+        "operator": {"admin", "supervisor", "technician", "operator"},  # acknowledge alerts
+        "resolver": {"admin", "supervisor", "operator"},  # resolve alerts: not technicians
+        "supervisor": {"admin", "supervisor"},
     }
     expected = {
-        ("technician", "admin"): 200,
-        ("technician", "technician"): 200,
-        ("technician", "operator"): 403,
-        ("technician", "viewer"): 403,
-        ("operator", "admin"): 200,
-        ("operator", "technician"): 200,
-        ("operator", "operator"): 200,
-        ("operator", "viewer"): 403,
+        (route, role): 200 if role in who else 403
+        for route, who in admitted.items()
+        for role in roles
     }
     async with api_client(_app_with_probe_routes(settings, kinds, pool)) as http:
         for (route, role), status in expected.items():
