@@ -3,16 +3,20 @@ and answers holding a device password are never cached."""
 
 from __future__ import annotations
 
+import secrets
+
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from api.app import create_app
 from api.headers import CONTENT_SECURITY_POLICY
 from core.kinds import KindRegistry
 from core.settings import Settings
+from tests.support.browser import chromium
 from tests.support.registry import gauge, role_keys, streetlight
-from tests.support.server import serving
+from tests.support.server import serving, serving_in_thread
 
 pytestmark = pytest.mark.anyio
 
@@ -91,3 +95,33 @@ async def test_answers_with_a_device_password_are_never_cached(
             assert r.headers["cache-control"] == "no-store", name
         listed = await http.get(f"/devices/{did}")
         assert "no-store" not in listed.headers.get("cache-control", "")
+
+
+def test_the_pages_run_under_their_content_security_policy(
+    settings: Settings, kinds: KindRegistry, uid: str
+) -> None:
+    admin = secrets.token_urlsafe()
+    app = create_app(settings.model_copy(update={"admin_api_key": SecretStr(admin)}), kinds)
+    violations: list[str] = []
+    with serving_in_thread(app) as url, chromium() as browser:
+        # a device, so the map draws a marker and the legend its coloured swatches
+        made = httpx.post(
+            f"{url}/devices",
+            json=streetlight(f"PJU-CSP-{uid}"),
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert made.status_code == 201, made.text
+        page = browser.new_page()
+        page.on(
+            "console",
+            lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        page.goto(f"{url}/ops")
+        page.wait_for_function(
+            "() => typeof L !== 'undefined' && !!document.querySelector('.leaflet-container')"
+            " && !!document.querySelector('#counts i')"
+        )
+        page.goto(f"{url}/technician/")
+        page.wait_for_function("() => document.getElementById('device-id') !== null")
+        page.wait_for_timeout(500)  # late script and style loads report here too
+    assert violations == []
