@@ -20,6 +20,7 @@ router = APIRouter(tags=["api keys"])
 
 KeyId = Annotated[int, Path(ge=1, le=2**63 - 1, description="API key id.")]
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body could not be parsed"},
     401: {"model": Problem, "description": "No API key, or not a valid one"},
     403: {"model": Problem, "description": "Only admins manage keys"},
     422: {"model": Problem},
