@@ -68,10 +68,14 @@ class HeavyLimiter:
             429, BUSY_DETAIL.format(after=after), headers={"Retry-After": str(after)}
         )
 
-    async def slot(self) -> Slot:
-        """A slot, or a 429 once ``queue`` callers are already waiting or ``wait_s`` passed."""
+    def check(self) -> None:
+        """Refuse now, before any database work, a caller who would be refused a slot."""
         if self._sem.locked() and self._waiting >= self._queue:
             raise self._busy()
+
+    async def slot(self) -> Slot:
+        """A slot, or a 429 once ``queue`` callers are already waiting or ``wait_s`` passed."""
+        self.check()
         self._waiting += 1
         try:
             await asyncio.wait_for(self._sem.acquire(), self._wait_s)

@@ -31,6 +31,10 @@ async def _lights(pool: asyncpg.Pool, district: str, n: int, kind: str = "street
     )
 
 
+async def _in_use(pool: asyncpg.Pool) -> int:
+    return pool.get_size() - pool.get_idle_size()
+
+
 async def _body(
     http: httpx.AsyncClient, path: str, params: dict[str, str], limit: int
 ) -> tuple[int, bytes]:

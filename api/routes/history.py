@@ -201,6 +201,7 @@ async def readings(
     start_t = params.aware(start, "from") if start else end_t - timedelta(hours=24)
     if start_t >= end_t:
         raise HTTPException(422, "'from' must be before 'to'")
+    heavy.check()
     selected = await select_devices(
         pool, device_ids=ids, kind=kind, district=district, bbox=box, limit=MAX_DEVICES + 1
     )

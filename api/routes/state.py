@@ -40,6 +40,9 @@ StatusQ = Annotated[
     ),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": Problem}}
+CACHED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Unchanged since the ETag given in If-None-Match"}
+}
 
 
 def _cache(request: Request) -> StateCache:
@@ -71,7 +74,7 @@ def _filter(
 Filter = Annotated[StateFilter, Depends(_filter)]
 
 
-@router.get("/state", response_model=list[DeviceState], responses=ERRORS)
+@router.get("/state", response_model=list[DeviceState], responses={**ERRORS, **CACHED})
 async def state(
     request: Request,
     _: Reader,
@@ -95,6 +98,7 @@ async def state(
             },
         },
         **ERRORS,
+        **CACHED,
     },
 )
 async def state_geo(
