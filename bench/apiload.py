@@ -277,6 +277,9 @@ async def phase(
 def summary(t: Tally, seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {
         "state": percentiles(t.state) if len(t.state) > 1 else {"n": len(t.state)},
+        "state_within_target_share": round(
+            sum(x * 1000 < TARGET_P99_MS for x in t.state) / max(1, len(t.state)), 4
+        ),
         "state_per_s": round(len(t.state) / seconds, 1),
         "state_errors": t.state_errors,
     }
@@ -337,7 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "load_average_before": load_before},
     }
     print(
-        f"  /state baseline p50 {baseline['state'].get('p50_ms')} ms p99 {p99_base} ms"
+        f"  load average {load_before[0]:.1f};"
+        f" /state baseline p50 {baseline['state'].get('p50_ms')} ms p99 {p99_base} ms"
         f" ({baseline['state_per_s']}/s) | with {heavy} heavy clients p50"
         f" {mixed['state'].get('p50_ms')} ms p99 {p99_mixed} ms ({mixed['state_per_s']}/s),"
         f" ratio {report['state_p99_mixed_vs_baseline']}; errors {mixed['state_errors']};"

@@ -8,7 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Response
@@ -36,7 +36,6 @@ from core.storage.history import (
 from core.storage.rollups import AGGS, numeric_fields
 
 router = APIRouter(tags=["readings"])
-T = TypeVar("T")
 
 BUCKETS: dict[str, timedelta] = {
     "1m": timedelta(minutes=1),
@@ -369,26 +368,12 @@ def _head(
     return head[:-1] + ', "rows": ['
 
 
-async def _primed(chunks: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Start the query now, so its errors become a 4xx before any byte is sent."""
-    first = await anext(chunks, None)
-
-    async def rest() -> AsyncIterator[T]:
-        if first is None:
-            return
-        yield first
-        async for c in chunks:
-            yield c
-
-    return rest()
-
-
 async def _json(
     head: str, chunks: AsyncIterator[list[str]], settings: Settings, slot: Slot
 ) -> Response:
     async def joined() -> AsyncIterator[list[str]]:
         first = True
-        async for rows in await _primed(chunks):
+        async for rows in chunks:
             if first and rows:
                 rows = [rows[0], *("," + r for r in rows[1:])]
                 first = False
@@ -402,7 +387,7 @@ async def _json(
     body = capped(
         joined(), head=head, tail=tail, max_bytes=settings.api_max_response_bytes, slot=slot
     )
-    first = await anext(body)
+    first = await anext(body)  # runs the query: its errors are a 4xx before any byte is sent
     return StreamingResponse(_chain(first, body), media_type="application/json")
 
 
@@ -439,7 +424,7 @@ async def _csv(
         return out
 
     async def lines() -> AsyncIterator[list[str]]:
-        async for rows in await _primed(chunks):
+        async for rows in chunks:
             yield text(rows)
 
     def tail(reason: str | None) -> str:
