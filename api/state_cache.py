@@ -48,7 +48,8 @@ class Rendered:
 
     def __init__(self, body: bytes, gzipped: bytes) -> None:
         self.body = body
-        self.etag = '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+        # weak: the gzip and the plain answer are the same representation for a client
+        self.etag = 'W/"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
         self.gzip = gzipped
 
     @classmethod
