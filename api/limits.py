@@ -86,10 +86,10 @@ class HeavyLimiter:
         return Slot(self._sem)
 
 
-def _fitting(batch: list[str], room: int, max_bytes: int) -> tuple[bytes, str]:
+def _fitting(batch: list[str], sep: str, room: int, max_bytes: int) -> tuple[bytes, str]:
     kept: list[bytes] = []
     for piece in batch:
-        data = piece.encode()
+        data = (sep + piece).encode()
         if len(data) > room:
             break
         room -= len(data)
@@ -107,23 +107,30 @@ SEND_BYTES = 64 * 1024
 async def capped(
     pieces: AsyncIterator[list[str]],
     *,
+    sep: str = "",
     head: str,
     tail: Callable[[str | None], str],
     max_bytes: int,
     slot: Slot,
 ) -> AsyncIterator[bytes]:
-    """``head``, the pieces (rows, each whole or not at all), then ``tail(None)``; if the
-    next piece would pass ``max_bytes``, the stream stops there and ends with
-    ``tail(reason)``. The slot and the pieces' source (a database cursor) are released
+    """``head``, the pieces (rows, each whole or not at all) with ``sep`` between them, then
+    ``tail(None)``; if the next piece would pass ``max_bytes``, the stream stops there and
+    ends with ``tail(reason)``. The slot and the pieces' source (a database cursor) are released
     however the stream ends."""
     try:
         out = [head.encode()]
         sent = pending = len(out[0])
         reason: str | None = None
+        lead = ""
         async for batch in pieces:
-            data = "".join(batch).encode()
+            if not batch:
+                continue
+            data = (lead + sep.join(batch)).encode()
             if sent + len(data) > max_bytes:  # the last batch: keep the pieces that fit
-                data, reason = _fitting(batch, max_bytes - sent, max_bytes)
+                data, reason = _fitting(batch, sep, max_bytes - sent, max_bytes)
+                if not lead and data.startswith(sep.encode()):
+                    data = data[len(sep) :]
+            lead = sep
             sent += len(data)
             pending += len(data)
             out.append(data)

@@ -371,21 +371,16 @@ def _head(
 async def _json(
     head: str, chunks: AsyncIterator[list[str]], settings: Settings, slot: Slot
 ) -> Response:
-    async def joined() -> AsyncIterator[list[str]]:
-        first = True
-        async for rows in chunks:
-            if first and rows:
-                rows = [rows[0], *("," + r for r in rows[1:])]
-                first = False
-            else:
-                rows = ["," + r for r in rows]
-            yield rows
-
     def tail(reason: str | None) -> str:
         return "]}" if reason is None else "], " + json.dumps({"truncated": reason})[1:]
 
     body = capped(
-        joined(), head=head, tail=tail, max_bytes=settings.api_max_response_bytes, slot=slot
+        chunks,
+        sep=",",
+        head=head,
+        tail=tail,
+        max_bytes=settings.api_max_response_bytes,
+        slot=slot,
     )
     first = await anext(body)  # runs the query: its errors are a 4xx before any byte is sent
     return StreamingResponse(_chain(first, body), media_type="application/json")
