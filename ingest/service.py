@@ -29,6 +29,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core.broker_accounts import share_group as default_share_group
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.batches import BatchResult, write_batch
@@ -131,7 +132,7 @@ class IngestService:
         self._client_id = client_id or settings.ingest_client_id
         self._topics = Topics(settings.topic_root)
         if share_group is None:
-            share_group = settings.ingest_share_group or settings.ingest_client_id
+            share_group = default_share_group(settings)
         # A share name may not contain topic separators or wildcards.
         group = re.sub(r"[/+#]", "_", share_group)
         self.subscriptions = [telemetry_subscription(self._topics, group)]

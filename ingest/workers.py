@@ -19,6 +19,7 @@ from multiprocessing.process import BaseProcess
 
 import asyncpg
 
+from core.broker_accounts import worker_username
 from core.kinds import KindRegistry
 from core.settings import Settings
 
@@ -46,6 +47,11 @@ async def serve(settings: Settings, kinds: KindRegistry, index: int, stop: async
     try:
         if pool is None:
             return
+        if settings.mqtt_password is not None:
+            # The broker makes the login the client id: each worker has its own login.
+            settings = settings.model_copy(
+                update={"mqtt_username": worker_username(settings, index)}
+            )
         service = IngestService(
             settings,
             pool,

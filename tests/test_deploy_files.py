@@ -133,21 +133,21 @@ def test_volumes_are_declared_and_mounted_paths_exist(compose: dict[str, Any]) -
 
 def test_mosquitto_config_is_the_generated_one_with_persistence_and_accounts() -> None:
     generated = subprocess.run(
-        [sys.executable, "-m", "citysense.cli", "broker", "config", "--no-anonymous"],
+        [sys.executable, "-m", "citysense.cli", "broker", "config"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     committed = (ROOT / "deploy/compose/mosquitto.conf").read_text()
-    assert committed.startswith(generated), (
-        "regenerate: citysense broker config --no-anonymous > deploy/compose/mosquitto.conf"
-        " and append the broker-auth directives"
+    assert committed == generated, (
+        "regenerate: citysense broker config > deploy/compose/mosquitto.conf"
     )
-    rest = committed[len(generated) :]
     directives = mosquitto_directives(AuthPaths(Path(AUTH_DIR)))
-    assert rest.endswith(directives), "append mosquitto_directives(AuthPaths('/mosquitto/auth'))"
+    assert committed.endswith(directives)
     for line in ("password_file", "acl_file", "pid_file"):
-        assert f"\n{line} {AUTH_DIR}/" in rest, line
+        assert f"\n{line} {AUTH_DIR}/" in committed, line
+    assert "\nuse_username_as_clientid true\n" in committed
+    assert "allow_anonymous true" not in committed
     assert "persistence true" in committed
     assert "persistence_location /mosquitto/data/" in committed
     assert "allow_anonymous false" in committed
