@@ -56,6 +56,8 @@ class Rejection:
     unknown_device, wrong_kind, decommissioned."""
     reason: str
     """What is wrong and what to do about it, for the sender."""
+    item: int | None = None
+    """Index of the rejected item in a backlog array (``None``: the whole message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -359,7 +361,11 @@ def decode_telemetry(
         if type(item) is not dict:  # JSON objects decode to plain dicts
             where = f"item {index}: " if batch else ""
             rejections.append(
-                Rejection("invalid", f"{where}expected a JSON object, got {type(item).__name__}")
+                Rejection(
+                    "invalid",
+                    f"{where}expected a JSON object, got {type(item).__name__}",
+                    index if batch else None,
+                )
             )
             continue
         raw_ts = item.pop("ts", None)
@@ -378,7 +384,7 @@ def decode_telemetry(
                 raise _InvalidError("no telemetry fields; send at least one field of the kind")
         except _InvalidError as exc:
             where = f"item {index}: " if batch else ""
-            rejections.append(Rejection("invalid", f"{where}{exc}"))
+            rejections.append(Rejection("invalid", f"{where}{exc}", index if batch else None))
             continue
         if ts > latest:
             where = f"item {index}: " if batch else ""
@@ -387,6 +393,7 @@ def decode_telemetry(
                     "future",
                     f"{where}ts {ts.isoformat()} is more than {limits.max_future} ahead of the"
                     " server clock; check the device's clock (NTP/GPS)",
+                    index if batch else None,
                 )
             )
             continue
@@ -397,6 +404,7 @@ def decode_telemetry(
                     "too_old",
                     f"{where}ts {ts.isoformat()} is older than the retention period"
                     f" ({limits.max_age.days} days) and would be deleted at once",
+                    index if batch else None,
                 )
             )
             continue
