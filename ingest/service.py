@@ -164,6 +164,11 @@ class IngestService:
         self.stats = IngestStats()
         self.subscribed = asyncio.Event()
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Payload bytes received and not yet taken into a batch (at most INBOX_MAX_BYTES)."""
+        return self._inbox_bytes
+
     # -- MQTT side (paho's network thread) ---------------------------------------------
 
     def _make_client(self) -> mqtt.Client:

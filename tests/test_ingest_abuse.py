@@ -27,6 +27,7 @@ from core.settings import Settings
 from core.storage.dead_letters import KEPT_PAYLOAD_BYTES
 from core.storage.devices import DeviceRow, upsert_devices
 from core.wire import encode_telemetry
+from ingest import service as ingest_service
 from ingest.dead_letter_quota import QUOTA_CODE
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import publish_all
@@ -129,6 +130,46 @@ async def test_a_device_sending_only_bad_messages_fills_its_quota_and_no_more(
     assert f"device {noisy!r} reached its quota of 20 dead letters per 600 s" in mine[-1]["reason"]
     assert [r["code"] for r in rows if r["device_id"] == quiet] == ["not_json"] * 5
     assert dropped == 80
+
+
+@pytest.mark.anyio
+async def test_while_the_database_is_stuck_ingest_buffers_at_most_its_byte_budget(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    kinds: KindRegistry,
+    uid: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    budget = 2 * 2**20
+    monkeypatch.setattr(ingest_service, "INBOX_MAX_BYTES", budget)
+    stuck = f"AWLR-STUCK-{uid}"
+    await _gauges(pool, stuck)
+    size = 200_000
+    # 24 MB: two 4 MiB batches in the stuck database, the rest waits in the receive buffer.
+    messages = [(_topic(settings, stuck), b"%05d" % i + b"z" * size) for i in range(120)]
+    async with running_ingest(settings, pool, kinds) as service:
+        async with pool.acquire() as conn:
+            lock = conn.transaction()
+            await lock.start()
+            # Every batch now waits on the dead_letters table: nothing is committed or acked.
+            await conn.execute("LOCK TABLE dead_letters IN ACCESS EXCLUSIVE MODE")
+            publishing = asyncio.create_task(
+                asyncio.to_thread(publish_all, settings.mqtt_port, messages)
+            )
+            peak = 0
+            for _ in range(150):
+                peak = max(peak, service.buffered_bytes)
+                await asyncio.sleep(0.02)
+            await lock.rollback()
+        await publishing
+        kept = await eventually(
+            lambda: pool.fetchval("SELECT count(*) FROM dead_letters WHERE device_id = $1", stuck),
+            lambda n: n >= 61,
+            within=60,
+        )
+    print(f"peak receive buffer {peak} bytes (budget {budget}); {kept} dead letters")
+    assert budget // 2 < peak <= budget + size + 10  # it filled, and one message at most over
+    assert kept == 61  # the device's quota of 60, and the row saying it hit it
 
 
 def _varint(n: int) -> bytes:
