@@ -27,6 +27,7 @@ MAX_TRACKED = 100_000
 class _Bucket:
     window_start: float
     kept: int = 0
+    noticed: bool = False
     dropped: int = 0
     topic: str = ""
 
@@ -56,9 +57,11 @@ class DeadLetterQuota:
                 b.kept += 1
                 kept.append(d)
                 continue
-            if b.dropped == 0:
+            if not b.noticed:  # the first one over: kept inside the notice
+                b.noticed = True
                 b.topic = d.topic
                 kept.append(self._notice(d, now, b, closed=False))
+                continue
             b.dropped += 1
             dropped += 1
         return kept, dropped

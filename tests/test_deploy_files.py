@@ -334,3 +334,24 @@ def test_dockerfile_copies_every_package_the_wheel_needs() -> None:
     build_stage = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]
     copied = set(re.findall(r"^COPY (\S+) \./\1$", build_stage, re.M))
     assert set(packages) <= copied, f"COPY missing for {set(packages) - copied}"
+
+
+def test_broker_config_is_anonymous_only_on_loopback() -> None:
+    def config(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "citysense.cli", "broker", "config", *args],
+            capture_output=True,
+            text=True,
+        )
+
+    refused = config("--anonymous")
+    assert refused.returncode == 2
+    assert "anonymous broker may listen only on the loopback address" in refused.stderr
+    assert refused.stdout == ""
+    local = config("--anonymous", "--bind", "127.0.0.1")
+    assert local.returncode == 0
+    assert "listener 1883 127.0.0.1\nallow_anonymous true\n" in local.stdout
+    assert "password_file" not in local.stdout
+    default = config()
+    assert "listener 1883 0.0.0.0\nallow_anonymous false\n" in default.stdout
+    assert "\nmax_packet_size 266240\n" in default.stdout  # 256 KiB payload limit + 4 KiB
