@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     ingest_share_group: str = Field(
         default="",
         description="MQTT shared-subscription group whose workers split the traffic"
-        " (empty: the ingest client id).",
+        " (empty: the ingest client id, tagged with a hash of CITYSENSE_MQTT_PASSWORD if set,"
+        " so that no device can name it).",
     )
     ingest_receive_maximum: int = Field(
         default=10_000,
