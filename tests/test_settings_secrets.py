@@ -3,6 +3,7 @@ the real ``citysense`` command, as an operator (or a log collector) would see it
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -83,3 +84,22 @@ def test_refused_production_settings_never_print_a_secret(
         pieces = {secret[i : i + 8] for i in range(len(secret) - 7)}
         leaked = [p for p in pieces if p in out]
         assert not leaked, (case, leaked, out)
+
+
+def test_the_alert_configuration_check_and_its_refusals_never_print_the_webhook_token(
+    tmp_path: Path,
+) -> None:
+    url = f"https://ops.example/hooks/citysense?token={WEBHOOK_TOKEN}"
+    shown = _citysense({"CITYSENSE_ALERTS_WEBHOOK_URL": url}, tmp_path, "alerts", "--check")
+    assert shown.returncode == 0, shown.stderr
+    assert "ops.example" in shown.stdout
+    bad = tmp_path / "alerts.json"
+    bad.write_text(
+        json.dumps({"webhook_url": url, "flood_default": {"waspada": 500, "siaga": 1, "awas": 2}})
+    )
+    refused = _citysense({}, tmp_path, "alerts", "--config", str(bad), "--check")
+    assert refused.returncode == 2
+    assert "waspada < siaga < awas" in refused.stderr
+    for out in (shown.stdout + shown.stderr, refused.stdout + refused.stderr):
+        pieces = {WEBHOOK_TOKEN[i : i + 8] for i in range(len(WEBHOOK_TOKEN) - 7)}
+        assert not [p for p in pieces if p in out], out

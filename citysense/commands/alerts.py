@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -38,6 +40,12 @@ def with_webhook(config: AlertConfig, settings: Settings) -> AlertConfig:
         ) from None
 
 
+def _redacted(url: str) -> str:
+    """Scheme and host only: a webhook's path or query usually carries its token."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/... (path and query hidden)"
+
+
 def cmd_alerts(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from alerts.config import load_config
     from alerts.service import OperationsService
@@ -51,7 +59,10 @@ def cmd_alerts(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
     except (OSError, ValueError) as exc:
         raise UsageError(f"alert configuration {path}: {exc}") from exc
     if args.check:
-        print(config.model_dump_json(indent=2))
+        shown = config.model_dump(mode="json")
+        if shown.get("webhook_url"):
+            shown["webhook_url"] = _redacted(str(shown["webhook_url"]))
+        print(json.dumps(shown, indent=2))
         return 0
 
     async def main() -> None:
