@@ -49,6 +49,10 @@ class DeviceKind:
     fields: tuple[TelemetryField, ...]
     interval_s: int = field(default=300)
     """Expected reporting interval of a healthy device, in seconds."""
+    judged_per_reading: tuple[str, ...] = ()
+    """Numeric fields an alert rule judges reading by reading, with hysteresis (the flood
+    level): a batch announces, beyond each device's oldest and newest reading, the readings
+    where these turn (see :func:`core.storage.events.live_readings`)."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -58,6 +62,8 @@ class DeviceKind:
             raise ValueError(f"kind {self.name!r} declares a field twice")
         if not self.fields:
             raise ValueError(f"kind {self.name!r} has no fields")
+        if set(self.judged_per_reading) - set(names):
+            raise ValueError(f"kind {self.name!r} judges a field it does not declare")
 
     @property
     def table(self) -> str:
@@ -100,6 +106,7 @@ FLOOD_GAUGE = DeviceKind(
     name="flood_gauge",
     label="Flood gauge (AWLR)",
     interval_s=300,
+    judged_per_reading=("water_level",),  # the flood level's hysteresis (alerts/levels.py)
     fields=(
         TelemetryField(
             "water_level",

@@ -1,6 +1,11 @@
 """What a committed batch tells the rest of the system: rollup buckets to refresh and a
 ``NOTIFY`` per batch for the live stream and the alert evaluator.
 
+Rollup marks cover every reading; the notification carries what the live picture needs
+(:func:`live_readings`): each device's oldest and newest reading, and the readings where a
+field judged reading by reading (the gauges' water level) turns. A batch of live traffic
+(a reading or two per device) is announced whole; a backlog of hours, as a few readings.
+
 Called once inside ``write_batch``'s transaction: the dirty marks commit with the readings,
 and PostgreSQL delivers the notifications at commit, in commit order.
 
@@ -35,7 +40,7 @@ import logging
 import struct
 from _json import make_encoder
 from binascii import a2b_base64, b2a_base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
@@ -44,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from core.kinds import DeviceKind
 from core.wire import Reading
 
 if TYPE_CHECKING:
@@ -406,16 +412,96 @@ class BatchEvents:
     """The "readings" notifications."""
 
 
-def batch_events(readings: Sequence[Reading], received_at: datetime) -> BatchEvents:
+def _turning(values: Sequence[float]) -> list[int]:
+    """Positions of the values that decide where every hysteresis relay ends, whatever its
+    thresholds: the last value, and going back from it each new maximum or minimum, of which
+    only the first of each run of the same sort is kept.
+
+    A relay (on at ``v >= up``, off at ``v < down``) ends as the last value that switched it
+    left it. That value is greater (on) or less (off) than every later one, so it is a new
+    maximum or minimum seen from the end; and of a run of such maxima with no minimum
+    between, the first is the largest and switches on every relay the later ones would,
+    with nothing in between to switch them off (symmetrically for minima). Feeding a rule
+    these values in order, or any of the original values in order as long as these are
+    among them, leaves it where the whole sequence would: the same flood level (which is
+    nested relays, alerts/levels.py), and the highest and lowest value always among them.
+    """
+    n = len(values)
+    hi = lo = values[-1]
+    marks: list[tuple[int, int]] = []
+    for i in range(n - 2, -1, -1):
+        v = values[i]
+        if v > hi:
+            hi = v
+            marks.append((i, 1))
+        elif v < lo:
+            lo = v
+            marks.append((i, -1))
+    keep = [n - 1]
+    previous = 0
+    for i, sort in reversed(marks):
+        if sort != previous:
+            keep.append(i)
+            previous = sort
+    return keep
+
+
+def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) -> list[Reading]:
+    """What of a batch the live picture needs: per device its oldest and newest reading, and
+    for each field its kind judges reading by reading (``judged_per_reading``: the flood
+    level, with hysteresis) the readings where that field turns (:func:`_turning`).
+
+    A device's backlog of old readings changes the live stream and the alert rules only
+    through these: each rule that reads a window (rate of rise, node latency and loss) reads
+    it from the database up to the device's newest reading; offline, stale and "back"
+    judge its newest and oldest time; the flood level ends where every reading would have
+    left it, and the backlog's highest water is always judged. Returned in batch order; a
+    batch with at most two readings per device is returned as it is.
+    """
+    if len(set(map(_ID, readings))) == len(readings):  # live traffic: one reading per device
+        return list(readings)
+    groups: dict[str, list[Reading]] = {}
+    for r in readings:
+        group = groups.get(r.device_id)
+        if group is None:
+            groups[r.device_id] = [r]
+        else:
+            group.append(r)
+    if len(groups) * 2 >= len(readings) and all(len(g) <= 2 for g in groups.values()):
+        return list(readings)
+    keep: set[int] = set()
+    for group in groups.values():
+        if len(group) <= 2:
+            keep.update(map(id, group))
+            continue
+        group.sort(key=_TIME)
+        keep.add(id(group[0]))
+        keep.add(id(group[-1]))
+        kind = kinds.get(group[0].kind)
+        for name in kind.judged_per_reading if kind is not None else ():
+            judged = [(r, v) for r in group if isinstance(v := r.values.get(name), int | float)]
+            if judged:
+                keep.update(id(judged[i][0]) for i in _turning([v for _, v in judged]))
+    return [r for r in readings if id(r) in keep]
+
+
+def batch_events(
+    readings: Sequence[Reading],
+    received_at: datetime,
+    kinds: Mapping[str, DeviceKind] | None = None,
+) -> BatchEvents:
+    """Rollup marks for every reading; notifications for the :func:`live_readings` of the
+    batch given the kinds (ingest), for every reading without them."""
     # Deduplicate on the hour number (cheap), then build one datetime per distinct bucket.
     hours = sorted({(r.kind, r.device_id, r.time.timestamp() // 3600) for r in readings})
+    announced = readings if kinds is None else live_readings(readings, kinds)
     return BatchEvents(
         dirty=(
             [h[0] for h in hours],
             [h[1] for h in hours],
             [datetime.fromtimestamp(h[2] * 3600, UTC) for h in hours],
         ),
-        payloads=readings_payloads(readings, received_at),
+        payloads=readings_payloads(announced, received_at),
     )
 
 

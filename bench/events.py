@@ -1,0 +1,89 @@
+"""Batch events micro-benchmark: CPU to build a batch's rollup marks and live-stream/alerts
+notifications, announcing every reading against announcing what the live picture needs
+(``core.storage.events.live_readings``), in the same run.
+
+Two batches as ingest builds them in the ingest benchmark's phases: a backlog batch (200
+messages of 100 flood-gauge readings, random values as the load generator makes them, one
+millisecond apart) and a live batch (5,000 gauges, one reading each). Prints CPU ms per
+1,000 readings (best of ``repeat``) and the ratio; writes bench/results/events.json.
+
+    python -m bench events
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from core.kinds import builtin_kinds
+from core.storage.events import batch_events, live_readings
+from core.wire import Reading
+from simulators.load import value_fragments
+
+RESULTS = Path(__file__).parent / "results" / "events.json"
+KINDS = builtin_kinds()
+
+
+def _batch(devices: int, per_device: int, seed: int = 1) -> list[Reading]:
+    rng = random.Random(seed)
+    frags = [json.loads(b"{" + f + b"}") for f in value_fragments(KINDS["flood_gauge"], rng)]
+    now = datetime.now(UTC).replace(microsecond=0)
+    out = []
+    for d in range(devices):
+        start = now - timedelta(seconds=60 + d)
+        for j in range(per_device):
+            values = dict(frags[(d * per_device + j) % len(frags)])
+            out.append(
+                Reading(f"B-{d:06d}", "flood_gauge", start + timedelta(milliseconds=j), values)
+            )
+    return out
+
+
+def _cpu_ms_per_1k(fn: Callable[[], Any], n: int, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = time.process_time()
+        fn()
+        best = min(best, time.process_time() - t0)
+    return best / n * 1e6
+
+
+def main(argv: list[str] | None = None) -> int:
+    repeat = 7
+    received = datetime.now(UTC)
+    results: dict[str, Any] = {"benchmark": "events", "repeat": repeat}
+    for name, readings in (
+        ("backlog: 200 messages x 100 readings", _batch(200, 100)),
+        ("live: 5,000 devices x 1 reading", _batch(5000, 1)),
+    ):
+        n = len(readings)
+        every = _cpu_ms_per_1k(lambda r=readings: batch_events(r, received), n, repeat)
+        live = _cpu_ms_per_1k(lambda r=readings: batch_events(r, received, KINDS), n, repeat)
+        kept = len(live_readings(readings, KINDS))
+        results[name] = {
+            "readings": n,
+            "announced": kept,
+            "every_reading_cpu_ms_per_1k": round(every, 2),
+            "live_readings_cpu_ms_per_1k": round(live, 2),
+            "ratio": round(live / every, 3),
+        }
+        print(
+            f"{name:<40} announce all {every:6.2f} ms/1k, live picture {live:6.2f} ms/1k"
+            f" ({live / every:.2f}x; {kept:,} of {n:,} readings announced)",
+            flush=True,
+        )
+    results["at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
