@@ -69,7 +69,7 @@ def _msgspec_decoder(
         elif f.type is FieldType.BOOL:
             base = bool
         else:
-            base = Literal[f.choices]  # type: ignore[valid-type]
+            base = Literal[f.choices]
         if lo is not None and f.type in (FieldType.FLOAT, FieldType.INT):
             base = Annotated[base, msgspec.Meta(ge=lo, le=hi)]
         annotations[f.name] = base | msgspec.UnsetType

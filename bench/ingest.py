@@ -17,9 +17,11 @@ Writes bench/results/ingest.json. Figures on a shared 2-core machine are noisy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import resource
 import shutil
 import sys
 import tempfile
@@ -34,9 +36,11 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import paho.mqtt.client as mqtt
+import psutil
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
@@ -67,6 +71,62 @@ class Phase:
     readings_per_s: float
     publish_rate: float
     cpu_s_per_1k: float | None = None
+    cpu_s: dict[str, float] | None = None
+    """CPU seconds over the phase by component (see :class:`Components`)."""
+
+
+class Components:
+    """CPU seconds of each part of the machine over a phase: the broker (its process), the
+    database (the server processes serving the bench's database; the server's background
+    writers are not counted), the load generator (the bench's finished child processes), the
+    whole machine's busy time (other users included) and its capacity (cores x seconds).
+    Processes that exit within the phase count only what they used until the last sample."""
+
+    def __init__(self, broker_pid: int | None, url: str) -> None:
+        self._broker = psutil.Process(broker_pid) if broker_pid else None
+        self._db = f" {urlsplit(url).path.lstrip('/')} "
+
+    def _database(self) -> dict[int, float]:
+        out: dict[int, float] = {}
+        for p in psutil.process_iter(["cmdline"]):
+            cmd = " ".join(p.info["cmdline"] or ()) + " "
+            if cmd.startswith("postgres:") and self._db in cmd:
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    out[p.pid] = t.user + t.system
+        return out
+
+    def sample(self) -> tuple[float, float, dict[int, float], float, float]:
+        broker = 0.0
+        if self._broker is not None:
+            t = self._broker.cpu_times()
+            broker = t.user + t.system
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        machine = psutil.cpu_times()
+        busy = machine.user + machine.nice + machine.system + machine.irq + machine.softirq
+        return (
+            time.monotonic(),
+            broker,
+            self._database(),
+            children.ru_utime + children.ru_stime,
+            busy,
+        )
+
+    @staticmethod
+    def delta(
+        a: tuple[float, float, dict[int, float], float, float],
+        b: tuple[float, float, dict[int, float], float, float],
+        ingest_cpu: float,
+    ) -> dict[str, float]:
+        database = sum(v - a[2].get(pid, 0.0) for pid, v in b[2].items())
+        return {
+            "ingest": round(ingest_cpu, 2),
+            "broker": round(b[1] - a[1], 2),
+            "database": round(database, 2),
+            "load_generator": round(b[3] - a[3], 2),
+            "machine_busy": round(b[4] - a[4], 2),
+            "capacity": round((b[0] - a[0]) * (os.cpu_count() or 1), 2),
+        }
 
 
 # -- metrics scraping --------------------------------------------------------------------
@@ -256,6 +316,7 @@ def through_ingest(
     duration: float,
     k: int = 1,
     processes: int = 1,
+    broker_pid: int | None = None,
 ) -> tuple[Phase, dict[str, float], dict[str, float]]:
     prefix = f"B{uuid.uuid4().hex[:5].upper()}"
     from simulators.load import register_load_devices
@@ -264,7 +325,9 @@ def through_ingest(
     before = {}
     for p in ports:
         before.update({f"{p}:{k2}": v for k2, v in scrape(p).items()})
+    components = Components(broker_pid, url)
     cpu0 = cpu_seconds(ports)
+    s0 = components.sample()
     t0 = time.monotonic()
     result: LoadResult = run_load(
         settings,
@@ -279,6 +342,7 @@ def through_ingest(
     )
     stored, t_end = wait_stored(url, prefix, result.sent_readings, timeout=120)
     cpu = cpu_seconds(ports) - cpu0
+    s1 = components.sample()
     seconds = max(t_end - t0, 1e-6)
     after = {}
     for p in ports:
@@ -291,6 +355,7 @@ def through_ingest(
         readings_per_s=round(stored / seconds),
         publish_rate=round(result.achieved_rate * k),
         cpu_s_per_1k=round(cpu / max(stored, 1) * 1000, 4),
+        cpu_s=Components.delta(s0, s1, cpu),
     )
     return phase, before, after
 
@@ -394,13 +459,14 @@ def run_path(path: str, mqtt_broker: LocalMosquitto, scale: float) -> dict[str, 
         # The two workloads, each run with one worker and then two. Backlogs are published
         # at 200,000 readings/s, so the publisher is not what caps the result.
         load = partial(receive_ceiling, settings, devices=1000, rate=30_000, duration=5 * scale)
+        pid = mqtt_broker.proc.pid if mqtt_broker.proc else None
         single = partial(
             through_ingest, settings, url, devices=1000, rate=30_000, duration=5 * scale,
-            processes=2,
+            processes=2, broker_pid=pid,
         )  # fmt: skip
         backlogs = partial(
             through_ingest, settings, url, devices=500, rate=2000, duration=5 * scale, k=100,
-            processes=2,
+            processes=2, broker_pid=pid,
         )  # fmt: skip
         print("  ceiling: binary COPY ...", flush=True)
         ceiling_rate = asyncio.run(ceiling(url, int(200_000 * scale)))
@@ -504,6 +570,12 @@ def print_path(path: str, r: dict[str, Any]) -> None:
     row("2 workers / 1 worker", f"{r['two_workers_vs_one']:.2f}x")
     row("2 workers / 1 worker, backlogs", f"{r['two_workers_vs_one_backlogs']:.2f}x")
     row("lost (published - stored)", str(r["lost"]))
+    for p in r["phases"]:
+        c = p.get("cpu_s")
+        if c and c["capacity"]:
+            parts = ("ingest", "broker", "database", "load_generator", "machine_busy")
+            share = ", ".join(f"{x} {c[x] / c['capacity']:.0%}" for x in parts)
+            row(f"CPU share of {c['capacity']:.0f} core-s: {p['name']}", "", share)
     for key, op, bound in TARGETS:
         value = r[key]
         met = {">=": value >= bound, "<=": value <= bound, "<": value < bound}[op]

@@ -98,8 +98,9 @@ def test_each_device_keeps_its_oldest_and_newest_reading_and_small_batches_stay_
         Reading("NN-1", "network_node", NOW - timedelta(minutes=i), {"latency": 20.0 + i % 3})
         for i in range(50)
     ]
-    gauge = _gauge("G", [100.0, "bad", None, 101.0, 99.0, 150.0, 120.0])
-    kept = live_readings([*lights, *nodes, *gauge], KINDS)
+    gauge = _gauge("G", [100.0, "bad", None, 101.0, 99.0, 150.0, 130.0, 140.0, 120.0])
+    few = _gauge("FEW", [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])
+    kept = live_readings([*lights, *nodes, *gauge, *few], KINDS)
     by_device: dict[str, list[Reading]] = {}
     for r in kept:
         by_device.setdefault(r.device_id, []).append(r)
@@ -107,7 +108,8 @@ def test_each_device_keeps_its_oldest_and_newest_reading_and_small_batches_stay_
     assert [r.time for r in by_device["NN-1"]] == [nodes[0].time, nodes[-1].time]
     # oldest, newest, and the turns (99 is the lowest after 101, 150 the highest after it)
     assert [r.values["water_level"] for r in by_device["G"]] == [100.0, 99.0, 150.0, 120.0]
-    assert [r for r in kept if r.device_id == "G"] == [gauge[0], gauge[4], gauge[5], gauge[6]]
+    assert [r for r in kept if r.device_id == "G"] == [gauge[0], gauge[4], gauge[5], gauge[8]]
+    assert by_device["FEW"] == few  # under eight readings: picking costs more than it saves
     live = [Reading(f"D{i}", "flood_gauge", NOW, {"water_level": 1.0}) for i in range(500)]
     assert live_readings([*live, *live[:10]], KINDS) == [*live, *live[:10]]
 

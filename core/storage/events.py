@@ -40,6 +40,7 @@ import logging
 import struct
 from _json import make_encoder
 from binascii import a2b_base64, b2a_base64
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -446,6 +447,10 @@ def _turning(values: Sequence[float]) -> list[int]:
     return keep
 
 
+_BACKLOG = 8
+"""Readings of one device in a batch from which :func:`live_readings` picks."""
+
+
 def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) -> list[Reading]:
     """What of a batch the live picture needs: per device its oldest and newest reading, and
     for each field its kind judges reading by reading (``judged_per_reading``: the flood
@@ -455,25 +460,22 @@ def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) 
     through these: each rule that reads a window (rate of rise, node latency and loss) reads
     it from the database up to the device's newest reading; offline, stale and "back"
     judge its newest and oldest time; the flood level ends where every reading would have
-    left it, and the backlog's highest water is always judged. Returned in batch order; a
-    batch with at most two readings per device is returned as it is.
+    left it, and the backlog's highest water is always judged. Returned in batch order. A
+    device with fewer than :data:`_BACKLOG` readings in the batch is announced whole
+    (announcing more is always safe): picking costs more than it saves there.
     """
-    if len(set(map(_ID, readings))) == len(readings):  # live traffic: one reading per device
+    counts = Counter(map(_ID, readings))  # counted in C: live traffic stops here
+    if not counts or max(counts.values()) < _BACKLOG:
         return list(readings)
-    groups: dict[str, list[Reading]] = {}
+    groups: dict[str, list[Reading]] = {d: [] for d, n in counts.items() if n >= _BACKLOG}
+    keep: set[int] = set()
     for r in readings:
         group = groups.get(r.device_id)
         if group is None:
-            groups[r.device_id] = [r]
+            keep.add(id(r))
         else:
             group.append(r)
-    if len(groups) * 2 >= len(readings) and all(len(g) <= 2 for g in groups.values()):
-        return list(readings)
-    keep: set[int] = set()
     for group in groups.values():
-        if len(group) <= 2:
-            keep.update(map(id, group))
-            continue
         group.sort(key=_TIME)
         keep.add(id(group[0]))
         keep.add(id(group[-1]))
