@@ -48,6 +48,23 @@ class StreetlightModel:
         self._last_power = 0.0
         self._lat = device.row.latitude or -3.66
         self._lon = device.row.longitude or 103.8
+        self.mode = "auto"
+        """Relay mode set by a ``switch`` command: on, off, or auto (its own schedule)."""
+        self.dim_level: float | None = None
+        """Dim level set by a ``dim`` command; None follows the built-in schedule."""
+
+    # -- commands -------------------------------------------------------------------
+
+    def apply_command(self, command: str, args: dict[str, object]) -> str | None:
+        """Carry out a command; None when done, else why it failed (the reply's detail)."""
+        if command == "switch" and args.get("mode") in ("on", "off", "auto"):
+            self.mode = str(args["mode"])
+            return None
+        level = args.get("level")
+        if command == "dim" and isinstance(level, int | float) and 0 <= level <= 100:
+            self.dim_level = float(level)
+            return None
+        return f"unsupported command {command!r} with {args!r}"
 
     # -- schedule -------------------------------------------------------------------
 
@@ -97,9 +114,12 @@ class StreetlightModel:
                 "day_burner": False,
             }
         sunny = daylight(t, self._lat, self._lon) > 0.1
-        relay = self.scheduled_on(t) or self.day_burner
+        relay = (self.mode == "on") or (
+            self.mode == "auto" and (self.scheduled_on(t) or self.day_burner)
+        )
         failed = self.fail_at is not None and t >= self.fail_at
-        dim = self.dim_pct(t) if relay else 0.0
+        level = self.dim_pct(t) if self.dim_level is None else self.dim_level
+        dim = level if relay else 0.0
         hour = t.astimezone(WIB).hour
         voltage = 222.0 + rng.gauss(0, 2.0) - (6.0 if 18 <= hour < 22 else 0.0)
         if relay and not failed:
