@@ -14,6 +14,7 @@ from citysense.commands import (
     alerts,
     api,
     broker,
+    commands,
     config,
     contract,
     dashboards,
@@ -43,6 +44,7 @@ AREAS = (
     dashboards,
     load,
     contract,
+    commands,
 )
 
 

@@ -5,25 +5,36 @@ command on its return and never the expired one."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import asyncpg
 import orjson
 import pytest
+from jsonschema import Draft202012Validator
 
+from api.app import create_app
 from commands.model import CommandError, CommandStatus, Target, TargetKind, spec_for, validate_args
 from commands.sending import send
 from commands.service import Dispatcher
+from commands.wire import encode_command, encode_reply
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage import commands as store
+from core.storage.api_keys import create_api_key
+from core.storage.dead_letters import list_dead_letters
 from core.storage.devices import DeviceRow, upsert_devices
 from core.storage.registry import update_device
 from simulators.command_follower import FollowedDevice
 from simulators.fleet import as_sim_device
 from simulators.models.streetlight import StreetlightModel
+from tests.support.api import api_client
 from tests.support.mqtt_auth import Session, session
 from tests.support.waiting import eventually
 
@@ -197,3 +208,130 @@ def test_arguments_are_checked_against_the_declaration_with_a_reason(
 def test_an_unknown_command_names_the_known_ones(kinds: KindRegistry) -> None:
     with pytest.raises(CommandError, match="known: dim, reboot, set_interval, switch"):
         spec_for(kinds, "explode")
+
+
+async def test_operators_send_over_the_api_viewers_may_not_and_the_device_shows_its_commands(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    row = light(f"PJU-API-{uid}")
+    await upsert_devices(pool, [row])
+    _, operator = await create_api_key(pool, f"op-{uid}", "operator")
+    _, viewer = await create_api_key(pool, f"view-{uid}", "viewer")
+    body = {"target": "device", "value": row.id, "command": "dim", "args": {"level": 40}}
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+        refused = await http.post("/commands", json=body, headers=bearer(viewer))
+        assert refused.status_code == 403
+        bad = await http.post(
+            "/commands", json={**body, "args": {"level": 400}}, headers=bearer(operator)
+        )
+        assert bad.status_code == 422
+        assert "level must be between 0 and 100 %" in bad.text
+        sent = await http.post("/commands", json=body, headers=bearer(operator))
+        assert sent.status_code == 201, sent.text
+        command_id = sent.json()["commands"][row.id]
+        listed = (await http.get(f"/devices/{row.id}/commands")).json()
+        one = (await http.get(f"/commands/{command_id}")).json()
+    assert [c["id"] for c in listed] == [command_id]
+    assert one["status"] == "queued"
+    assert one["actor"] == f"api:op-{uid}"
+    assert one["args"] == {"level": 40.0}
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CITYSENSE_DATABASE_URL": settings.database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "citysense.cli", "commands", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_the_cli_sends_lists_and_shows_and_refuses_bad_arguments_in_one_line(
+    settings: Settings, pool: asyncpg.Pool, uid: str
+) -> None:
+    row = light(f"PJU-CLI-{uid}")
+    await upsert_devices(pool, [row])
+    bad = await asyncio.to_thread(cli, settings, "send", "--device", row.id, "dim", "level=101")
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == ("citysense: dim: level must be between 0 and 100 %, not 101")
+    sent = await asyncio.to_thread(
+        cli, settings, "send", "--device", row.id, "dim", "level=60", "--actor", "ops:budi"
+    )
+    assert sent.returncode == 0, sent.stderr
+    command_id = sent.stdout.splitlines()[1].split()[1]
+    listed = await asyncio.to_thread(cli, settings, "list", "--device", row.id)
+    assert command_id in listed.stdout
+    assert "queued" in listed.stdout
+    shown = await asyncio.to_thread(cli, settings, "show", command_id)
+    assert "actor         ops:budi" in shown.stdout
+    assert 'args          {"level": 60.0}' in shown.stdout
+
+
+def test_the_readme_lists_every_declared_command_with_its_arguments(kinds: KindRegistry) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    for kind in kinds.values():
+        for c in kind.commands:
+            row = f"| `{kind.name}` | `{c.name}` | "
+            assert row in readme, f"README commands table lacks {kind.name}.{c.name}"
+            line = readme[readme.index(row) :].splitlines()[0]
+            for a in c.args:
+                assert f"`{a.name}`" in line
+
+
+def test_a_sent_command_and_a_reply_validate_against_the_committed_schema(
+    kinds: KindRegistry,
+) -> None:
+    schema = json.loads(
+        (Path(__file__).resolve().parent.parent / "docs/wire-contract.schema.json").read_text()
+    )
+    command = encode_command(str(uuid.uuid4()), "dim", {"level": 50.0}, datetime.now(UTC))
+    for ref, doc in (
+        ("streetlight.command", json.loads(command)),
+        ("reply", json.loads(encode_reply(str(uuid.uuid4()), "failed", "relay stuck"))),
+    ):
+        v = Draft202012Validator({**schema, "anyOf": [{"$ref": f"#/$defs/{ref}"}]})
+        assert list(v.iter_errors(doc)) == []
+    bad = {"id": str(uuid.uuid4()), "command": "dim", "args": {"level": 120}, "deadline": "x"}
+    v = Draft202012Validator({**schema, "anyOf": [{"$ref": "#/$defs/streetlight.command"}]})
+    assert not v.is_valid(bad)
+    assert schema["x-topics"]["streetlight"]["commands"] == (
+        "citysense/v1/streetlight/{device_id}/commands"
+    )
+
+
+async def test_replies_only_move_forward_and_bad_replies_are_kept_with_a_reason(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str, dispatcher: Dispatcher
+) -> None:
+    mine, other = light(f"PJU-R1-{uid}"), light(f"PJU-R2-{uid}")
+    await upsert_devices(pool, [mine, other])
+    sent = await send(pool, kinds, target=Target(TargetKind.DEVICE, mine.id), command="dim",
+                      args={"level": 10}, ttl_s=60, actor="t", now=datetime.now(UTC))  # fmt: skip
+    [(_, cid)] = sent.commands
+    root = settings.topic_root
+    with session(settings.mqtt_port, None, None) as s:
+        assert isinstance(s, Session)
+        s.publish(f"{root}/streetlight/{mine.id}/reply", encode_reply(cid, "done"))
+        await eventually(lambda: status_of(pool, cid), lambda st: st == "done")
+        s.publish(f"{root}/streetlight/{mine.id}/reply", encode_reply(cid, "delivered"))
+        s.publish(f"{root}/streetlight/{other.id}/reply", encode_reply(cid, "failed", "x"))
+        s.publish(f"{root}/streetlight/{other.id}/reply", b"\xff not json")
+        s.publish(f"{root}/streetlight/{other.id}/reply", b'{"id": "nope", "status": "done"}')
+
+        async def letters() -> list[str]:
+            found = await list_dead_letters(pool, device_id=other.id)
+            return sorted(d.reason for d in found if d.code == "bad_reply")
+
+        reasons = await eventually(letters, lambda r: len(r) == 3)
+    assert reasons == [
+        f"no command {cid} was sent to {other.id}",
+        "reply id 'nope' is not a command id (UUID)",
+        "reply is not UTF-8 JSON",
+    ]
+    assert await status_of(pool, cid) == "done"
