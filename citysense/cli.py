@@ -23,6 +23,7 @@ from citysense.commands import (
     ingest,
     keys,
     load,
+    lorawan,
     simulate,
     up,
 )
@@ -45,6 +46,7 @@ AREAS = (
     load,
     contract,
     commands,
+    lorawan,
 )
 
 

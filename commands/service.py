@@ -151,6 +151,7 @@ class Dispatcher:
             await asyncio.gather(replies, return_exceptions=True)
             self._client.disconnect()
             self._client.loop_stop()
+            self._client = None  # no cycle left: paho's socket pair closes with the client
 
     async def tick(self) -> None:
         """Expire what is overdue, then publish what is due."""

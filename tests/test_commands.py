@@ -99,7 +99,7 @@ async def test_a_dim_command_reaches_a_simulated_light_and_its_reply_moves_it_to
         assert done.finished_at
         assert model.dim_level == 50.0
         assert model.mode == "on"
-        readings = telemetry_probe.wait_received(2)
+        readings = await asyncio.to_thread(telemetry_probe.wait_received, 2)
         last = orjson.loads(readings[-1][1])
         assert (last["power_state"], last["dim_pct"]) == ("low", 50.0)
         assert 0 < last["active_power"] < model.rated_w * 0.6

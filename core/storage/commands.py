@@ -134,13 +134,32 @@ async def insert_commands(
     )
 
 
-async def due_commands(pool: asyncpg.Pool, *, limit: int) -> list[CommandRow]:
-    """Queued commands whose deadline has not passed, oldest first."""
+async def due_commands(
+    pool: asyncpg.Pool, *, limit: int, lorawan: bool = False
+) -> list[CommandRow]:
+    """Queued commands whose deadline has not passed, oldest first.
+
+    ``lorawan`` picks the devices that carry a DevEUI (the LoRaWAN bridge sends theirs as
+    downlinks); otherwise the others (the MQTT dispatcher's).
+    """
+    has_eui = "" if lorawan else "NOT "
     rows = await pool.fetch(
-        f"{_SELECT} WHERE status = 'queued' AND deadline > now() ORDER BY created_at LIMIT $1",
+        f"{_SELECT} WHERE status = 'queued' AND deadline > now() AND device_id IN"
+        f" (SELECT id FROM devices WHERE {has_eui}(mounting ? 'dev_eui'))"
+        " ORDER BY created_at LIMIT $1",
         limit,
     )
     return [_row(r) for r in rows]
+
+
+async def fail_commands(pool: asyncpg.Pool, ids: Sequence[str], detail: str) -> None:
+    """Commands that cannot be sent at all (e.g. no downlink codec): failed, with why."""
+    await pool.execute(
+        "UPDATE commands SET status = 'failed', finished_at = now(), detail = $2"
+        " WHERE id = ANY($1::uuid[]) AND status = 'queued'",
+        list(ids),
+        detail,
+    )
 
 
 async def mark_sent(pool: asyncpg.Pool, ids: Sequence[str], at: datetime) -> None:

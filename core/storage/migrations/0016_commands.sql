@@ -25,7 +25,8 @@ CREATE INDEX IF NOT EXISTS commands_device_idx ON commands (device_id, created_a
 CREATE INDEX IF NOT EXISTS commands_request_idx ON commands (request_id);
 CREATE INDEX IF NOT EXISTS commands_created_idx ON commands (created_at DESC);
 
-ALTER TABLE devices ADD COLUMN IF NOT EXISTS dev_eui text
-    CHECK (dev_eui IS NULL OR dev_eui ~ '^[0-9a-f]{16}$');
-CREATE UNIQUE INDEX IF NOT EXISTS devices_dev_eui_idx ON devices (dev_eui)
-    WHERE dev_eui IS NOT NULL;
+-- LoRaWAN devices carry their DevEUI as a mounting detail (devices.mounting.DEV_EUI);
+-- the bridge finds a device by it.
+CREATE INDEX IF NOT EXISTS devices_dev_eui_idx ON devices (lower(mounting->>'dev_eui'))
+    WHERE mounting ? 'dev_eui';
+CREATE INDEX IF NOT EXISTS devices_lower_id_idx ON devices (lower(id));
