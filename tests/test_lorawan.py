@@ -19,6 +19,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from api.app import create_app
 from citysense.local.mosquitto import LocalMosquitto
 from citysense.local.ports import free_port
 from commands.model import Target, TargetKind
@@ -28,13 +29,16 @@ from core.settings import Settings
 from core.storage import commands as command_store
 from core.storage.dead_letters import list_dead_letters, unregistered_publishers
 from core.storage.devices import DeviceRow, upsert_devices
+from core.storage.lorawan import devices_by_dev_eui
 from core.storage.readings import fetch_readings
 from core.storage.registry import DeviceModel, insert_model, list_models, update_device
 from lorawan.bridge import Bridge, Broker
 from lorawan.codec import CodecError, load_codecs, parse_codecs
 from lorawan.servers import Server, UplinkError, parse_uplink
+from tests.support.api import api_client
 from tests.support.mqtt import publish_all
 from tests.support.mqtt_auth import Session, session
+from tests.support.registry import role_keys
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -353,3 +357,23 @@ async def test_uplinks_stored_once_backlogs_at_their_time_unknown_claimable_down
     row = await eventually(lambda: command_store.get_command(pool, cid),
                            lambda c: c is not None and c.status == "sent")  # fmt: skip
     assert row is not None
+
+
+async def test_dev_eui_is_imported_from_csv_and_a_malformed_one_is_refused_with_its_line(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    eui = uuid.uuid4().hex[:16].upper()
+    body = (
+        "id,kind,district,latitude,longitude,status,dev_eui\n"
+        f"LW1-{uid},streetlight,Lubai,-3.67,104.31,active,{eui}\n"
+        f"LW2-{uid},flood_gauge,Lubai,-3.67,104.31,active,70-B3-D5\n"
+    )
+    keys = await role_keys(pool, uid)
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+        r = await http.post("/devices/import", content=body.encode(), headers=keys["technician"],
+                            params={"import_good": "true"})  # fmt: skip
+        assert r.status_code == 200, r.text
+        assert [(e["line"], e["field"]) for e in r.json()["errors"]] == [(3, "dev_eui")]
+        assert "is not a LoRaWAN DevEUI" in r.json()["errors"][0]["reason"]
+    found = await devices_by_dev_eui(pool, [eui.lower()])
+    assert [d.id for d in found[eui.lower()]] == [f"LW1-{uid}"]
