@@ -7,7 +7,7 @@ publishes what is stored. Nothing reaches a device unless it passed validation h
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,16 +80,45 @@ async def send(
         raise CommandError(
             f"{target} names more than {MAX_TARGET_DEVICES} devices; send to smaller groups"
         )
+    return await _store(pool, devices, command, clean, str(target), actor, now, ttl_s)
+
+
+async def _store(
+    pool: asyncpg.Pool,
+    devices: list[tuple[str, str]],
+    command: str,
+    args: dict[str, Any],
+    target: str,
+    actor: str,
+    now: datetime,
+    ttl_s: int,
+) -> Sent:
     request_id = str(uuid.uuid4())
     deadline = now + timedelta(seconds=ttl_s)
     rows = [
-        store.NewCommand(str(uuid.uuid4()), device_id, kind, command, clean)
+        store.NewCommand(str(uuid.uuid4()), device_id, kind, command, args)
         for device_id, kind in devices
     ]
     async with pool.acquire() as conn, conn.transaction():
         await store.insert_commands(
-            conn, rows, request_id=request_id, target=str(target), actor=actor, deadline=deadline
+            conn, rows, request_id=request_id, target=target, actor=actor, deadline=deadline
         )
-    return Sent(
-        request_id, command, clean, str(target), deadline, [(r.device_id, r.id) for r in rows]
-    )
+    return Sent(request_id, command, args, target, deadline, [(r.device_id, r.id) for r in rows])
+
+
+async def send_to_lights(
+    pool: asyncpg.Pool,
+    kinds: KindRegistry,
+    device_ids: Sequence[str],
+    *,
+    command: str,
+    args: Mapping[str, Any],
+    label: str,
+    actor: str,
+    ttl_s: int,
+    now: datetime,
+) -> Sent:
+    """One command to a list of street lights (the dimming schedules' own sends)."""
+    clean = validate_args(spec_for(kinds, command, "streetlight"), args)
+    devices = [(d, "streetlight") for d in device_ids]
+    return await _store(pool, devices, command, clean, label, actor, now, ttl_s)
