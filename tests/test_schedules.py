@@ -5,6 +5,9 @@ raises its low-priority alarm, judged from its own readings."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -139,3 +142,31 @@ async def test_a_feeder_schedule_is_followed_and_a_light_that_does_not_raises_it
     assert "should be 50 %, reads 70 %" in alarm.message
     again = await runner.tick(night)
     assert again.asked == {}, "a light already asked for its level is not asked again"
+
+
+def test_the_cli_sets_assigns_and_lists_schedules_and_refuses_a_bad_step(
+    settings: Settings, uid: str
+) -> None:
+    name = f"malam-{uid.lower()}"
+    made = cli(settings, "schedule", "set", name, "--step", "dusk=100", "--step", "22:00=40",
+               "--step", "dawn=off")  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert made.stdout.strip() == f"schedule {name}: dusk 100 %, 22:00 40 %, dawn off"
+    bad = cli(settings, "schedule", "set", name, "--step", "22:00=40")
+    assert bad.returncode == 2
+    assert "needs a step at dusk" in bad.stderr
+    unknown = cli(settings, "schedule", "assign", "--district", "Lubai", f"nope-{uid}")
+    assert unknown.returncode == 2
+    assert "create it with `citysense commands schedule set NAME`" in unknown.stderr
+    ok = cli(settings, "schedule", "assign", "--feeder", f"F9-{uid}", name)
+    assert ok.returncode == 0, ok.stderr
+    listed = cli(settings, "schedule", "list").stdout
+    assert f"feeder F9-{uid} -> {name}" in listed
+
+
+def cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CITYSENSE_DATABASE_URL": settings.database_url}
+    return subprocess.run(
+        [sys.executable, "-m", "citysense.cli", "commands", *args],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip

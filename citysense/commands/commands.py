@@ -141,9 +141,20 @@ def cmd_show(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) 
     return 0
 
 
+def region_centre(settings: Settings) -> tuple[float, float]:
+    """The regency's position (the middle of its bounding box): dusk and dawn come from it."""
+    from devices.region import load_region
+
+    box = load_region(settings.region_file).bbox
+    return (box.min_lat + box.max_lat) / 2, (box.min_lon + box.max_lon) / 2
+
+
 def cmd_run(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    from commands.scheduler import ScheduleRunner
     from commands.service import Dispatcher, DispatchError
     from core.storage.pool import create_pool
+
+    lat, lon = region_centre(settings)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -160,7 +171,10 @@ def cmd_run(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -
                 username=settings.commands_mqtt_username,
                 password=password.get_secret_value() if password else None,
             )
-            await d.run(stop)
+            tasks = [d.run(stop)]
+            if not args.no_schedules:
+                tasks.append(ScheduleRunner(pool, kinds, lat=lat, lon=lon).run(stop))
+            await asyncio.gather(*tasks)
             log.info("commands stopped: %d published, %d replies", d.published, d.replies)
         finally:
             await pool.close()
@@ -169,6 +183,94 @@ def cmd_run(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -
         asyncio.run(main())
     except DispatchError as exc:
         raise UsageError(str(exc)) from None
+    return 0
+
+
+def _steps(raw: list[str]) -> list[dict[str, Any]]:
+    steps: list[dict[str, Any]] = []
+    for item in raw:
+        at, sep, level = item.partition("=")
+        if not sep:
+            raise UsageError(f"--step {item!r}: write AT=LEVEL, e.g. dusk=100, 23:00=50, dawn=off")
+        try:
+            steps.append({"at": at, "level": None if level == "off" else float(level)})
+        except ValueError:
+            raise UsageError(f"--step {item!r}: the level is a number or off") from None
+    return steps
+
+
+def cmd_schedule_set(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    from commands.schedules import HEMAT, ScheduleError, parse_schedule
+    from core.storage import schedules as store
+    from core.storage.pool import create_pool
+
+    steps = _steps(args.step) if args.step else HEMAT.as_json()
+    try:
+        schedule = parse_schedule(args.name, steps)
+    except ScheduleError as exc:
+        raise UsageError(str(exc)) from None
+
+    async def main() -> None:
+        pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+        try:
+            await store.upsert_schedule(pool, schedule.name, schedule.as_json())
+        finally:
+            await pool.close()
+
+    asyncio.run(main())
+    shown = ", ".join(f"{s.at} {'off' if s.level is None else f'{s.level:g} %'}"
+                      for s in schedule.steps)  # fmt: skip
+    print(f"schedule {schedule.name}: {shown}")
+    return 0
+
+
+def cmd_schedule_assign(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    from core.storage import schedules as store
+    from core.storage.pool import create_pool
+
+    scope, value = next(
+        (by, getattr(args, by)) for by in ("device", "feeder", "district") if getattr(args, by)
+    )
+
+    async def main() -> bool:
+        pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+        try:
+            if args.schedule == "none":
+                return await store.unassign(pool, scope, value)
+            known = await store.schedules(pool)
+            if args.schedule not in known:
+                names = ", ".join(sorted(known)) or "none yet"
+                raise UsageError(
+                    f"no schedule {args.schedule!r} (known: {names}); create it with"
+                    " `citysense commands schedule set NAME`"
+                )
+            actor = args.actor or f"cli:{getpass.getuser()}"
+            await store.assign(pool, scope, value, args.schedule, actor)
+            return True
+        finally:
+            await pool.close()
+
+    done = asyncio.run(main())
+    print(f"{scope} {value}: {args.schedule if done else 'had no schedule'}")
+    return 0
+
+
+def cmd_schedule_list(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    from core.storage import schedules as store
+    from core.storage.pool import create_pool
+
+    async def main() -> tuple[dict[str, Any], list[Any]]:
+        pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+        try:
+            return await store.schedules(pool), await store.assignments(pool)
+        finally:
+            await pool.close()
+
+    found, assigned = asyncio.run(main())
+    for name, steps in sorted(found.items()):
+        print(f"{name}: {json.dumps(steps)}")
+    for a in assigned:
+        print(f"  {a.scope} {a.value} -> {a.schedule} (by {a.assigned_by})")
     return 0
 
 
@@ -207,4 +309,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "run", help="publish stored commands (QoS 1, with expiry) and record devices' replies"
     )
     run.add_argument("--client-id", default="citysense-commands")
+    run.add_argument("--no-schedules", action="store_true", help="do not run dimming schedules")
     run.set_defaults(func=cmd_run)
+
+    sched = cmds.add_parser("schedule", help="dimming schedules for street lights")
+    sc = sched.add_subparsers(dest="schedule_command", required=True)
+    st = sc.add_parser(
+        "set",
+        help="create or change a schedule",
+        description="e.g. citysense commands schedule set hemat --step dusk=100"
+        " --step 23:00=50 --step 04:30=100 --step dawn=off (without --step: that default)",
+    )
+    st.add_argument("name")
+    st.add_argument("--step", action="append", help="AT=LEVEL; AT is dusk, dawn or HH:MM WIB")
+    st.set_defaults(func=cmd_schedule_set)
+    sa = sc.add_parser("assign", help="put a district, feeder or light on a schedule")
+    where = sa.add_mutually_exclusive_group(required=True)
+    for by in ("device", "feeder", "district"):
+        where.add_argument(f"--{by}", metavar=by.upper())
+    sa.add_argument("schedule", help="a schedule's name, or none to take it off")
+    sa.add_argument("--actor")
+    sa.set_defaults(func=cmd_schedule_assign)
+    sl = sc.add_parser("list", help="schedules and their assignments")
+    sl.set_defaults(func=cmd_schedule_list)

@@ -184,9 +184,15 @@ async def _run(
         password=secret.get_secret_value() if secret else None,
     )
 
+    from citysense.commands.commands import region_centre
+    from commands.scheduler import ScheduleRunner
+
+    lat, lon = region_centre(settings)
+    schedules = ScheduleRunner(pool, kinds, lat=lat, lon=lon)
+
     async def run_commands() -> None:
         try:
-            await dispatcher.run(commands_stop)
+            await asyncio.gather(dispatcher.run(commands_stop), schedules.run(commands_stop))
         except Exception as exc:  # the rest of the platform keeps running without commands
             log.error("commands dispatcher stopped: %s; commands stay queued", exc)
 
