@@ -64,6 +64,6 @@ async def night_energy(
     return [
         NightEnergy(
             r["key"], r["night"], round(r["kwh"], 4), round(r["kwh_full"], 4), int(r["lights"])
-        )  # fmt: skip
+        )
         for r in rows
     ]
