@@ -14,6 +14,7 @@ from api.routes import (
     alerts,
     commands,
     devices,
+    energy,
     health,
     history,
     ops_page,
@@ -58,7 +59,14 @@ def create_app(
     app.include_router(readings.build_router(kinds))
     app.include_router(devices.build_router(settings, kinds))
     errors.install(app)
-    for router in (state.router, history.router, stream.router, alerts.router, commands.router):
+    for router in (
+        state.router,
+        history.router,
+        stream.router,
+        alerts.router,
+        commands.router,
+        energy.router,
+    ):
         app.include_router(router)
     app.include_router(ops_page.router)
     return app
