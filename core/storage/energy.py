@@ -35,13 +35,11 @@ class NightEnergy:
         return None if self.kwh_full <= 0 else round(100 * (1 - self.kwh / self.kwh_full), 1)
 
 
-async def night_energy(
-    pool: asyncpg.Pool, *, start: datetime, end: datetime, group: str, limit: int
-) -> list[NightEnergy]:
-    """kWh per ``group`` (device, feeder or district) per night, for hours in [start, end)."""
+def night_energy_sql(group: str, where: str) -> str:
+    """The per-night query for ``group``, with ``where`` filtering the rollup rows ``r``
+    (the API binds a time range; a Grafana panel passes ``$__timeFilter(r.bucket)``)."""
     key = GROUPS[group]
-    rows = await pool.fetch(
-        f"""
+    return f"""
         WITH hours AS (
             SELECT r.device_id, {key} AS key,
                    ((r.bucket AT TIME ZONE 'Asia/Jakarta') - interval '12 hours')::date AS night,
@@ -49,18 +47,21 @@ async def night_energy(
                    CASE WHEN r.dim_pct_n > 0 AND r.dim_pct_sum > 0
                         THEN r.dim_pct_sum / r.dim_pct_n END AS dim
             FROM rollup_streetlight_1h r JOIN devices d ON d.id = r.device_id
-            WHERE r.bucket >= $1 AND r.bucket < $2 AND r.active_power_n > 0
+            WHERE {where} AND r.active_power_n > 0
         )
         SELECT key, night, sum(watts) / 1000 AS kwh,
                sum(CASE WHEN dim IS NULL THEN watts ELSE watts * 100 / dim END) / 1000
                    AS kwh_full,
                count(DISTINCT device_id) AS lights
-        FROM hours GROUP BY key, night ORDER BY night, key LIMIT $3
-        """,
-        start,
-        end,
-        limit,
-    )
+        FROM hours GROUP BY key, night"""
+
+
+async def night_energy(
+    pool: asyncpg.Pool, *, start: datetime, end: datetime, group: str, limit: int
+) -> list[NightEnergy]:
+    """kWh per ``group`` (device, feeder or district) per night, for hours in [start, end)."""
+    sql = night_energy_sql(group, "r.bucket >= $1 AND r.bucket < $2")
+    rows = await pool.fetch(f"{sql} ORDER BY night, key LIMIT $3", start, end, limit)
     return [
         NightEnergy(
             r["key"], r["night"], round(r["kwh"], 4), round(r["kwh_full"], 4), int(r["lights"])
