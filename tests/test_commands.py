@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -20,6 +22,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from api.app import create_app
+from citysense.local.mosquitto import LocalMosquitto
+from citysense.local.ports import free_port
 from commands.model import CommandError, CommandStatus, Target, TargetKind, spec_for, validate_args
 from commands.sending import send
 from commands.service import Dispatcher
@@ -31,11 +35,14 @@ from core.storage.api_keys import create_api_key
 from core.storage.dead_letters import list_dead_letters
 from core.storage.devices import DeviceRow, upsert_devices
 from core.storage.registry import update_device
+from devices.broker_auth import AuthPaths, mosquitto_directives
+from devices.credentials import mosquitto_hash
 from simulators.command_follower import FollowedDevice
 from simulators.fleet import as_sim_device
 from simulators.models.streetlight import StreetlightModel
+from simulators.publisher import Credential
 from tests.support.api import api_client
-from tests.support.mqtt_auth import Session, session
+from tests.support.mqtt_auth import NOT_AUTHORIZED, Session, session
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -335,3 +342,81 @@ async def test_replies_only_move_forward_and_bad_replies_are_kept_with_a_reason(
         "reply is not UTF-8 JSON",
     ]
     assert await status_of(pool, cid) == "done"
+
+
+COMMANDS_ACL = """
+user citysense-commands
+topic write {root}/+/+/commands
+topic read {root}/+/+/reply
+"""
+DEVICE_ACL = """
+user {id}
+topic read {root}/{kind}/{id}/commands
+topic write {root}/{kind}/{id}/reply
+topic write {root}/{kind}/{id}/telemetry
+topic write {root}/{kind}/{id}/status
+"""
+
+
+async def test_with_logins_enforced_a_light_reads_only_its_own_commands_and_replies_only_for_itself(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str, tmp_path: Path
+) -> None:
+    # The ACL this feature needs (until the registry's generator writes it): the commands
+    # service writes every commands topic and reads every reply; a device reads only its own
+    # commands and writes only its own reply.
+    mine, other = light(f"PJU-ACL1-{uid}"), light(f"PJU-ACL2-{uid}")
+    await upsert_devices(pool, [mine, other])
+    secret = {n: uuid.uuid4().hex for n in ("citysense-commands", mine.id, other.id)}
+    root = settings.topic_root
+    auth = write_auth(secret, root, [mine.id, other.id])
+    directives = mosquitto_directives(AuthPaths(auth), pid_file=False)
+    broker = LocalMosquitto(tmp_path / "mqtt", free_port(), extra=directives)
+    broker.workdir.mkdir()
+    broker.start()
+    s = settings.model_copy(update={"mqtt_port": broker.port})
+    d = Dispatcher(s, pool, client_id="citysense-commands", username="citysense-commands",
+                   password=secret["citysense-commands"], poll_s=0.1)  # fmt: skip
+    stop = asyncio.Event()
+    task = asyncio.create_task(d.run(stop))
+    model = StreetlightModel(as_sim_device(mine), seed=1)
+    follower = FollowedDevice(s, model, credential=Credential(mine.id, secret[mine.id]))
+    try:
+        await asyncio.to_thread(follower.connect)
+        with session(broker.port, other.id, secret[other.id]) as snoop:
+            assert isinstance(snoop, Session)
+            snoop.client.subscribe(f"{root}/streetlight/{mine.id}/commands", qos=1)
+            sent = await send(pool, kinds, target=Target(TargetKind.DEVICE, mine.id),
+                              command="dim", args={"level": 20}, ttl_s=60, actor="t",
+                              now=datetime.now(UTC))  # fmt: skip
+            [(_, cid)] = sent.commands
+            await eventually(lambda: status_of(pool, cid), lambda st: st == "done")
+            forged = await asyncio.to_thread(
+                snoop.publish,
+                f"{root}/streetlight/{mine.id}/reply",
+                encode_reply(cid, "failed", "forged"),
+            )
+            await asyncio.sleep(0.3)
+            assert snoop.received == [], "another device read this light's command"
+        assert forged == NOT_AUTHORIZED
+        assert model.dim_level == 20.0
+        assert await status_of(pool, cid) == "done"
+    finally:
+        follower.disconnect()
+        stop.set()
+        await task
+        broker.stop()
+        shutil.rmtree(auth, ignore_errors=True)
+
+
+def write_auth(secret: dict[str, str], root: str, lights: list[str]) -> Path:
+    """Password and ACL files outside pytest's tree (Mosquitto drops to its own user)."""
+    auth = Path(tempfile.mkdtemp(prefix="citysense-auth-"))
+    (auth / "passwd").write_text("".join(f"{n}:{mosquitto_hash(p)}\n" for n, p in secret.items()))
+    (auth / "acl").write_text(
+        COMMANDS_ACL.format(root=root)
+        + "".join(DEVICE_ACL.format(root=root, kind="streetlight", id=d) for d in lights)
+    )
+    if os.geteuid() == 0:
+        for f in (auth, *auth.iterdir()):
+            shutil.chown(f, user="mosquitto")
+    return auth
