@@ -10,7 +10,9 @@ import asyncio
 import base64
 import contextlib
 import json
+import random
 import struct
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -377,3 +379,61 @@ async def test_dev_eui_is_imported_from_csv_and_a_malformed_one_is_refused_with_
         assert "is not a LoRaWAN DevEUI" in r.json()["errors"][0]["reason"]
     found = await devices_by_dev_eui(pool, [eui.lower()])
     assert [d.id for d in found[eui.lower()]] == [f"LW1-{uid}"]
+
+
+async def test_uplinks_caught_in_a_bridge_that_dies_before_its_commit_are_stored_by_the_next(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, ns_broker: LocalMosquitto,
+    database_url: str, uid: str,
+) -> None:  # fmt: skip
+    ids = await register(pool, uid)
+    client_id = f"lw-{uuid.uuid4().hex[:6]}"
+
+    def bridge() -> Bridge:
+        broker = Broker("127.0.0.1", ns_broker.port, client_id=client_id)
+        return Bridge(settings, pool, kinds, server=Server.CHIRPSTACK, broker=broker,
+                      codecs=load_codecs(kinds), poll_s=0.1)  # fmt: skip
+
+    first, stop = bridge(), asyncio.Event()
+    task = asyncio.create_task(first.run(stop))
+    await asyncio.wait_for(first.subscribed.wait(), 10)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    events = [make_light_event(ids["light"], i, start + timedelta(seconds=10 * i))
+              for i in range(300)]  # fmt: skip
+    sender = asyncio.create_task(asyncio.to_thread(publish_slowly, ns_broker.port, events))
+    # at a random moment while uplinks flow, an independent session locks the readings
+    # table (the database stops taking writes), then the bridge process dies mid-batch
+    await asyncio.sleep(random.uniform(0.2, 1.0))
+    blocker = await asyncpg.connect(database_url)
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("LOCK TABLE readings_streetlight IN ACCESS EXCLUSIVE MODE")
+    await asyncio.sleep(0.5)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await tx.rollback()
+    await blocker.close()
+    second, stop2 = bridge(), asyncio.Event()
+    task2 = asyncio.create_task(second.run(stop2))
+    try:
+        await sender
+
+        async def stored() -> int:
+            rows = await fetch_readings(pool, kinds["streetlight"], ids["light_id"],
+                                        start, start + timedelta(hours=1), 1000)  # fmt: skip
+            return len(rows)
+
+        assert await eventually(stored, lambda n: n == 300, within=30) == 300
+    finally:
+        stop2.set()
+        await task2
+
+
+def make_light_event(eui: str, f_cnt: int, at: datetime) -> tuple[str, bytes]:
+    return chirpstack_up(eui, f_cnt, at, data=light_bytes(1, 100, 90.0, 221.0, 1000 + f_cnt))
+
+
+def publish_slowly(port: int, events: list[tuple[str, bytes]]) -> None:
+    for i in range(0, len(events), 10):
+        publish_all(port, events[i : i + 10])
+        time.sleep(0.02)
