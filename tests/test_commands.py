@@ -5,12 +5,15 @@ command on its return and never the expired one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
@@ -42,6 +45,7 @@ from simulators.fleet import as_sim_device
 from simulators.models.streetlight import StreetlightModel
 from simulators.publisher import Credential
 from tests.support.api import api_client
+from tests.support.mqtt import publish_all
 from tests.support.mqtt_auth import NOT_AUTHORIZED, Session, session
 from tests.support.waiting import eventually
 
@@ -420,3 +424,62 @@ def write_auth(secret: dict[str, str], root: str, lights: list[str]) -> Path:
         for f in (auth, *auth.iterdir()):
             shutil.chown(f, user="mosquitto")
     return auth
+
+
+async def test_replies_caught_in_a_dispatcher_that_dies_before_recording_them_are_not_lost(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str, database_url: str
+) -> None:
+    row = light(f"PJU-RD-{uid}")
+    await upsert_devices(pool, [row])
+    ids = []
+    target = Target(TargetKind.DEVICE, row.id)
+    for _ in range(60):
+        sent = await send(pool, kinds, target=target, command="dim", args={"level": 10},
+                          ttl_s=600, actor="t", now=datetime.now(UTC))  # fmt: skip
+        ids += [cid for _, cid in sent.commands]
+    client_id = f"commands-{uuid.uuid4().hex[:8]}"
+
+    def start() -> tuple[asyncio.Event, asyncio.Task[None]]:
+        d = Dispatcher(settings, pool, client_id=client_id, poll_s=0.1)
+        stop = asyncio.Event()
+        return stop, asyncio.create_task(d.run(stop))
+
+    _, first = start()
+    await eventually(lambda: count_status(pool, row.id, "sent"), lambda n: n == 60)
+    topic = f"{settings.topic_root}/streetlight/{row.id}/reply"
+    replies = [(topic, encode_reply(cid, "done")) for cid in ids]
+    sender = asyncio.create_task(asyncio.to_thread(publish_slowly, settings.mqtt_port, replies))
+    # while replies flow, at a random moment: the database stops taking writes and the
+    # dispatcher dies with replies in hand
+    await asyncio.sleep(random.uniform(0.1, 0.5))
+    blocker = await asyncpg.connect(database_url)
+    tx = blocker.transaction()
+    await tx.start()
+    await blocker.execute("LOCK TABLE commands IN ACCESS EXCLUSIVE MODE")
+    await asyncio.sleep(0.3)
+    first.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await first
+    await tx.rollback()
+    await blocker.close()
+    stop, second = start()
+    try:
+        await sender
+        done = await eventually(lambda: count_status(pool, row.id, "done"), lambda n: n == 60)
+        assert done == 60
+    finally:
+        stop.set()
+        await second
+
+
+async def count_status(pool: asyncpg.Pool, device_id: str, status: str) -> int:
+    found = await store.list_commands(
+        pool, store.CommandFilter(device_id=device_id, status=status), limit=1000
+    )
+    return len(found)
+
+
+def publish_slowly(port: int, messages: list[tuple[str, bytes]]) -> None:
+    for i in range(0, len(messages), 3):
+        publish_all(port, messages[i : i + 3])
+        time.sleep(0.02)

@@ -21,6 +21,7 @@ from devices.model import DEVICE_ID
 router = APIRouter(tags=["commands"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body could not be parsed"},
     401: {"model": Problem, "description": "No API key"},
     403: {"model": Problem, "description": "Role may not send commands"},
     404: {"model": Problem, "description": "No such device, or no device matches the target"},
