@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -26,6 +26,7 @@ from core.settings import Settings
 from core.wire import Topics, encode_telemetry
 from simulators.fleet import SimDevice
 from simulators.models import Item
+from simulators.models.streetlight import StreetlightModel
 from simulators.publisher import Credential
 from simulators.world import Conditions
 
@@ -145,15 +146,32 @@ class FollowedDevice:
             return [str(c["id"]) for c in self.received]
 
 
-def follow(
+class Following:
+    """The followed devices of a run; ``close`` disconnects them all."""
+
+    def __init__(self, devices: list[FollowedDevice]) -> None:
+        self.devices = devices
+
+    def close(self) -> None:
+        for d in self.devices:
+            d.disconnect()
+
+
+def following(
     settings: Settings,
-    models: Mapping[str, Commandable],
+    models: Sequence[object],
     credentials: Mapping[str, Credential] | None = None,
-) -> list[FollowedDevice]:
-    """Connect every model's device to its commands; the caller disconnects them."""
-    out = []
-    for device_id, model in models.items():
-        f = FollowedDevice(settings, model, credential=(credentials or {}).get(device_id))
-        f.connect()
-        out.append(f)
+) -> Following:
+    """Connect every model that takes commands (the street lights) to its commands topic."""
+    out = Following([])
+    try:
+        for model in models:
+            if not isinstance(model, StreetlightModel):
+                continue
+            f = FollowedDevice(settings, model, credential=(credentials or {}).get(model.device.id))
+            f.connect()
+            out.devices.append(f)
+    except BaseException:
+        out.close()
+        raise
     return out

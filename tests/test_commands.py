@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -44,6 +45,7 @@ from simulators.command_follower import FollowedDevice
 from simulators.fleet import as_sim_device
 from simulators.models.streetlight import StreetlightModel
 from simulators.publisher import Credential
+from simulators.publisher import run as run_publisher
 from tests.support.api import api_client
 from tests.support.mqtt import publish_all
 from tests.support.mqtt_auth import NOT_AUTHORIZED, Session, session
@@ -483,3 +485,42 @@ def publish_slowly(port: int, messages: list[tuple[str, bytes]]) -> None:
     for i in range(0, len(messages), 3):
         publish_all(port, messages[i : i + 3])
         time.sleep(0.02)
+
+
+async def test_the_demo_publisher_s_lights_obey_commands_in_their_next_readings(
+    settings: Settings,
+    pool: asyncpg.Pool,
+    kinds: KindRegistry,
+    uid: str,
+    dispatcher: Dispatcher,
+    telemetry_probe: Session,
+) -> None:
+    row = light(f"PJU-DEMO-{uid}")
+    await upsert_devices(pool, [row])
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_publisher,
+        args=(settings, kinds, [row]),
+        kwargs={"interval_s": 0.2, "rounds": None, "seed": 1, "stop": stop,
+                "follow_commands": True},
+    )  # fmt: skip
+    thread.start()
+    try:
+        target = Target(TargetKind.DEVICE, row.id)
+        for command, args in (("switch", {"mode": "on"}), ("dim", {"level": 30})):
+            sent = await send(pool, kinds, target=target, command=command, args=args,
+                              ttl_s=60, actor="t", now=datetime.now(UTC))  # fmt: skip
+            [(_, cid)] = sent.commands
+            await eventually(lambda c=cid: status_of(pool, c), lambda s: s == "done")
+        count = len(telemetry_probe.received)
+
+        def later_readings() -> list[dict[str, object]]:
+            got = telemetry_probe.wait_received(count + 3)
+            return [orjson.loads(p) for t, p in got[count:] if row.id in t]
+
+        readings = await asyncio.to_thread(later_readings)
+    finally:
+        stop.set()
+        await asyncio.to_thread(thread.join, 10)
+    assert readings
+    assert all((r["power_state"], r["dim_pct"]) == ("low", 30.0) for r in readings)
