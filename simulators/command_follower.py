@@ -33,6 +33,10 @@ from simulators.world import Conditions
 log = logging.getLogger(__name__)
 
 
+class FollowError(RuntimeError):
+    """A device could not subscribe to its commands; the message says why."""
+
+
 class Commandable(Protocol):
     device: SimDevice
 
@@ -63,6 +67,7 @@ class FollowedDevice:
         self.ignored: list[dict[str, object]] = []
         self._client: mqtt.Client | None = None
         self._ready = threading.Event()
+        self._refused: str | None = None
         self._lock = threading.Lock()
 
     def _on_connect(
@@ -74,7 +79,8 @@ class FollowedDevice:
         props: Properties | None,
     ) -> None:
         if reason.is_failure:
-            log.error("%s: broker refused the connection: %s", self.device.id, reason)
+            self._refused = str(reason)
+            self._ready.set()
             return
         client.subscribe(self.ctopics.commands(self.device.kind, self.device.id), qos=1)
 
@@ -122,6 +128,7 @@ class FollowedDevice:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 14 * 86400
         self._ready.clear()
+        self._refused = None
         c.connect(
             self.settings.mqtt_host,
             self.settings.mqtt_port,
@@ -131,9 +138,10 @@ class FollowedDevice:
         )
         c.loop_start()
         self._client = c
-        if not self._ready.wait(timeout):
+        if not self._ready.wait(timeout) or self._refused:
             self.disconnect()
-            raise RuntimeError(f"{self.device.id}: not subscribed to its commands in {timeout}s")
+            why = self._refused or f"not subscribed within {timeout}s"
+            raise FollowError(f"{self.device.id}: cannot follow its commands: {why}")
 
     def disconnect(self) -> None:
         if self._client is not None:
@@ -169,7 +177,11 @@ def following(
             if not isinstance(model, StreetlightModel):
                 continue
             f = FollowedDevice(settings, model, credential=(credentials or {}).get(model.device.id))
-            f.connect()
+            try:
+                f.connect()
+            except (FollowError, OSError) as exc:  # the lights still report; they just won't obey
+                log.warning("%s", exc)
+                continue
             out.devices.append(f)
     except BaseException:
         out.close()
