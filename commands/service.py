@@ -54,16 +54,15 @@ class Dispatcher:
         pool: asyncpg.Pool,
         *,
         client_id: str = "citysense-commands",
-        username: str | None = None,
-        password: str | None = None,
+        login: tuple[str, str] | None = None,
         poll_s: float = 0.5,
     ) -> None:
         self.settings = settings
         self.pool = pool
         self.topics = CommandTopics(settings.topic_root)
         self.client_id = client_id
-        self.username = username
-        self.password = password
+        self.login = login
+        """(username, password); the broker makes the username the client id."""
         self.poll_s = poll_s
         self._client: mqtt.Client | None = None
         self._incoming: asyncio.Queue[_Incoming] | None = None
@@ -104,8 +103,8 @@ class Dispatcher:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        if self.username is not None:
-            client.username_pw_set(self.username, self.password)
+        if self.login is not None:
+            client.username_pw_set(*self.login)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

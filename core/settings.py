@@ -114,12 +114,6 @@ class Settings(BaseSettings):
         default=None,
         description="JSON with the regency bbox and districts; default: bundled Muara Enim.",
     )
-    commands_mqtt_username: str | None = Field(
-        default=None,
-        description="Broker account of `citysense commands run` (citysense-commands when the"
-        " broker checks logins); unset: anonymous.",
-    )
-    commands_mqtt_password: SecretStr | None = None
 
     @model_validator(mode="after")
     def _production_has_real_secrets(self) -> Settings:

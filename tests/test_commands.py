@@ -24,8 +24,10 @@ import asyncpg
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
+from pydantic import SecretStr
 
 from api.app import create_app
+from citysense.commands.commands import dispatcher_login
 from citysense.local.mosquitto import LocalMosquitto
 from citysense.local.ports import free_port
 from commands.model import CommandError, CommandStatus, Target, TargetKind, spec_for, validate_args
@@ -38,8 +40,14 @@ from core.storage import commands as store
 from core.storage.api_keys import create_api_key
 from core.storage.dead_letters import list_dead_letters
 from core.storage.devices import DeviceRow, upsert_devices
-from core.storage.registry import update_device
-from devices.broker_auth import AuthPaths, mosquitto_directives
+from core.storage.registry import BrokerAccount, update_device
+from devices.broker_auth import (
+    AuthPaths,
+    mosquitto_directives,
+    render_acl,
+    render_password_file,
+    service_accounts,
+)
 from devices.credentials import mosquitto_hash
 from simulators.command_follower import FollowedDevice
 from simulators.fleet import as_sim_device
@@ -350,38 +358,24 @@ async def test_replies_only_move_forward_and_bad_replies_are_kept_with_a_reason(
     assert await status_of(pool, cid) == "done"
 
 
-COMMANDS_ACL = """
-user citysense-commands
-topic write {root}/+/+/commands
-topic read {root}/+/+/reply
-"""
-DEVICE_ACL = """
-user {id}
-topic read {root}/{kind}/{id}/commands
-topic write {root}/{kind}/{id}/reply
-topic write {root}/{kind}/{id}/telemetry
-topic write {root}/{kind}/{id}/status
-"""
-
-
 async def test_with_logins_enforced_a_light_reads_only_its_own_commands_and_replies_only_for_itself(
     settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str, tmp_path: Path
 ) -> None:
-    # The ACL this feature needs (until the registry's generator writes it): the commands
-    # service writes every commands topic and reads every reply; a device reads only its own
-    # commands and writes only its own reply.
+    # The registry's own password and ACL files: the commands service (with the service
+    # password) writes every commands topic and reads every reply; a device reads only its
+    # own commands and writes only its own reply.
     mine, other = light(f"PJU-ACL1-{uid}"), light(f"PJU-ACL2-{uid}")
     await upsert_devices(pool, [mine, other])
-    secret = {n: uuid.uuid4().hex for n in ("citysense-commands", mine.id, other.id)}
+    secret = {d.id: uuid.uuid4().hex for d in (mine, other)}
     root = settings.topic_root
-    auth = write_auth(secret, root, [mine.id, other.id])
+    s = settings.model_copy(update={"mqtt_password": SecretStr(uuid.uuid4().hex)})
+    auth = write_auth(s, secret)
     directives = mosquitto_directives(AuthPaths(auth), pid_file=False)
     broker = LocalMosquitto(tmp_path / "mqtt", free_port(), extra=directives)
     broker.workdir.mkdir()
     broker.start()
-    s = settings.model_copy(update={"mqtt_port": broker.port})
-    d = Dispatcher(s, pool, client_id="citysense-commands", username="citysense-commands",
-                   password=secret["citysense-commands"], poll_s=0.1)  # fmt: skip
+    s = s.model_copy(update={"mqtt_port": broker.port})
+    d = Dispatcher(s, pool, login=dispatcher_login(s), poll_s=0.1)
     stop = asyncio.Event()
     task = asyncio.create_task(d.run(stop))
     model = StreetlightModel(as_sim_device(mine), seed=1)
@@ -414,14 +408,13 @@ async def test_with_logins_enforced_a_light_reads_only_its_own_commands_and_repl
         shutil.rmtree(auth, ignore_errors=True)
 
 
-def write_auth(secret: dict[str, str], root: str, lights: list[str]) -> Path:
-    """Password and ACL files outside pytest's tree (Mosquitto drops to its own user)."""
+def write_auth(settings: Settings, lights: dict[str, str]) -> Path:
+    """The generated files, outside pytest's tree (Mosquitto drops to its own user)."""
     auth = Path(tempfile.mkdtemp(prefix="citysense-auth-"))
-    (auth / "passwd").write_text("".join(f"{n}:{mosquitto_hash(p)}\n" for n, p in secret.items()))
-    (auth / "acl").write_text(
-        COMMANDS_ACL.format(root=root)
-        + "".join(DEVICE_ACL.format(root=root, kind="streetlight", id=d) for d in lights)
-    )
+    services = service_accounts(settings)
+    accounts = [BrokerAccount(d, "streetlight", mosquitto_hash(p)) for d, p in lights.items()]
+    (auth / "passwd").write_text(render_password_file(accounts, services))
+    (auth / "acl").write_text(render_acl(accounts, services, settings.topic_root))
     if os.geteuid() == 0:
         for f in (auth, *auth.iterdir()):
             shutil.chown(f, user="mosquitto")

@@ -149,6 +149,15 @@ def region_centre(settings: Settings) -> tuple[float, float]:
     return (box.min_lat + box.max_lat) / 2, (box.min_lon + box.max_lon) / 2
 
 
+def dispatcher_login(settings: Settings) -> tuple[str, str] | None:
+    """The ``citysense-commands`` service account, with the platform's service password
+    (``CITYSENSE_MQTT_PASSWORD``); anonymous when none is set (a development broker)."""
+    from core.broker_accounts import COMMANDS_USER
+
+    secret = settings.mqtt_password
+    return None if secret is None else (COMMANDS_USER, secret.get_secret_value())
+
+
 def cmd_run(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from commands.scheduler import ScheduleRunner
     from commands.service import Dispatcher, DispatchError
@@ -162,15 +171,8 @@ def cmd_run(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         pool = await create_pool(settings.database_url, min_size=1, max_size=4)
-        password = settings.commands_mqtt_password
         try:
-            d = Dispatcher(
-                settings,
-                pool,
-                client_id=args.client_id,
-                username=settings.commands_mqtt_username,
-                password=password.get_secret_value() if password else None,
-            )
+            d = Dispatcher(settings, pool, login=dispatcher_login(settings))
             tasks = [d.run(stop)]
             if not args.no_schedules:
                 tasks.append(ScheduleRunner(pool, kinds, lat=lat, lon=lon).run(stop))
@@ -308,7 +310,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = cmds.add_parser(
         "run", help="publish stored commands (QoS 1, with expiry) and record devices' replies"
     )
-    run.add_argument("--client-id", default="citysense-commands")
     run.add_argument("--no-schedules", action="store_true", help="do not run dimming schedules")
     run.set_defaults(func=cmd_run)
 

@@ -173,20 +173,12 @@ async def _run(
     await _first(stop, ops.ready, within=30, what="the alert evaluator", failed=ops_task)
     check()
 
+    from citysense.commands.commands import dispatcher_login, region_centre
+    from commands.scheduler import ScheduleRunner
     from commands.service import Dispatcher
 
     commands_stop = asyncio.Event()
-    secret = settings.commands_mqtt_password
-    dispatcher = Dispatcher(
-        settings,
-        pool,
-        username=settings.commands_mqtt_username,
-        password=secret.get_secret_value() if secret else None,
-    )
-
-    from citysense.commands.commands import region_centre
-    from commands.scheduler import ScheduleRunner
-
+    dispatcher = Dispatcher(settings, pool, login=dispatcher_login(settings))
     lat, lon = region_centre(settings)
     schedules = ScheduleRunner(pool, kinds, lat=lat, lon=lon)
 
