@@ -34,6 +34,7 @@ from core.storage.dead_letters import DeadLetter
 from core.storage.devices import devices_by_id
 from core.storage.lorawan import LoraDevice, devices_by_dev_eui, devices_with_eui
 from core.wire import DecodeLimits, Topics, Value, encode_telemetry
+from ingest.dead_letter_quota import DeadLetterQuota
 from ingest.router import Incoming, route
 from lorawan.codec import Codec, CodecError
 from lorawan.servers import UPLINK_FILTER, Server, Uplink, UplinkError, downlink, parse_uplink
@@ -65,6 +66,7 @@ class BridgeStats:
     stored: int = 0
     duplicates: int = 0
     dead_letters: int = 0
+    dead_letters_dropped: int = 0
     downlinks: int = 0
     addresses: dict[str, tuple[str, str]] = field(default_factory=dict)
 
@@ -105,6 +107,7 @@ class Bridge:
             max_age=timedelta(days=settings.retention_days),
         )
         self.stats = BridgeStats()
+        self.quota = DeadLetterQuota()
         self._seen: OrderedDict[tuple[str, int], datetime] = OrderedDict()
         self._client: mqtt.Client | None = None
         self._queue: asyncio.Queue[_Event] | None = None
@@ -276,6 +279,8 @@ class Bridge:
             for d in routed.dead_letters:  # keep what the network server actually sent
                 letters.append(DeadLetter(d.received_at, e.topic, d.device_id, d.code,
                                           d.reason, e.payload))  # fmt: skip
+        letters, dropped = self.quota.admit(letters, now)  # ingest's per-device quota
+        self.stats.dead_letters_dropped += dropped
         result = await write_batch(self.pool, self.kinds, readings, letters, now)
         self.stats.stored += result.inserted
         self.stats.duplicates += result.duplicates
