@@ -28,12 +28,8 @@ class CommandStatus(StrEnum):
     EXPIRED = "expired"
 
 
-FINAL = frozenset({CommandStatus.DONE, CommandStatus.FAILED, CommandStatus.EXPIRED})
-OPEN = frozenset(CommandStatus) - FINAL
-RANK = {s: i for i, s in enumerate(CommandStatus)}
-"""Replies only move a command forward (a redelivered 'delivered' never undoes 'done')."""
-
-assert tuple(REPLY_STATUSES) == ("delivered", "done", "failed")
+REPLY = tuple(CommandStatus(s) for s in REPLY_STATUSES)
+"""What a device may reply (delivered, done, failed); the wire schema declares the same."""
 
 
 class TargetKind(StrEnum):

@@ -30,7 +30,15 @@ from api.app import create_app
 from citysense.commands.commands import dispatcher_login
 from citysense.local.mosquitto import LocalMosquitto
 from citysense.local.ports import free_port
-from commands.model import CommandError, CommandStatus, Target, TargetKind, spec_for, validate_args
+from commands.model import (
+    REPLY,
+    CommandError,
+    CommandStatus,
+    Target,
+    TargetKind,
+    spec_for,
+    validate_args,
+)
 from commands.sending import send
 from commands.service import Dispatcher
 from commands.wire import encode_command, encode_reply
@@ -517,3 +525,11 @@ async def test_the_demo_publisher_s_lights_obey_commands_in_their_next_readings(
         await asyncio.to_thread(thread.join, 10)
     assert readings
     assert all((r["power_state"], r["dim_pct"]) == ("low", 30.0) for r in readings)
+
+
+def test_the_cli_the_wire_schema_and_storage_know_the_same_statuses() -> None:
+    from citysense.commands.commands import STATUSES
+
+    assert tuple(CommandStatus) == STATUSES
+    assert [s.value for s in REPLY] == ["delivered", "done", "failed"]
+    assert set(store.OPEN_STATUSES) == {"queued", "sent", "delivered"}

@@ -16,6 +16,8 @@ from core.kinds import KindRegistry
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
+STATUSES = ("queued", "sent", "delivered", "done", "failed", "expired")
+"""commands.model.CommandStatus's values (kept here so `--help` imports nothing heavy)."""
 
 
 def _args(pairs: list[str]) -> dict[str, Any]:
@@ -297,9 +299,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ls = cmds.add_parser("list", help="commands, newest first")
     ls.add_argument("--device")
     ls.add_argument("--request", help="one send's request id")
-    ls.add_argument(
-        "--status", choices=("queued", "sent", "delivered", "done", "failed", "expired")
-    )
+    ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--limit", type=int, default=50)
     ls.set_defaults(func=cmd_list)
 
