@@ -37,7 +37,16 @@ from core.wire import DecodeLimits, Topics, Value, encode_telemetry
 from ingest.dead_letter_quota import DeadLetterQuota
 from ingest.router import Incoming, route
 from lorawan.codec import Codec, CodecError
-from lorawan.servers import UPLINK_FILTER, Server, Uplink, UplinkError, downlink, parse_uplink
+from lorawan.servers import (
+    ACK_FILTER,
+    UPLINK_FILTER,
+    Server,
+    Uplink,
+    UplinkError,
+    downlink,
+    parse_ack,
+    parse_uplink,
+)
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +137,7 @@ class Bridge:
         if reason.is_failure:
             log.error("network server broker refused the bridge: %s", reason)
             return
-        client.subscribe(UPLINK_FILTER[self.server], qos=1)
+        client.subscribe([(UPLINK_FILTER[self.server], 1), (ACK_FILTER[self.server], 1)])
 
     def _on_subscribe(self, *args: object) -> None:
         self._subscribed.set()
@@ -222,7 +231,14 @@ class Bridge:
             self._client.ack(e.mid, e.qos)
 
     async def write(self, batch: list[_Event]) -> None:
-        """Decode, route through ingest's router and store one batch in one transaction."""
+        """Decode, route through ingest's router and store one batch in one transaction;
+        record the devices' acknowledgements of our downlinks."""
+        acks = [e for e in batch if self._is_ack(e.topic)]
+        if acks:
+            await self._record_acks(acks)
+            batch = [e for e in batch if not self._is_ack(e.topic)]
+            if not batch:
+                return
         now = datetime.now(UTC)
         letters: list[DeadLetter] = []
         parsed: list[tuple[_Event, Uplink]] = []
@@ -285,6 +301,28 @@ class Bridge:
         self.stats.stored += result.inserted
         self.stats.duplicates += result.duplicates
         self.stats.dead_letters += result.dead_letters
+
+    def _is_ack(self, topic: str) -> bool:
+        suffix = "/event/ack" if self.server is Server.CHIRPSTACK else "/down/ack"
+        return topic.endswith(suffix)
+
+    async def _record_acks(self, events: list[_Event]) -> None:
+        now = datetime.now(UTC)
+        for e in events:
+            ack = parse_ack(self.server, e.topic, e.payload)
+            if ack is None:
+                continue  # not one of ours (another application's downlink)
+            row = await command_store.get_command(self.pool, ack.command_id)
+            if row is None:
+                continue
+            await command_store.apply_reply(
+                self.pool,
+                device_id=row.device_id,
+                command_id=ack.command_id,
+                status="done" if ack.acknowledged else "failed",
+                detail=None if ack.acknowledged else "the device did not acknowledge the downlink",
+                at=now,
+            )
 
     def _fields(self, device: LoraDevice, u: Uplink) -> dict[str, Value]:
         kind = self.kinds[device.kind]
@@ -356,6 +394,7 @@ class Bridge:
                 dev_eui=device.dev_eui,
                 fport=fport,
                 data=data,
+                command_id=c.id,
             )
             infos.append((c.id, self._client.publish(topic, payload, qos=1)))
         sent = []

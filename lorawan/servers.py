@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -160,15 +161,88 @@ def _int(raw: Any) -> int | None:
     return raw if isinstance(raw, int) and not isinstance(raw, bool) else None
 
 
+CORRELATION_PREFIX = "citysense:command:"
+
+ACK_FILTER = {
+    Server.CHIRPSTACK: "application/+/device/+/event/ack",
+    Server.TTS: "v3/+/devices/+/down/ack",
+}
+
+
 def downlink(
-    server: Server, *, application: str, ns_device_id: str, dev_eui: str, fport: int, data: bytes
+    server: Server,
+    *,
+    application: str,
+    ns_device_id: str,
+    dev_eui: str,
+    fport: int,
+    data: bytes,
+    command_id: str,
 ) -> tuple[str, bytes]:
-    """(topic, payload) that enqueues ``data`` for the device at its network server."""
+    """(topic, payload) that enqueues ``data`` for the device at its network server, as a
+    confirmed downlink whose acknowledgement names ``command_id``."""
     b64 = base64.b64encode(data).decode()
     if server is Server.CHIRPSTACK:
         topic = f"application/{application}/device/{dev_eui}/command/down"
-        body: dict[str, Any] = {"devEui": dev_eui, "confirmed": False, "fPort": fport, "data": b64}
+        body: dict[str, Any] = {
+            "id": command_id,  # the queue item id its ack event names
+            "devEui": dev_eui,
+            "confirmed": True,
+            "fPort": fport,
+            "data": b64,
+        }
     else:
         topic = f"v3/{application}/devices/{ns_device_id}/down/push"
-        body = {"downlinks": [{"f_port": fport, "frm_payload": b64, "priority": "NORMAL"}]}
+        body = {
+            "downlinks": [
+                {
+                    "f_port": fport,
+                    "frm_payload": b64,
+                    "priority": "NORMAL",
+                    "confirmed": True,
+                    "correlation_ids": [CORRELATION_PREFIX + command_id],
+                }
+            ]
+        }
     return topic, json.dumps(body, separators=(",", ":")).encode()
+
+
+def _uuid(raw: str) -> str | None:
+    try:
+        return str(uuid.UUID(raw))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    command_id: str
+    dev_eui: str | None
+    acknowledged: bool
+
+
+def parse_ack(server: Server, topic: str, payload: bytes) -> Ack | None:
+    """The device's acknowledgement of a confirmed downlink we sent, or None if not ours."""
+    try:
+        doc = json.loads(payload)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(doc, dict):
+        return None
+    if server is Server.CHIRPSTACK:
+        cid = doc.get("queueItemId")
+        info = doc.get("deviceInfo") or {}
+        cid = _uuid(cid) if isinstance(cid, str) else None
+        if cid is None:
+            return None
+        eui = info.get("devEui") if isinstance(info, dict) else None
+        return Ack(cid, str(eui).lower() if eui else None, doc.get("acknowledged") is True)
+    ids = doc.get("end_device_ids") or {}
+    inner = doc.get("downlink_ack") or {}
+    found = [*(doc.get("correlation_ids") or []), *(inner.get("correlation_ids") or [])]
+    for c in found:
+        cid = _uuid(c[len(CORRELATION_PREFIX) :]) if isinstance(c, str) else None
+        if cid is not None and c.startswith(CORRELATION_PREFIX):
+            eui = ids.get("dev_eui") if isinstance(ids, dict) else None
+            return Ack(cid, str(eui).lower() if eui else None, True)
+    return None

@@ -351,13 +351,32 @@ async def test_uplinks_stored_once_backlogs_at_their_time_unknown_claimable_down
     doc = json.loads(body)
     if server is Server.CHIRPSTACK:
         assert topic == f"application/{CS_APP}/device/{ids['light']}/command/down"
-        assert doc == {"devEui": ids["light"], "confirmed": False, "fPort": 10,
+        assert doc == {"id": cid, "devEui": ids["light"], "confirmed": True, "fPort": 10,
                        "data": base64.b64encode(b"\x02\x32").decode()}  # fmt: skip
+        ack_topic = f"application/{CS_APP}/device/{ids['light']}/event/ack"
+        ack = {"deduplicationId": str(uuid.uuid4()), "time": now.isoformat(),
+               "deviceInfo": {"applicationId": CS_APP, "devEui": ids["light"]},
+               "queueItemId": cid, "acknowledged": True, "fCntDown": 3}  # fmt: skip
     else:
         assert topic == f"v3/pju-muaraenim@ttn/devices/eui-{ids['light']}/down/push"
-        assert doc == {"downlinks": [{"f_port": 10, "frm_payload": "AjI=", "priority": "NORMAL"}]}
+        mark = f"citysense:command:{cid}"
+        assert doc == {"downlinks": [{"f_port": 10, "frm_payload": "AjI=", "priority": "NORMAL",
+                                      "confirmed": True, "correlation_ids": [mark]}]}  # fmt: skip
+        ack_topic = f"v3/pju-muaraenim@ttn/devices/eui-{ids['light']}/down/ack"
+        ack = {"end_device_ids": {"device_id": f"eui-{ids['light']}",
+                                  "application_ids": {"application_id": "pju-muaraenim"},
+                                  "dev_eui": ids["light"].upper()},
+               "correlation_ids": ["as:downlink:01H...", f"citysense:command:{cid}"],
+               "received_at": now.isoformat(),
+               "downlink_ack": {"session_key_id": "AXA...", "f_port": 10, "f_cnt": 3,
+                                "frm_payload": "AjI=", "confirmed": True, "priority": "NORMAL",
+                                "correlation_ids": [f"citysense:command:{cid}"]}}  # fmt: skip
     row = await eventually(lambda: command_store.get_command(pool, cid),
-                           lambda c: c is not None and c.status == "sent")  # fmt: skip
+                           lambda c: c is not None and c.status in ("sent", "done"))  # fmt: skip
+    # the device acknowledges the confirmed downlink: the network server says so
+    publish_all(ns_broker.port, [(ack_topic, json.dumps(ack).encode())])
+    row = await eventually(lambda: command_store.get_command(pool, cid),
+                           lambda c: c is not None and c.status == "done")  # fmt: skip
     assert row is not None
 
 
