@@ -358,3 +358,12 @@ def test_broker_config_is_anonymous_only_on_loopback() -> None:
     default = config()
     assert "listener 1883 0.0.0.0\nallow_anonymous false\n" in default.stdout
     assert "\nmax_packet_size 266240\n" in default.stdout  # 256 KiB payload limit + 4 KiB
+
+
+def test_the_commands_dispatcher_runs_after_migrations_and_a_healthy_broker(
+    compose: dict[str, Any],
+) -> None:
+    svc = compose["services"]["commands"]
+    assert svc["command"] == ["citysense", "commands", "run"]
+    assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert svc["depends_on"]["mosquitto"]["condition"] == "service_healthy"
