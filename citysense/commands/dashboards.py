@@ -93,4 +93,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_publish)
     d.add_parser(
         "grant", help="(re)grant the read-only citysense_grafana role on every readings table"
-    ).set_defaults(func=cmd_grant)
+    ).set_defaults(func=cmd_grant, needs=("db",))

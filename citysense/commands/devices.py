@@ -316,51 +316,51 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reg.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="mounting detail or threshold"
     )
-    reg.set_defaults(func=_registry_error(cmd_register))
+    reg.set_defaults(func=_registry_error(cmd_register), needs=("db",))
 
     ls = dev.add_parser("list", help="list devices (tab-separated)")
     for name in ("kind", "district", "status", "q"):
         ls.add_argument(f"--{name}")
     ls.add_argument("--limit", type=int, default=100)
     ls.add_argument("--offset", type=int, default=0)
-    ls.set_defaults(func=cmd_list)
+    ls.set_defaults(func=cmd_list, needs=("db",))
 
     imp = dev.add_parser("import", help="bulk-register from CSV; checks the whole file first")
     imp.add_argument("file")
     imp.add_argument("--import-good", action="store_true", help="import good rows despite errors")
     imp.add_argument("--batch", help="batch name (for the label sheet); default import-<time>")
     imp.add_argument("--credentials-out", help="CSV for the new credentials")
-    imp.set_defaults(func=_registry_error(cmd_import))
+    imp.set_defaults(func=_registry_error(cmd_import), needs=("db",))
 
     exp = dev.add_parser("export", help="export devices as CSV (the import's columns)")
     for name in ("kind", "district", "status"):
         exp.add_argument(f"--{name}")
     exp.add_argument("-o", "--output")
     exp.add_argument("--semicolon", action="store_true", help="';' separators for Excel (id-ID)")
-    exp.set_defaults(func=cmd_export)
+    exp.set_defaults(func=cmd_export, needs=("db",))
 
     lab = dev.add_parser("label", help="QR label (SVG/PNG) of a device, or a sheet of a batch")
     lab.add_argument("ids", nargs="*")
     lab.add_argument("--batch")
     lab.add_argument("--png", action="store_true")
     lab.add_argument("-o", "--output")
-    lab.set_defaults(func=cmd_label)
+    lab.set_defaults(func=cmd_label, needs=("db",))
 
     dec = dev.add_parser("decommission", help="retire a device and revoke its credentials")
     dec.add_argument("id")
     dec.add_argument("--note")
-    dec.set_defaults(func=_registry_error(cmd_decommission))
+    dec.set_defaults(func=_registry_error(cmd_decommission), needs=("db",))
 
     rot = dev.add_parser("rotate-credentials", help="issue a new MQTT password")
     rot.add_argument("id")
-    rot.set_defaults(func=_registry_error(cmd_rotate))
+    rot.set_defaults(func=_registry_error(cmd_rotate), needs=("db",))
 
     bs = dev.add_parser(
         "broker-sync", help="rewrite Mosquitto's password/ACL files from the registry and reload"
     )
     bs.add_argument("--watch", action="store_true", help="keep resyncing when credentials change")
     bs.add_argument("--interval", type=float, default=2.0, help="seconds between checks")
-    bs.set_defaults(func=cmd_broker_sync)
+    bs.set_defaults(func=cmd_broker_sync, needs=("db",))
     bc = dev.add_parser("broker-config", help="print a Mosquitto config that enforces the registry")
     bc.add_argument("--auth-dir")
     bc.add_argument("--port", type=int, default=1883)

@@ -8,19 +8,29 @@ from core.settings import Settings
 
 
 def cmd_ingest(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    from ingest.service import BrokerRefusedError
     from ingest.workers import run_worker, supervise
 
     if args.workers < 1:
         raise UsageError("--workers must be at least 1")
     json_logs = args.log_format == "json"
     if args.workers == 1:
-        run_worker(settings, kinds, 0, json_logs)
+        try:
+            run_worker(settings, kinds, 0, json_logs)
+        except BrokerRefusedError as exc:
+            raise UsageError(str(exc)) from None
         return 0
     if json_logs:
         from ingest.logs import use_json_logs
 
         use_json_logs(worker="supervisor")
-    return supervise(settings, kinds, args.workers, json_logs)
+    code = supervise(settings, kinds, args.workers, json_logs)
+    if code == 2:
+        raise UsageError(
+            "the MQTT broker refused ingest's login; set CITYSENSE_MQTT_USERNAME /"
+            " CITYSENSE_MQTT_PASSWORD to an account it accepts"
+        )
+    return code
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -33,4 +43,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         " own client id <CITYSENSE_INGEST_CLIENT_ID>-<i>",
     )
     p.add_argument("--log-format", choices=("json", "text"), default="json")
-    p.set_defaults(func=cmd_ingest)
+    p.set_defaults(func=cmd_ingest, needs=("db", "mqtt"))

@@ -45,4 +45,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--prefix", default="LOAD", help="device id prefix")
     p.add_argument("--no-register", action="store_true", help="don't register the devices")
-    p.set_defaults(func=cmd_load)
+    p.set_defaults(func=cmd_load, needs=lambda a: ("mqtt",) if a.no_register else ("db", "mqtt"))

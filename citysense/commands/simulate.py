@@ -226,6 +226,12 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
     return 0
 
 
+def _needs(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.csv or args.list_scenarios:
+        return ()
+    return ("mqtt",) if args.no_register else ("db", "mqtt")
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = sub.add_parser(
         "simulate",
@@ -253,4 +259,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim.add_argument("--csv", action="store_true", help="print the fleet as CSV and exit")
     sim.add_argument("--no-register", action="store_true", help="do not write the device table")
     sim.add_argument("--credentials", help="JSON/CSV of per-device MQTT logins")
-    sim.set_defaults(func=cmd_simulate)
+    sim.set_defaults(func=cmd_simulate, needs=_needs)

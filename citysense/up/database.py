@@ -11,25 +11,16 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from citysense.commands import UsageError
 from citysense.local.ports import free_port
 from citysense.local.postgres import LocalPostgres, ServiceError, find_pg_bindir
+from citysense.reach import redact
 from core.storage.bootstrap import ensure_database
 
 DATABASE = "citysense"
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def check_external(url: str, timeout: int = 5) -> None:
