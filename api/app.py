@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 from fastapi import FastAPI
 
-from api import errors
+from api import docs, errors
 from api.live import EventHub
 from api.routes import alerts, devices, health, history, ops_page, readings, state, stream
 from core.kinds import KindRegistry
@@ -41,7 +41,10 @@ def create_app(
         version="0.1.0",
         summary="City sensor readings for Kabupaten Muara Enim's Smart Regency programme.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs from installed files: no CDN, works offline
+        redoc_url=None,
     )
+    docs.install(app)
     app.state.settings = settings
     app.state.kinds = kinds
     app.include_router(health.router)
