@@ -35,7 +35,7 @@ from citysense.commands import (
     up,
 )
 from citysense.instance import apply_instance, find_instance
-from citysense.reach import check_broker, check_database, explain
+from citysense.reach import check_broker, check_broker_listens, check_database, explain
 from core.kinds import builtin_kinds
 from core.settings import Settings, load_settings
 
@@ -126,6 +126,8 @@ def preflight(settings: Settings, wanted: tuple[str, ...], no_instance: str) -> 
             no_instance if not settings.model_fields_set & {"mqtt_host", "mqtt_port"} else ""
         )
         check_broker(settings, context=broker_context)
+    elif "mqtt-listens" in wanted:  # the command logs in with other accounts than settings'
+        check_broker_listens(settings, context=no_instance)
 
 
 if __name__ == "__main__":

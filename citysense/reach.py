@@ -72,6 +72,15 @@ def check_database(url: str, *, context: str = "", timeout: int = 5) -> None:
         raise database_error(url, exc, context) from None
 
 
+def check_broker_listens(settings: Settings, *, context: str = "", timeout: float = 5) -> None:
+    """Something accepts TCP connections at the broker's address (for per-device logins)."""
+    host, port = settings.mqtt_host, settings.mqtt_port
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise broker_error(host, port, exc.strerror or _last_line(exc), context) from None
+
+
 def check_broker(settings: Settings, *, context: str = "", timeout: float = 5) -> None:
     """Connect and log in to the broker once, as the command would."""
     import paho.mqtt.client as mqtt
