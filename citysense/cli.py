@@ -35,9 +35,9 @@ from citysense.commands import (
     up,
 )
 from citysense.instance import apply_instance, find_instance
-from citysense.reach import check_broker, check_broker_listens, check_database, explain
+from citysense.reach import explain, preflight
 from core.kinds import builtin_kinds
-from core.settings import Settings, load_settings
+from core.settings import load_settings
 
 log = logging.getLogger("citysense")
 
@@ -101,7 +101,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 settings.model_fields_set
             ):
                 log.debug("%s; using the default addresses", found.note)
-            preflight(settings, wanted, found.note if not filled else "")
+            args.instance_note = found.note if not filled else ""
+            if not getattr(args, "checks_reach_itself", False):
+                preflight(settings, wanted, args.instance_note)
         code: int = args.func(settings, builtin_kinds(), args)
         return code
     except UsageError as exc:
@@ -114,20 +116,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.debug("details", exc_info=True)
         print(f"citysense: {explained}", file=sys.stderr)
         return 2
-
-
-def preflight(settings: Settings, wanted: tuple[str, ...], no_instance: str) -> None:
-    """Fail in one line, before any work, when the database or broker is out of reach."""
-    context = no_instance if not settings.model_fields_set & {"database_url"} else ""
-    if "db" in wanted:
-        check_database(settings.database_url, context=context)
-    if "mqtt" in wanted:
-        broker_context = (
-            no_instance if not settings.model_fields_set & {"mqtt_host", "mqtt_port"} else ""
-        )
-        check_broker(settings, context=broker_context)
-    elif "mqtt-listens" in wanted:  # the command logs in with other accounts than settings'
-        check_broker_listens(settings, context=no_instance)
 
 
 if __name__ == "__main__":

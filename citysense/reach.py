@@ -124,6 +124,25 @@ def check_broker(settings: Settings, *, context: str = "", timeout: float = 5) -
         client.loop_stop()
 
 
+def preflight(settings: Settings, wanted: tuple[str, ...], no_instance: str = "") -> None:
+    """Fail in one line, before any work, when the database or broker is out of reach.
+
+    ``wanted`` holds ``"db"``, ``"mqtt"`` (connect and log in with the settings' account)
+    or ``"mqtt-listens"`` (the command logs in with other accounts: is anything there?).
+    ``no_instance`` says why no ``citysense up`` supplied the addresses, if none did.
+    """
+    given = settings.model_fields_set
+    if "db" in wanted:
+        check_database(
+            settings.database_url, context="" if "database_url" in given else no_instance
+        )
+    broker_context = "" if {"mqtt_host", "mqtt_port"} & given else no_instance
+    if "mqtt" in wanted:
+        check_broker(settings, context=broker_context)
+    elif "mqtt-listens" in wanted:
+        check_broker_listens(settings, context=broker_context)
+
+
 def explain(exc: BaseException, settings: Settings) -> UsageError | None:
     """A one-line error for an expected failure met mid-command, or None (a real bug)."""
     import asyncpg

@@ -148,6 +148,9 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
             print(f"{name:16} {about}")
         return 0
     if args.cleanup:
+        from citysense.reach import preflight
+
+        preflight(settings, ("db",), getattr(args, "instance_note", ""))
         return cmd_cleanup(settings, kinds, args.cleanup)
     if args.speed <= 0:
         raise UsageError(f"--speed must be > 0, got {args.speed:g}")
@@ -214,6 +217,9 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
         except CredentialsError as exc:
             raise UsageError(str(exc)) from None
 
+    from citysense.reach import preflight
+
+    preflight(settings, _needs(args), getattr(args, "instance_note", ""))
     prefix = args.id_prefix or default_prefix(scenario)
     if not args.no_register:
         _register(settings, kinds, fleet, prefix)
@@ -339,4 +345,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="PREFIX",
         help="decommission the devices an earlier run with this id prefix registered, and exit",
     )
-    sim.set_defaults(func=cmd_simulate, needs=_needs)
+    # Options are checked first; then cmd_simulate checks the database and broker itself.
+    sim.set_defaults(func=cmd_simulate, needs=_needs, checks_reach_itself=True)
