@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api import docs, errors
+from api import docs, errors, strict
 from api.live import EventHub
 from api.routes import alerts, devices, health, history, ops_page, readings, state, stream
 from core.kinds import KindRegistry
@@ -43,6 +43,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,  # served by api.docs from installed files: no CDN, works offline
         redoc_url=None,
+        dependencies=[Depends(strict.known_query_params)],  # unknown query params: 422
     )
     docs.install(app)
     app.state.settings = settings
