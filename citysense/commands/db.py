@@ -33,5 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "migrate", help="apply pending migrations (the ones not yet in the database)"
     ).set_defaults(func=cmd_migrate, needs=("db",))
     ks = db.add_parser("kind-sql", help="print the readings-table DDL of a kind")
-    ks.add_argument("kind")
+    from core.kinds import builtin_kinds
+
+    ks.add_argument("kind", choices=list(builtin_kinds()), help="the device kind")
     ks.set_defaults(func=cmd_kind_sql)

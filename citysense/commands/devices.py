@@ -297,62 +297,83 @@ def cmd_broker_config(settings: Settings, kinds: KindRegistry, args: argparse.Na
     return 0
 
 
+def _filters(p: argparse.ArgumentParser, kinds: list[str], statuses: list[str]) -> None:
+    p.add_argument("--kind", choices=kinds, help="only devices of this kind")
+    p.add_argument(
+        "--district", help="only devices in this district (kecamatan), e.g. Lawang Kidul"
+    )
+    p.add_argument("--status", choices=statuses, help="only devices in this lifecycle status")
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from core.kinds import builtin_kinds
+    from devices.lifecycle import INITIAL, Status
+
+    kinds = list(builtin_kinds())
+    statuses = [s.value for s in Status]
     dev = sub.add_parser("devices", help="the device registry").add_subparsers(
-        dest="devices_command", required=True
+        dest="devices_command", required=True, metavar="COMMAND"
     )
     reg = dev.add_parser("register", help="register one device and print its MQTT credentials")
-    reg.add_argument("id", help="the label on the device")
-    reg.add_argument("--kind", required=True)
-    reg.add_argument("--district", required=True)
-    reg.add_argument("--name")
-    reg.add_argument("--village")
-    reg.add_argument("--lat")
-    reg.add_argument("--lon")
-    reg.add_argument("--status", default="planned")
-    reg.add_argument("--install-date")
+    reg.add_argument("id", help="the label on the device, e.g. PJU-ME-0001")
+    reg.add_argument("--kind", required=True, choices=kinds, help="what the device is")
+    reg.add_argument(
+        "--district", required=True, help="district (kecamatan) it stands in, e.g. Muara Enim"
+    )
+    reg.add_argument("--name", help="a name people recognise, e.g. 'PJU Jl. Sudirman 12'")
+    reg.add_argument("--village", help="village (desa/kelurahan)")
+    reg.add_argument("--lat", metavar="DEG", help="latitude, decimal degrees (e.g. -3.66)")
+    reg.add_argument("--lon", metavar="DEG", help="longitude, decimal degrees (e.g. 103.78)")
+    reg.add_argument(
+        "--status",
+        default="planned",
+        choices=[s.value for s in Status if s in INITIAL],
+        help="where it is in its life (default planned)",
+    )
+    reg.add_argument("--install-date", metavar="YYYY-MM-DD", help="when it was installed")
     reg.add_argument("--uplink", help="id of the network node it reports through")
-    reg.add_argument("--model")
+    reg.add_argument("--model", help="id of a registered device model")
     reg.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="mounting detail or threshold"
     )
     reg.set_defaults(func=_registry_error(cmd_register), needs=("db",))
 
     ls = dev.add_parser("list", help="list devices (tab-separated)")
-    for name in ("kind", "district", "status", "q"):
-        ls.add_argument(f"--{name}")
-    ls.add_argument("--limit", type=int, default=100)
-    ls.add_argument("--offset", type=int, default=0)
+    _filters(ls, kinds, statuses)
+    ls.add_argument("--q", metavar="TEXT", help="search ids and names")
+    ls.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    ls.add_argument("--offset", type=int, default=0, help="skip this many first (paging)")
     ls.set_defaults(func=cmd_list, needs=("db",))
 
     imp = dev.add_parser("import", help="bulk-register from CSV; checks the whole file first")
-    imp.add_argument("file")
+    imp.add_argument("file", help="CSV with the export's columns (',' or ';' separated)")
     imp.add_argument("--import-good", action="store_true", help="import good rows despite errors")
     imp.add_argument("--batch", help="batch name (for the label sheet); default import-<time>")
     imp.add_argument("--credentials-out", help="CSV for the new credentials")
     imp.set_defaults(func=_registry_error(cmd_import), needs=("db",))
 
     exp = dev.add_parser("export", help="export devices as CSV (the import's columns)")
-    for name in ("kind", "district", "status"):
-        exp.add_argument(f"--{name}")
-    exp.add_argument("-o", "--output")
+    _filters(exp, kinds, statuses)
+    exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     exp.add_argument("--semicolon", action="store_true", help="';' separators for Excel (id-ID)")
     exp.set_defaults(func=cmd_export, needs=("db",))
 
     lab = dev.add_parser("label", help="QR label (SVG/PNG) of a device, or a sheet of a batch")
-    lab.add_argument("ids", nargs="*")
-    lab.add_argument("--batch")
-    lab.add_argument("--png", action="store_true")
-    lab.add_argument("-o", "--output")
+    lab.add_argument("ids", nargs="*", help="device ids (one id: a single label)")
+    lab.add_argument("--batch", help="a sheet of every device of an import batch")
+    lab.add_argument("--png", action="store_true", help="a single label as PNG instead of SVG")
+    lab.add_argument(
+        "-o", "--output", metavar="FILE", help="default <ID>.svg, or labels-<BATCH>.html"
+    )
     lab.set_defaults(func=cmd_label, needs=("db",))
 
     dec = dev.add_parser("decommission", help="retire a device and revoke its credentials")
-    dec.add_argument("id")
-    dec.add_argument("--note")
+    dec.add_argument("id", help="the device's id")
+    dec.add_argument("--note", help="why, for the device's journal")
     dec.set_defaults(func=_registry_error(cmd_decommission), needs=("db",))
 
     rot = dev.add_parser("rotate-credentials", help="issue a new MQTT password")
-    rot.add_argument("id")
+    rot.add_argument("id", help="the device's id")
     rot.set_defaults(func=_registry_error(cmd_rotate), needs=("db",))
 
     bs = dev.add_parser(
@@ -362,7 +383,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bs.add_argument("--interval", type=float, default=2.0, help="seconds between checks")
     bs.set_defaults(func=cmd_broker_sync, needs=("db",))
     bc = dev.add_parser("broker-config", help="print a Mosquitto config that enforces the registry")
-    bc.add_argument("--auth-dir")
-    bc.add_argument("--port", type=int, default=1883)
-    bc.add_argument("--bind", default="0.0.0.0")
+    bc.add_argument(
+        "--auth-dir", help="where the auth files are (default CITYSENSE_BROKER_AUTH_DIR)"
+    )
+    bc.add_argument("--port", type=int, default=1883, help="listener port (default 1883)")
+    bc.add_argument("--bind", default="0.0.0.0", help="listener address (default 0.0.0.0)")
     bc.set_defaults(func=cmd_broker_config)

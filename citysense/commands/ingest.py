@@ -42,5 +42,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="worker processes sharing the MQTT subscription ($share group), each with its"
         " own client id <CITYSENSE_INGEST_CLIENT_ID>-<i>",
     )
-    p.add_argument("--log-format", choices=("json", "text"), default="json")
+    p.add_argument(
+        "--log-format",
+        choices=("json", "text"),
+        default="json",
+        help="json lines for a log collector (default), or text for a terminal",
+    )
     p.set_defaults(func=cmd_ingest, needs=("db", "mqtt"))

@@ -32,5 +32,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     create = keys.add_parser("create", help="issue an API key with a role")
     create.add_argument("--name", required=True, help="who or what will use it")
-    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="admin: everything; technician: register and install devices; operator:"
+        " acknowledge alerts; viewer: read only",
+    )
     create.set_defaults(func=cmd_create, needs=("db",))
