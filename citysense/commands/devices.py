@@ -7,7 +7,6 @@ import asyncio
 import csv
 import getpass
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,26 +20,36 @@ T = TypeVar("T")
 
 
 class Progress:
-    """A one-line text progress bar on stderr: ``[#####.....] 5000/10000 1234/s``."""
+    """A progress bar on stderr (rich): ``importing ━━━━━━━╸━━━ 5,000/10,000 0:00:04``."""
 
-    def __init__(self, label: str, out: TextIO | None = None, width: int = 30) -> None:
-        self.total, self.label, self.width = 1, label, width
-        self.out = out or sys.stderr
-        self.done = 0
-        self.started = time.monotonic()
+    def __init__(self, label: str, out: TextIO | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+
+        self.bar = Bar(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(file=out or sys.stderr),
+        )
+        self.task = self.bar.add_task(label, total=None)
+        self.started = False
 
     def advance(self, n: int, total: int) -> None:
-        self.total = max(total, 1)
-        self.done = min(self.total, self.done + n)
-        filled = int(self.width * self.done / self.total)
-        rate = self.done / max(time.monotonic() - self.started, 1e-6)
-        self.out.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}]"
-            f" {self.done}/{self.total} {rate:,.0f}/s"
-        )
-        if self.done >= self.total:
-            self.out.write("\n")
-        self.out.flush()
+        if not self.started:
+            self.bar.start()
+            self.started = True
+        self.bar.update(self.task, advance=n, total=max(total, 1))
+        task = self.bar.tasks[0]
+        if task.total is not None and task.completed >= task.total:
+            self.finish()
+
+    def finish(self) -> None:
+        if self.started:
+            self.bar.stop()
+            self.started = False
 
 
 def actor() -> str:
@@ -145,7 +154,10 @@ def cmd_list(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) 
 def cmd_import(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from devices.importer import run_import
 
-    data = Path(args.file).read_bytes()
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     batch = args.batch or f"import-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     bar = Progress("importing")
 
@@ -159,7 +171,10 @@ def cmd_import(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
             progress=bar.advance,
         )
 
-    result = _run(settings, kinds, work)
+    try:
+        result = _run(settings, kinds, work)
+    finally:
+        bar.finish()
     for e in result.errors:
         print(f"{args.file}: {e}", file=sys.stderr)
     print(result.message)
