@@ -19,10 +19,8 @@ def _resolved(settings: Settings) -> tuple[Settings, str, str | None, str | None
     found = find_instance()
     resolved, filled = apply_instance(settings, found)
     if found.instance is not None:
-        source = f"{found.note}; settings given explicitly win: " + (
-            ", ".join(sorted(set(("database_url", "mqtt_host", "mqtt_port")) - set(filled)))
-            or "none"
-        )
+        kept = sorted({"database_url", "mqtt_host", "mqtt_port"} - set(filled))
+        source = found.note + (f" (overridden by your settings: {', '.join(kept)})" if kept else "")
         return resolved, source, found.instance.api_url, str(found.data_dir)
     given = sorted(settings.model_fields_set & {"database_url", "mqtt_host", "mqtt_port"})
     source = f"{found.note}; using " + (
@@ -64,7 +62,11 @@ def _answers_api(url: str | None) -> str:
 
 
 def cmd_status(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
+    import logging
+
     from citysense.reach import redact
+
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per part, not per request
 
     resolved, source, api_url, data_dir = _resolved(settings)
     db = _answers_db(resolved.database_url)
