@@ -117,6 +117,12 @@ def env_lines(settings: Settings, api_url: str | None, data_dir: str | None) -> 
             f"export CITYSENSE_OPERATOR_KEY={q(keys.operator)}",
             f"export CITYSENSE_TECHNICIAN_KEY={q(keys.technician)}",
         ]
+    if pg:
+        out.append(
+            f"# Grafana: a PostgreSQL data source, host {pg.get('PGHOST', '')}:"
+            f"{pg.get('PGPORT', '')}, database {pg.get('PGDATABASE', '')},"
+            f" user {pg.get('PGUSER', '')} (or 'citysense dashboards publish')"
+        )
     out += [
         "# psql                  (uses the PG* variables above)",
         f"# mosquitto_sub -h {settings.mqtt_host} -p {settings.mqtt_port}"
