@@ -111,6 +111,14 @@ def _register(settings: Settings, kinds: KindRegistry, fleet: list[SimDevice], p
         f" ids {prefix}-*) with their stations, thresholds, feeders and uplinks",
         flush=True,
     )
+    if done.updated:
+        print(
+            f"note: {prefix}-* ran before and keep that run's newest readings, so offline and"
+            " node_down checks only start once this run has caught up with them; for a run"
+            f" judged like the first, retire them (--cleanup {prefix}) and pass"
+            f" --id-prefix {prefix}2",
+            flush=True,
+        )
     if done.new or done.updated:
         # The alert evaluator re-reads the registry every few seconds (registry_refresh_s,
         # 5 s by default); until it has, it would judge these devices without their feeders,
