@@ -270,3 +270,17 @@ def test_the_ingest_command_refused_by_the_broker_says_so_in_one_line(
     assert done.stderr.count("\n") == 1, done.stderr
     assert "refused the login 'someone'" in done.stderr
     assert "CITYSENSE_MQTT_PASSWORD" in done.stderr
+
+
+def test_status_and_env_against_nothing_say_what_does_not_answer(
+    nothing: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    port = free_port()
+    monkeypatch.setenv("CITYSENSE_DATABASE_URL", f"postgresql://postgres@127.0.0.1:{port}/x")
+    monkeypatch.setenv("CITYSENSE_MQTT_PORT", str(free_port()))
+    assert main(["status"]) == 1
+    out = capsys.readouterr().out
+    assert f"no 'citysense up' is running on {nothing / 'data'}" in out
+    assert out.count("NOT ANSWERING") == 2, out
+    assert main(["env"]) == 0
+    assert f"export PGPORT={port}" in capsys.readouterr().out
