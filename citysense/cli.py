@@ -37,7 +37,7 @@ from citysense.commands import (
 from citysense.instance import apply_instance, find_instance
 from citysense.reach import explain, preflight
 from core.kinds import builtin_kinds
-from core.settings import load_settings
+from core.settings import load_settings, settings_error
 
 log = logging.getLogger("citysense")
 
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        print(f"citysense: invalid settings: {exc}", file=sys.stderr)
+        print(f"citysense: invalid settings: {settings_error(exc)}", file=sys.stderr)
         return 2
     wanted = needs(args)
     try:
