@@ -22,6 +22,7 @@ from citysense.commands import (
     alerts,
     api,
     broker,
+    commands,
     config,
     contract,
     dashboards,
@@ -30,6 +31,7 @@ from citysense.commands import (
     ingest,
     keys,
     load,
+    lorawan,
     simulate,
     status,
     up,
@@ -57,6 +59,8 @@ AREAS = (
     dashboards,
     load,
     contract,
+    commands,
+    lorawan,
 )
 
 
