@@ -61,6 +61,12 @@ COMMANDS = [
     ["simulate", "--rounds", "1"],
     ["simulate", "--rounds", "1", "--no-register"],
     ["load", "--devices", "1", "--rate", "1", "--duration", "1"],
+    ["commands", "send", "--device", "PJU-X", "reboot"],
+    ["commands", "list"],
+    ["commands", "show", "1"],
+    ["commands", "run"],
+    ["commands", "schedule", "list"],
+    ["lorawan", "run", "--server", "chirpstack"],
     ["up", "--no-demo"],
 ]
 
