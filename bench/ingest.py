@@ -1,17 +1,27 @@
-"""Ingest benchmark: broker -> ingest -> PostgreSQL, against the COPY ceiling and a naive writer.
+"""Ingest benchmark: broker -> ingest -> database, against the COPY ceiling, the receive
+ceiling and a naive writer, on both storage paths (plain PostgreSQL, TimescaleDB) in one run.
 
-Starts its own Mosquitto (the shipped configuration) and a scratch database, runs the real
-``citysense ingest`` as a child process with metrics on, and publishes with the load
-generator (simulators/load.py). Reports, in one run:
+Starts its own Mosquitto (the shipped configuration) and, per path, a scratch database
+(bench/_servers.py: ``CITYSENSE_BENCH_PATHS``, ``CITYSENSE_BENCH_DATABASE_URL``,
+``CITYSENSE_BENCH_TIMESCALE_URL`` or a private TimescaleDB cluster from
+``CITYSENSE_BENCH_PG_BINDIR``), runs the real ``citysense ingest`` as a child process with
+metrics on, and publishes with the load generator (simulators/load.py). Reports, per path:
 
 * ceiling: the same rows binary-COPYed straight into the readings table;
 * naive: one INSERT and one commit per reading (default synchronous_commit), as tutorials do;
+* receive ceiling: the single-reading load, received and acknowledged by ingest's own MQTT
+  client (QoS 1, same receive maximum) that does nothing else: no decoding, no database;
 * e2e: readings committed per second through broker and ingest, one reading per message;
 * latency: p50/p99 publish-to-commit at 5,000 readings/s (from ingest's lag histogram);
 * backlog: messages carrying 100 readings each (published at 200,000 readings/s);
-* CPU of ingest per 1,000 readings, and 1 vs 2 workers (single readings and backlogs).
+* CPU of ingest per 1,000 readings, 1 vs 2 workers (single readings and backlogs), and per
+  phase the CPU seconds of ingest, broker, database, load generator and the whole machine;
+* the ratios the targets are set on (``backlog_vs_copy_ceiling``,
+  ``e2e_vs_receive_ceiling``), each target met or not.
 
-Writes bench/results/ingest.json. Figures on a shared 2-core machine are noisy.
+Writes bench/results/ingest.json (``paths.postgresql``, ``paths.timescaledb``);
+``CITYSENSE_BENCH_QUICK=1`` runs 30 % of the load (a few minutes). Figures on a shared
+2-core machine are noisy: compare the ratios measured in the same run.
 """
 
 from __future__ import annotations
