@@ -24,6 +24,8 @@ from tests.support.mqtt import publish_all
 from tests.support.operations import register, running_operations
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.anyio
+
 NOW = datetime(2026, 12, 6, 5, 0, tzinfo=UTC)
 KINDS = builtin_kinds()
 
@@ -112,9 +114,6 @@ def test_each_device_keeps_its_oldest_and_newest_reading_and_small_batches_stay_
     assert by_device["FEW"] == few  # under eight readings: picking costs more than it saves
     live = [Reading(f"D{i}", "flood_gauge", NOW, {"water_level": 1.0}) for i in range(500)]
     assert live_readings([*live, *live[:10]], KINDS) == [*live, *live[:10]]
-
-
-pytestmark = pytest.mark.anyio
 
 
 async def test_a_backlog_with_a_flood_peak_raises_and_resolves_the_level_alert_through_ingest(
