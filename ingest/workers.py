@@ -1,9 +1,14 @@
 """Run one ingest worker, or supervise N of them in child processes.
 
-Workers join one MQTT shared subscription (``$share/<group>/...``), so the broker splits
-telemetry between them; each has its own client id and therefore its own persistent
-session. More hosts scale the same way: give each host's workers distinct client ids
-(``CITYSENSE_INGEST_CLIENT_ID``) and the same share group.
+One worker holds a plain subscription on its persistent session, which Mosquitto keeps
+across a broker restart (see README, "Delivery guarantee"). N workers join one MQTT shared
+subscription (``$share/<group>/...``), so the broker splits telemetry between them; each
+has its own client id and therefore its own persistent session. Mosquitto does not keep
+shared subscriptions across its restart: until the workers re-subscribe (about a second)
+telemetry has no subscriber, and only devices that follow the store-and-forward contract
+(the ``stored`` watermark) get those readings stored. More hosts scale the same way: give
+each host's workers distinct client ids (``CITYSENSE_INGEST_CLIENT_ID``) and the same
+share group.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import asyncpg
 
 from core.kinds import KindRegistry
 from core.settings import Settings
+from core.storage.errors import TRANSIENT
 
 log = logging.getLogger("citysense.ingest")
 
@@ -29,7 +35,9 @@ def worker_client_id(settings: Settings, index: int) -> str:
     return f"{settings.ingest_client_id}-{index}"
 
 
-async def serve(settings: Settings, kinds: KindRegistry, index: int, stop: asyncio.Event) -> None:
+async def serve(
+    settings: Settings, kinds: KindRegistry, index: int, stop: asyncio.Event, workers: int = 1
+) -> None:
     """One worker: pool, metrics endpoint, service, until ``stop``."""
     from prometheus_client import start_http_server
 
@@ -51,6 +59,7 @@ async def serve(settings: Settings, kinds: KindRegistry, index: int, stop: async
             pool,
             kinds,
             client_id=worker_client_id(settings, index),
+            shared=workers > 1,
             subscribe_status=index == 0,
             metrics=metrics,
         )
@@ -70,7 +79,7 @@ async def _pool_when_ready(settings: Settings, stop: asyncio.Event) -> asyncpg.P
     while not stop.is_set():
         try:
             return await create_pool(settings.database_url, min_size=1, max_size=4)
-        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+        except TRANSIENT as exc:
             log.warning("database not reachable (%r); retrying in %.1fs", exc, delay)
         try:
             await asyncio.wait_for(stop.wait(), delay)
@@ -84,7 +93,9 @@ GC_THRESHOLDS = (100_000, 50, 100)
 collections before an older one (Python's defaults: 700, 10, 10)."""
 
 
-def run_worker(settings: Settings, kinds: KindRegistry, index: int, json_logs: bool) -> None:
+def run_worker(
+    settings: Settings, kinds: KindRegistry, index: int, json_logs: bool, workers: int = 1
+) -> None:
     """Process entry point of a worker (also used in-process for ``--workers 1``)."""
     if json_logs:
         from ingest.logs import use_json_logs
@@ -107,7 +118,7 @@ def run_worker(settings: Settings, kinds: KindRegistry, index: int, json_logs: b
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve(settings, kinds, index, stop)
+        await serve(settings, kinds, index, stop, workers)
 
     asyncio.run(main())
 
@@ -118,7 +129,9 @@ def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: 
     stopping = False
 
     def start(i: int) -> BaseProcess:
-        p = ctx.Process(target=run_worker, args=(settings, kinds, i, json_logs), name=f"ingest-{i}")
+        p = ctx.Process(
+            target=run_worker, args=(settings, kinds, i, json_logs, workers), name=f"ingest-{i}"
+        )
         p.start()
         return p
 
