@@ -190,6 +190,7 @@ class Sender:
             self._disconnect()
 
     def _disconnect(self) -> None:
+        self.forward.close()
         for c in [*self.clients.values(), *([self.shared] if self.shared else [])]:
             c.disconnect()
             c.loop_stop()

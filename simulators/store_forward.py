@@ -3,7 +3,9 @@
 The broker's PUBACK is not storage (a broker crash loses what arrived since its last
 autosave), so a device keeps every telemetry message it sent until ingest's retained
 watermark on ``{root}/{kind}/{id}/stored`` reaches the message's newest ``ts``, and after
-each reconnect resends the kept messages newer than the watermark. The buffer is bounded
+each reconnect resends the kept messages newer than the watermark; a message still not
+confirmed ``retry_s`` after it was sent is resent too (what was acknowledged by a broker
+that then crashed before anyone subscribed is confirmed by nobody). The buffer is bounded
 (as a real device's flash is): past ``max_messages`` the oldest is dropped and counted.
 
 :class:`StoreAndForward` does that for one MQTT client carrying one device or many (the
@@ -14,6 +16,7 @@ the reliability tests use it.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
@@ -45,15 +48,15 @@ class UnconfirmedBuffer:
 
     def __init__(self, max_messages: int = MAX_MESSAGES) -> None:
         self._max = max_messages
-        self._items: deque[tuple[datetime, bytes]] = deque()
+        self._items: deque[list[Any]] = deque()  # [ts, payload, sent at (monotonic)]
         self.watermark: datetime | None = None
         self.dropped = 0
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, ts: datetime, payload: bytes) -> None:
-        self._items.append((ts, payload))
+    def add(self, ts: datetime, payload: bytes, at: float = 0.0) -> None:
+        self._items.append([ts, payload, at])
         if len(self._items) > self._max:
             self._items.popleft()
             self.dropped += 1
@@ -67,9 +70,16 @@ class UnconfirmedBuffer:
         while items and items[0][0] <= self.watermark:
             items.popleft()
 
-    def unconfirmed(self) -> list[bytes]:
+    def unconfirmed(self, sent_before: float | None = None, now: float = 0.0) -> list[bytes]:
+        """Payloads newer than the watermark (sent before ``sent_before``, if given); their
+        sent time becomes ``now``."""
         mark = self.watermark
-        return [p for ts, p in self._items if mark is None or ts > mark]
+        out = []
+        for item in self._items:
+            if (mark is None or item[0] > mark) and (sent_before is None or item[2] < sent_before):
+                item[2] = now
+                out.append(item[1])
+        return out
 
 
 class StoreAndForward:
@@ -82,10 +92,15 @@ class StoreAndForward:
         *,
         max_messages: int = MAX_MESSAGES,
         resend_delay_s: float = 0.5,
+        retry_s: float = 30.0,
     ) -> None:
         self.topics = topics
         self._max = max_messages
         self._delay = resend_delay_s
+        self._retry = retry_s
+        self._clients: list[tuple[mqtt.Client, list[str]]] = []
+        self._stop = threading.Event()
+        self._retrier: threading.Thread | None = None
         self._lock = threading.Lock()
         self._buffers: dict[str, UnconfirmedBuffer] = {}
         self._kinds: dict[str, str] = {}
@@ -121,6 +136,19 @@ class StoreAndForward:
 
         client.on_connect = on_connect
         client.subscribe([(f, 1) for f in filters])
+        self._clients.append((client, [d for _, d in devices]))
+        if self._retrier is None:
+            self._retrier = threading.Thread(target=self._retry_loop, daemon=True)
+            self._retrier.start()
+
+    def _retry_loop(self) -> None:
+        while not self._stop.wait(min(1.0, self._retry / 4)):
+            for client, ids in list(self._clients):
+                if client.is_connected():
+                    self._resend(client, ids, time.monotonic() - self._retry)
+
+    def close(self) -> None:
+        self._stop.set()
 
     def _on_stored(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         parts = msg.topic.split("/")
@@ -138,11 +166,14 @@ class StoreAndForward:
         if ts is None:
             return
         with self._lock:
-            self._buffers[device_id].add(ts, payload)
+            self._buffers[device_id].add(ts, payload, time.monotonic())
 
-    def _resend(self, client: mqtt.Client, ids: list[str]) -> None:
+    def _resend(
+        self, client: mqtt.Client, ids: list[str], sent_before: float | None = None
+    ) -> None:
+        now = time.monotonic()
         with self._lock:
-            again = [(d, p) for d in ids for p in self._buffers[d].unconfirmed()]
+            again = [(d, p) for d in ids for p in self._buffers[d].unconfirmed(sent_before, now)]
         for d, payload in again:
             client.publish(self.topics.telemetry(self._kinds[d], d), payload, qos=1)
         self.resent += len(again)
