@@ -181,7 +181,6 @@ class IngestService:
             password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
             client.username_pw_set(s.mqtt_username, password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.max_inflight_messages_set(1000)  # watermark publishes: one per device per flush
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message

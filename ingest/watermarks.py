@@ -23,6 +23,7 @@ from datetime import datetime
 import paho.mqtt.client as mqtt
 
 from core.wire import Reading, Topics, encode_watermark
+from ingest.buffered_client import BufferedClient
 
 MAX_DEVICES = 200_000
 """Devices remembered (to skip republishing an unchanged watermark); past this, forget all."""
@@ -34,6 +35,7 @@ class WatermarkPublisher:
         self._interval = interval_s
         self._pending: dict[str, tuple[str, datetime]] = {}
         self._sent: dict[str, datetime] = {}
+        self._topic_bytes: dict[str, bytes] = {}
         self._wake: asyncio.Event | None = None
         self.published = 0
 
@@ -53,16 +55,29 @@ class WatermarkPublisher:
             self._wake.set()
 
     def flush(self, client: mqtt.Client) -> int:
-        """Publish every changed watermark (QoS 1, retained); kept for later if disconnected."""
+        """Publish every changed watermark (retained, QoS 0: the broker keeps a retained
+        message whatever its QoS, a device reads it on every subscribe, and a lost one is
+        superseded by the next); kept for later while disconnected."""
         if not self._pending or not client.is_connected():
             return 0
         items, self._pending = self._pending, {}
         if len(self._sent) + len(items) > MAX_DEVICES:
             self._sent.clear()
+            self._topic_bytes.clear()
         topics = self._topics
+        names = self._topic_bytes
+        messages = []
         for device_id, (kind, ts) in items.items():
-            client.publish(topics.stored(kind, device_id), encode_watermark(ts), 1, True)
+            topic = names.get(device_id)
+            if topic is None:
+                topic = names[device_id] = topics.stored(kind, device_id).encode()
+            messages.append((topic, encode_watermark(ts)))
             self._sent[device_id] = ts
+        if isinstance(client, BufferedClient):
+            client.publish_retained(messages)
+        else:
+            for topic, payload in messages:
+                client.publish(topic.decode(), payload, 0, True)
         self.published += len(items)
         return len(items)
 

@@ -2,7 +2,8 @@
 every fault: broker SIGTERM and SIGKILL restarts, ingest SIGKILL, PostgreSQL immediate
 restart, injected at random moments while an independent publisher keeps publishing.
 
-Contract devices (store-and-forward on the ``stored`` watermark) lose nothing in any fault.
+Contract devices (store-and-forward on the ``stored`` watermark) lose nothing in any fault,
+and end holding nothing unconfirmed: the watermark told each what is stored.
 Plain devices (forget a reading once the broker acknowledged it) lose nothing either,
 except in a broker crash: there the broker forgets what arrived since its last autosave.
 """
@@ -76,6 +77,7 @@ def test_nothing_acknowledged_is_lost_or_duplicated_through_a_fault(rig: Rig, fa
     assert (result.contract.lost, result.contract.duplicated) == (0, 0), result.as_dict()
     assert (result.plain.lost, result.plain.duplicated) == (0, 0), result.as_dict()
     assert result.contract.stored == result.contract.published
+    assert result.details["unconfirmed"] == 0, "every device learnt its readings are stored"
 
 
 def test_a_broker_crash_loses_nothing_of_contract_devices_and_at_most_the_autosave_window(
@@ -89,6 +91,7 @@ def test_a_broker_crash_loses_nothing_of_contract_devices_and_at_most_the_autosa
     print("broker_sigkill", result.as_dict())
     assert (result.contract.lost, result.contract.duplicated) == (0, 0), result.as_dict()
     assert result.contract.stored == result.contract.published
+    assert result.details["unconfirmed"] == 0, "every device learnt its readings are stored"
     assert result.plain.duplicated == 0
     assert result.plain.lost <= RATE / 2 * (AUTOSAVE_S + 5), "more than the autosave window"
 
@@ -113,4 +116,5 @@ def test_every_fault_at_random_moments_in_one_run_of_60000_readings(rig: Rig) ->
     assert result.contract.published + result.plain.published >= 60_000
     assert (result.contract.lost, result.contract.duplicated) == (0, 0), result.as_dict()
     assert result.contract.stored == result.contract.published
+    assert result.details["unconfirmed"] == 0, "every device learnt its readings are stored"
     assert result.plain.duplicated == 0

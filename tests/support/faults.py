@@ -14,7 +14,10 @@ from tests.support.procs import Proc, settings_env
 
 
 class Rig:
-    def __init__(self, pg: PrivatePg, broker: LocalMosquitto, workdir: Path) -> None:
+    def __init__(
+        self, pg: PrivatePg, broker: LocalMosquitto, workdir: Path, *, workers: int = 1
+    ) -> None:
+        self.workers = workers
         self.pg = pg
         self.broker = broker
         self.workdir = workdir
@@ -33,7 +36,9 @@ class Rig:
             ingest_prune_interval_s="0",
         )
         self.ingest = Proc(
-            ["ingest", "--log-format", "json"], env, self.workdir / f"ingest{self._starts}.log"
+            ["ingest", "--log-format", "json", "--workers", str(self.workers)],
+            env,
+            self.workdir / f"ingest{self._starts}.log",
         )
         if wait:
             self.ingest.wait_for(r"subscribed to ", timeout=30)

@@ -218,4 +218,9 @@ def settle(url: str, traffic: Traffic, timeout: float = 60) -> Settled:
         time.sleep(0.2)
     time.sleep(0.5)  # stragglers (redeliveries) would show as duplicates
     settled = time.monotonic() - started
-    return Settled(tally(url, traffic.contract), tally(url, traffic.plain), round(settled, 2))
+    return Settled(
+        tally(url, traffic.contract),
+        tally(url, traffic.plain),
+        round(settled, 2),
+        {"unconfirmed": traffic.contract.unconfirmed()},
+    )
