@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Iterable
 from datetime import datetime
 
@@ -37,7 +38,23 @@ class WatermarkPublisher:
         self._sent: dict[str, datetime] = {}
         self._topic_bytes: dict[str, bytes] = {}
         self._wake: asyncio.Event | None = None
+        self._hold_until = 0.0
         self.published = 0
+
+    def hold(self, seconds: float) -> None:
+        """Publish nothing for ``seconds`` (thread-safe: called from paho's thread).
+
+        A max-watermark assumes that a device's readings reach ingest in order. When the
+        broker had no subscription for ingest for a while (it came back without ingest's
+        session), what devices sent meanwhile was dropped, and the next watermark would
+        cover it: devices would forget readings nobody stored. Holding watermarks for
+        longer than devices' retry interval lets those readings be resent and stored first.
+        """
+        self._hold_until = max(self._hold_until, time.monotonic() + seconds)
+
+    @property
+    def holding(self) -> bool:
+        return time.monotonic() < self._hold_until
 
     def committed(self, readings: Iterable[Reading]) -> None:
         """Note a committed batch's readings (call in batch order)."""
@@ -58,7 +75,7 @@ class WatermarkPublisher:
         """Publish every changed watermark (retained, QoS 0: the broker keeps a retained
         message whatever its QoS, a device reads it on every subscribe, and a lost one is
         superseded by the next); kept for later while disconnected."""
-        if not self._pending or not client.is_connected():
+        if not self._pending or not client.is_connected() or self.holding:
             return 0
         items, self._pending = self._pending, {}
         if len(self._sent) + len(items) > MAX_DEVICES:
@@ -92,7 +109,7 @@ class WatermarkPublisher:
             stopping.cancel()
             wake.clear()
             self.flush(client)
-            if self._pending:  # disconnected: try again shortly
+            if self._pending:  # disconnected or holding: try again shortly
                 wake.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self._interval)

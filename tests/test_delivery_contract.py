@@ -69,7 +69,8 @@ async def test_ingest_publishes_each_devices_newest_stored_time_retained_on_its_
                 )
             )
 
-    async with running_ingest(settings, pool, kinds) as service:
+    no_hold = settings.model_copy(update={"ingest_watermark_hold_s": 0})
+    async with running_ingest(no_hold, pool, kinds) as service:
         await asyncio.to_thread(publish_all, settings.mqtt_port, messages)
         await eventually(
             lambda: pool.fetchval(

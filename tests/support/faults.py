@@ -34,6 +34,7 @@ class Rig:
             ingest_batch_size="500",
             ingest_batch_max_age_ms="50",
             ingest_prune_interval_s="0",
+            ingest_watermark_hold_s="12",  # the traffic's devices retry every 5 s
         )
         self.ingest = Proc(
             ["ingest", "--log-format", "json", "--workers", str(self.workers)],
