@@ -123,10 +123,11 @@ class Settings(BaseSettings):
     ingest_watermark_hold_s: float = Field(
         default=120.0,
         ge=0,
-        description="After the broker comes back without ingest's subscription (a crash"
-        " before its autosave, a reload after a restart, a shared subscription), stored"
-        " watermarks wait this long, so devices resend what the broker dropped meanwhile"
-        " (they retry unconfirmed readings every 60 s at most) before any watermark passes it.",
+        description="After every connect to the broker (which may have dropped what arrived"
+        " while ingest had no subscription there: a crash before its autosave, a reload after"
+        " a restart, a shared subscription), stored watermarks wait this long, so devices"
+        " resend what was dropped (they retry unconfirmed readings every 60 s at most) before"
+        " any watermark passes it.",
     )
     ingest_prune_interval_s: int = Field(
         default=3600, ge=0, description="How often ingest prunes old rows (0: never)."

@@ -158,7 +158,6 @@ class IngestService:
         else:
             self._subscriptions = single_subscriptions(self._topics)
         self.subscriptions = [f for f, _ in self._subscriptions]
-        self._shared = shared
         self.watermarks = WatermarkPublisher(self._topics)
         self._limits = DecodeLimits(
             max_payload_bytes=settings.ingest_max_payload_bytes,
@@ -220,9 +219,10 @@ class IngestService:
         if self._generation > 1:
             self.stats.reconnects += 1
         self.metrics.broker_connected.set(1)
-        if self._shared or not flags.session_present:
-            # The broker had no subscription for us for a while: see WatermarkPublisher.hold.
-            self.watermarks.hold(self._settings.ingest_watermark_hold_s)
+        # The broker may have had no subscription for us while we were away, and
+        # session_present does not tell (Mosquitto #2934 keeps the session, drops the
+        # queue): hold the watermarks after every connect. See WatermarkPublisher.hold.
+        self.watermarks.hold(self._settings.ingest_watermark_hold_s)
         # Subscribe on every connect: a broker that lost its state has lost the session too.
         client.subscribe(self._subscriptions)
         log.info(

@@ -46,8 +46,8 @@ class WatermarkPublisher:
 
         A max-watermark assumes that a device's readings reach ingest in order. When the
         broker had no subscription for ingest for a while (it came back without ingest's
-        session), what devices sent meanwhile was dropped, and the next watermark would
-        cover it: devices would forget readings nobody stored. Holding watermarks for
+        session or queue), what devices sent meanwhile was dropped, and the next watermark
+        would cover it: devices would forget readings nobody stored. Holding watermarks for
         longer than devices' retry interval lets those readings be resent and stored first.
         """
         self._hold_until = max(self._hold_until, time.monotonic() + seconds)
