@@ -579,7 +579,7 @@ class IngestService:
                     self.stats.received += len(batch)
                     self.metrics.received.inc(len(batch))
                     # Decode the next batch while this one is in the database.
-                    committed: asyncio.Future[bool] = self._loop.create_future()
+                    committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
                     pending.add(
                         asyncio.create_task(
                             self._commit_and_ack(client, batch, stop, previous, committed)
