@@ -22,8 +22,15 @@ from core.storage.registry import DeviceRecord, NewDevice
 from devices.broker_auth import DEFAULT_INGEST_USER, service_accounts, sync_broker_auth
 from devices.credentials import mosquitto_hash, new_password
 from devices.lifecycle import Status, TransitionError, check_transition
-from devices.model import EDITABLE, DeviceInput, FieldError, validate_device
-from devices.mounting import UPLINK_KIND
+from devices.model import (
+    EDITABLE,
+    DeviceInput,
+    FieldError,
+    gauge_ready_errors,
+    normalise_id,
+    validate_device,
+)
+from devices.mounting import THRESHOLD_KINDS, THRESHOLDS, UPLINK_KIND
 from devices.region import Region
 
 log = logging.getLogger(__name__)
@@ -110,8 +117,15 @@ class Registry:
         in_batch = {d.id: d.kind for d in devices}
         reserved = {a.username for a in service_accounts(self.settings)} | {DEFAULT_INGEST_USER}
         for i, d in enumerate(devices):
-            if d.id in reserved:
-                out.add(i, FieldError("id", f"{d.id!r} is the ingest service's broker account"))
+            if d.id in reserved or d.id.lower() in reserved:
+                out.add(
+                    i,
+                    FieldError(
+                        "id",
+                        f"{d.id!r} is the ingest service's broker account",
+                        f"{d.id!r} adalah akun broker layanan ingest; pakai label lain",
+                    ),
+                )
             if d.id in existing:
                 out.add(
                     i,
@@ -119,6 +133,8 @@ class Registry:
                         "id",
                         f"device {d.id!r} is already registered; edit it instead, or use"
                         " another label",
+                        f"perangkat {d.id!r} sudah terdaftar (huruf besar/kecil tidak"
+                        " dibedakan); ubah data itu, atau pakai label lain",
                     ),
                 )
             if d.model_id is not None:
@@ -129,11 +145,17 @@ class Registry:
                         FieldError(
                             "model_id",
                             f"unknown model {d.model_id!r}; register it first or leave empty",
+                            f"model {d.model_id!r} tidak dikenal; daftarkan dulu atau kosongkan",
                         ),
                     )
                 elif m.kind != d.kind:
                     out.add(
-                        i, FieldError("model_id", f"{m.id!r} is a {m.kind} model, not {d.kind}")
+                        i,
+                        FieldError(
+                            "model_id",
+                            f"{m.id!r} is a {m.kind} model, not {d.kind}",
+                            f"{m.id!r} adalah model {m.kind}, bukan {d.kind}",
+                        ),
                     )
             if d.uplink_id is not None:
                 kind = existing.get(d.uplink_id) or in_batch.get(d.uplink_id)
@@ -144,13 +166,17 @@ class Registry:
                             "uplink_id",
                             f"uplink {d.uplink_id!r} is not registered; register the network"
                             " node first or leave empty",
+                            f"uplink {d.uplink_id!r} belum terdaftar; daftarkan node jaringannya"
+                            " dulu atau kosongkan",
                         ),
                     )
                 elif kind != UPLINK_KIND:
                     out.add(
                         i,
                         FieldError(
-                            "uplink_id", f"uplink {d.uplink_id!r} is a {kind}, not a {UPLINK_KIND}"
+                            "uplink_id",
+                            f"uplink {d.uplink_id!r} is a {kind}, not a {UPLINK_KIND}",
+                            f"uplink {d.uplink_id!r} adalah {kind}, bukan node jaringan",
                         ),
                     )
         return out
@@ -230,8 +256,13 @@ class Registry:
             )
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
+            device_id = current.id
             for fixed in ("id", "kind"):
-                if fixed in patch and patch[fixed] != getattr(current, fixed):
+                given = patch.get(fixed)
+                if isinstance(given, str) and fixed == "id":
+                    same = normalise_id(given) == normalise_id(current.id)
+                    given = current.id if same else given
+                if fixed in patch and given != getattr(current, fixed):
                     raise RegistryError(
                         422,
                         f"{fixed} cannot change (it is on the label); decommission this device"
@@ -267,13 +298,27 @@ class Registry:
 
     async def _locked(self, conn: Any, device_id: str) -> DeviceRecord:
         current = await store.get_record(conn, device_id, lock=True)
+        if current is None and normalise_id(device_id) != device_id:
+            current = await store.get_record(conn, normalise_id(device_id), lock=True)
         if current is None:
-            raise RegistryError(404, f"device {device_id!r} is not registered")
+            raise RegistryError(
+                404,
+                f"device {device_id!r} is not registered",
+                [FieldError("id", "not registered", f"{device_id!r} belum terdaftar")],
+            )
         return current
 
     async def change_status(
-        self, device_id: str, target: str, *, actor: str, note: str | None = None
+        self,
+        device_id: str,
+        target: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        guard: Callable[[DeviceRecord], None] | None = None,
     ) -> DeviceRecord:
+        """Move the device along its lifecycle; ``guard`` may refuse a decommissioning
+        (raising RegistryError) after the row is locked."""
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
             try:
@@ -286,7 +331,23 @@ class Registry:
                 raise RegistryError(
                     422,
                     "latitude: set the device's location before it goes to " + new.value,
+                    [
+                        FieldError(
+                            "latitude",
+                            "set the device's location before it goes to " + new.value,
+                            "isi lokasi perangkat (lintang dan bujur) dulu",
+                        )
+                    ],
                 )
+            if new is Status.ACTIVE and current.kind in THRESHOLD_KINDS:
+                missing = gauge_ready_errors(
+                    current.mounting, [getattr(current, t) for t in THRESHOLDS]
+                )
+                if missing:
+                    raise RegistryError(422, "; ".join(map(str, missing)), missing)
+            if new is Status.DECOMMISSIONED and guard is not None:
+                guard(current)
+            device_id = current.id
             await store.update_device(conn, device_id, {"status": new.value})
             await store.add_journal(
                 conn,
@@ -309,18 +370,55 @@ class Registry:
         assert record is not None
         return record
 
+    async def decommission(
+        self, device_id: str, *, reason: str, confirm_id: str, actor: str
+    ) -> DeviceRecord:
+        """Retire a device for good, only with a reason and its id typed again."""
+        why = reason.strip()
+        errors = []
+        if len(why) < 3:
+            errors.append(
+                FieldError(
+                    "reason",
+                    "say why the device is retired (it is kept in the journal)",
+                    "tulis alasan perangkat dinonaktifkan (disimpan di jurnal)",
+                )
+            )
+
+        def confirmed(current: DeviceRecord) -> None:
+            if normalise_id(confirm_id) != normalise_id(current.id):
+                errors.append(
+                    FieldError(
+                        "confirm_id",
+                        f"type the device id {current.id} to confirm; decommissioning is final",
+                        f"ketik id perangkat {current.id} untuk memastikan; penonaktifan"
+                        " tidak bisa dibatalkan",
+                    )
+                )
+            if errors:
+                raise RegistryError(422, "; ".join(map(str, errors)), errors)
+
+        return await self.change_status(
+            device_id, Status.DECOMMISSIONED.value, actor=actor, note=why, guard=confirmed
+        )
+
     async def add_note(self, device_id: str, note: str, *, actor: str) -> None:
         text = note.strip()
         if not text:
-            raise RegistryError(422, "note: write something (it is kept in the journal)")
+            raise RegistryError(
+                422,
+                "note: write something (it is kept in the journal)",
+                [FieldError("note", "write something", "tulis catatannya dulu")],
+            )
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._locked(conn, device_id)
-            await store.add_journal(conn, device_id, actor=actor, action="note", note=text[:4000])
+            current = await self._locked(conn, device_id)
+            await store.add_journal(conn, current.id, actor=actor, action="note", note=text[:4000])
 
     async def rotate(self, device_id: str, *, actor: str) -> Issued:
         password = new_password()
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
+            device_id = current.id
             if current.status == Status.DECOMMISSIONED.value:
                 raise RegistryError(
                     409, f"device {device_id!r} is decommissioned; it gets no credentials"

@@ -38,6 +38,9 @@ class Station:
     lag_h: float
     """Travel time of a flood wave from the river's head to this station."""
     power_source: str = "PLTS"
+    gauge_zero_m: float = 60.0
+    """Height of the gauge's zero above sea level (simulated: the Enim valley lies at about
+    60 m); the registry needs it before a gauge may be active."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ def test_register_list_import_export_label_rotate_decommission(
     r = _cli(
         settings, tmp_path, "register", did, "--kind", "flood_gauge", "--district", "muara enim",
         "--lat", "-3.66", "--lon", "103.80", "--status", "active",
-        "--set", "station=Sukaraja", "--set", "river=Enim",
+        "--set", "station=Sukaraja", "--set", "river=Enim", "--set", "gauge_zero_m=57.2",
         "--set", "waspada_cm=300", "--set", "siaga_cm=450", "--set", "awas_cm=522",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr

@@ -74,7 +74,24 @@ async def test_lifecycle_allows_only_sensible_moves_and_journals_each(
         code, text = await move("bogus")
         assert code == 409
         assert "unknown status 'bogus'" in text
-        assert (await move("decommissioned", "pole knocked down"))[0] == 200
+        # Decommissioning is its own deliberate action: a reason and the id typed again.
+        code, text = await move("decommissioned", "pole knocked down")
+        assert code == 422
+        assert "decommission" in text
+        r = await http.post(
+            f"/devices/{did}/decommission",
+            json={"reason": "pole knocked down", "confirm_id": "PJU-WRONG"},
+            headers=tech,
+        )
+        assert r.status_code == 422
+        assert [e["field"] for e in r.json()["errors"]] == ["confirm_id"]
+        assert "ketik id perangkat" in r.json()["errors"][0]["pesan"]
+        r = await http.post(
+            f"/devices/{did}/decommission",
+            json={"reason": "pole knocked down", "confirm_id": did.lower()},
+            headers=tech,
+        )
+        assert r.status_code == 200, r.text
         code, text = await move("active")
         assert code == 409
         assert "register the replacement under a new id" in text
@@ -159,7 +176,9 @@ async def test_bad_input_names_the_field_and_writes_nothing(
         assert r.status_code == 422
         assert "set the device's location" in r.text
         r = await http.post(
-            f"/devices/P-{uid}/status", json={"status": "decommissioned"}, headers=tech
+            f"/devices/P-{uid}/decommission",
+            json={"reason": "never installed", "confirm_id": f"P-{uid}"},
+            headers=tech,
         )
         assert r.status_code == 200, r.text
     count = await pool.fetchval("SELECT count(*) FROM devices WHERE id LIKE '%' || $1", uid)
@@ -361,10 +380,19 @@ async def test_unregistered_publishers_can_be_claimed(
         found = {u["device_id"]: u for u in (await http.get("/unregistered-devices")).json()}
         assert found[did]["kind"] == "flood_gauge"
         assert found[did]["messages"] == 3
+        place = {"district": "Tanjung Agung", "latitude": -3.8974, "longitude": 103.8125}
+        # A flood gauge is not active until its station, river, gauge zero and thresholds
+        # are known: otherwise its alerts would quietly use defaults.
         r = await http.post(
-            f"/unregistered-devices/{did}/claim",
-            json={"district": "Tanjung Agung", "latitude": -3.8974, "longitude": 103.8125,
-                  "status": "active"},
+            f"/unregistered-devices/{did}/claim", json={**place, "status": "active"},
+            headers=keys["technician"],
+        )  # fmt: skip
+        assert r.status_code == 422
+        assert {e["field"] for e in r.json()["errors"]} == {
+            "station", "river", "gauge_zero_m", "waspada_cm"
+        }  # fmt: skip
+        r = await http.post(
+            f"/unregistered-devices/{did}/claim", json={**place, "status": "installed"},
             headers=keys["technician"],
         )  # fmt: skip
         assert r.status_code == 201, r.text

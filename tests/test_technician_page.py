@@ -98,7 +98,7 @@ def test_find_register_locate_status_and_note_from_a_phone(
         page.fill("#longitude", "106.8")
         page.click("#save-btn")
         page.wait_for_selector("#message.error")
-        assert "outside Kabupaten Muara Enim" in page.inner_text("#message")
+        assert "di luar Kabupaten Muara Enim" in page.inner_text(".field-error[data-for=latitude]")
 
         # Another visit finds the device by its label and shows what is stored.
         page.goto(f"{base}/technician/?id={did}")

@@ -11,16 +11,19 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.auth import Reader, Technician
 from api.deps import PoolDep
+from api.errors import FieldProblem
 from api.models import Problem
 from api.routes import technician_page
 from api.routes.devices_models import (
     Credentials,
+    Decommission,
     DeviceClaim,
     DeviceCreate,
     DeviceFields,
     DeviceOut,
     DevicePage,
     DistrictOut,
+    IdCheck,
     ImportOut,
     JournalOut,
     KindOut,
@@ -41,7 +44,7 @@ from devices import labels
 from devices.csv_io import export_csv
 from devices.importer import run_import
 from devices.lifecycle import INITIAL, TRANSITIONS, Status
-from devices.model import DEVICE_ID
+from devices.model import DEVICE_ID, FieldError, check_id, normalise_id
 from devices.mounting import MOUNTING, THRESHOLD_KINDS
 from devices.region import Region, load_region
 from devices.registry import Registry, RegistryError
@@ -63,7 +66,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 def _fail(exc: RegistryError) -> NoReturn:
-    raise HTTPException(exc.status, str(exc)) from None
+    raise FieldProblem(exc.status, str(exc), [e.as_dict() for e in exc.errors]) from None
 
 
 def _bbox(raw: str | None) -> tuple[float, float, float, float] | None:
@@ -143,6 +146,8 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
                         for f in MOUNTING.get(k.name, ())
                     ],
                     thresholds=k.name in THRESHOLD_KINDS,
+                    label_id=k.label_id or k.label,
+                    id_prefixes=list(k.id_prefixes),
                 )
                 for k in kinds.values()
             ],
@@ -150,6 +155,22 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             initial_statuses=sorted(s.value for s in INITIAL),
             transitions={s.value: sorted(t.value for t in TRANSITIONS[s]) for s in Status},
             topic_root=settings.topic_root,
+        )
+
+    @router.get("/registry/id-check", response_model=IdCheck)
+    async def id_check(
+        pool: PoolDep, _: Reader, id: Annotated[str, Query(max_length=200)]
+    ) -> IdCheck:
+        """Is this label valid, and is it registered (case does not matter)? The phone asks
+        before the form is filled, so a wrong label is caught first."""
+        device_id, errors = check_id(id)
+        found = None if errors else await _find(pool, device_id)
+        return IdCheck(
+            id=found.id if found else device_id,
+            valid=not errors,
+            registered=found is not None,
+            kind=found.kind if found else kinds.kind_for_id(device_id),
+            errors=[e.as_dict() for e in errors],
         )
 
     @router.get("/devices", response_model=DevicePage)
@@ -386,8 +407,14 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             labels.sheet_html(f"labels {batch or ''}", labels.sheet_pages(rows, names))
         )
 
-    async def _one(pool: Any, device_id: str) -> store.DeviceRecord:
+    async def _find(pool: Any, device_id: str) -> store.DeviceRecord | None:
         r = await store.get_record(pool, device_id)
+        if r is None and normalise_id(device_id) != device_id:
+            r = await store.get_record(pool, normalise_id(device_id))
+        return r
+
+    async def _one(pool: Any, device_id: str) -> store.DeviceRecord:
+        r = await _find(pool, device_id)
         if r is None:
             raise HTTPException(404, f"device {device_id!r} is not registered")
         return r
@@ -413,10 +440,40 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     async def change_status(
         device_id: str, body: StatusChange, request: Request, who: Technician
     ) -> DeviceOut:
-        """Move the device along its lifecycle; decommissioning revokes its credentials."""
+        """Move the device along its lifecycle (not to decommissioned: that has its own,
+        deliberate action, ``POST /devices/{id}/decommission``)."""
+        if body.status.strip().lower() == Status.DECOMMISSIONED.value:
+            _fail(
+                RegistryError(
+                    422,
+                    "status: decommissioning is final; use POST /devices/{id}/decommission"
+                    " with a reason and the id typed again",
+                    [
+                        FieldError(
+                            "status",
+                            "use the decommission action (reason and typed id)",
+                            "pakai tombol Nonaktifkan (alasan dan id diketik ulang)",
+                        )
+                    ],
+                )
+            )
         try:
             r = await registry(request).change_status(
                 device_id, body.status, actor=who.name, note=body.note
+            )
+        except RegistryError as exc:
+            _fail(exc)
+        return DeviceOut.of(r)
+
+    @router.post("/devices/{device_id}/decommission", response_model=DeviceOut, responses=ERRORS)
+    async def decommission(
+        device_id: str, body: Decommission, request: Request, who: Technician
+    ) -> DeviceOut:
+        """Retire the device for good and revoke its credentials: needs a reason and the
+        device id typed again (``confirm_id``)."""
+        try:
+            r = await registry(request).decommission(
+                device_id, reason=body.reason, confirm_id=body.confirm_id, actor=who.name
             )
         except RegistryError as exc:
             _fail(exc)
@@ -435,8 +492,8 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     @router.get("/devices/{device_id}/journal", response_model=list[JournalOut], responses=ERRORS)
     async def journal(device_id: str, pool: PoolDep, _: Reader) -> list[JournalOut]:
         """Every change to the device, newest first."""
-        await _one(pool, device_id)
-        return [JournalOut.of(e) for e in await store.list_journal(pool, device_id)]
+        r = await _one(pool, device_id)
+        return [JournalOut.of(e) for e in await store.list_journal(pool, r.id)]
 
     @router.post("/devices/{device_id}/credentials", response_model=Credentials, responses=ERRORS)
     async def rotate(device_id: str, request: Request, who: Technician) -> Credentials:

@@ -36,8 +36,10 @@ class DeviceFields(BaseModel):
 
 
 class DeviceCreate(DeviceFields):
-    id: str = Field(description="The label on the device.")
-    kind: str
+    id: str = Field(description="The label on the device; stored upper case.")
+    kind: str | None = Field(
+        default=None, description="Leave out to take it from the id's prefix (AWLR-, PJU-, ...)."
+    )
     status: str | None = Field(default=None, description="planned (default), installed or active.")
 
 
@@ -49,6 +51,20 @@ class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: str
     note: str | None = None
+
+
+class Decommission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(max_length=2000, description="Why the device is retired (journalled).")
+    confirm_id: str = Field(max_length=200, description="The device id, typed again.")
+
+
+class IdCheck(BaseModel):
+    id: str = Field(description="The id as it is (or would be) stored: upper case.")
+    valid: bool
+    registered: bool
+    kind: str | None = Field(description="The registered kind, else the one its prefix names.")
+    errors: list[dict[str, str]]
 
 
 class NoteIn(BaseModel):
@@ -166,6 +182,8 @@ class KindOut(BaseModel):
     label: str
     mounting: list[MountingOut]
     thresholds: bool
+    label_id: str
+    id_prefixes: list[str]
 
 
 class DistrictOut(BaseModel):

@@ -56,7 +56,7 @@ def registry_details(dev: SimDevice, *, drill: bool = False) -> dict[str, Any]:
     if dev.uplink:
         raw["uplink_id"] = dev.uplink
     if st is not None:
-        raw["mounting"] = {"station": st.name, "river": st.river}
+        raw["mounting"] = {"station": st.name, "river": st.river, "gauge_zero_m": st.gauge_zero_m}
         w, s, a = st.waspada_cm, st.siaga_cm, st.awas_cm
         if drill:
             w = st.base_cm - DRILL_BELOW_CM

@@ -50,6 +50,11 @@ const TEXT = {
     "act.registered": "didaftarkan", "act.imported": "diimpor", "act.claimed": "diklaim",
     "act.updated": "diubah", "act.moved": "dipindah", "act.status": "status", "act.note": "catatan",
     "act.credentials_rotated": "kredensial diganti", "act.credentials_revoked": "kredensial dicabut",
+    check_fields: "Periksa kolom yang ditandai merah.", decommission: "Nonaktifkan perangkat…",
+    decom_title: "Nonaktifkan {id} untuk selamanya", decom_reason: "Alasan",
+    decom_confirm: "Ketik id perangkat untuk memastikan", decom_go: "Nonaktifkan sekarang",
+    decom_cancel: "Batal", decom_help: "Kredensialnya dicabut dan tidak bisa diaktifkan lagi.",
+    decommissioned: "{id} dinonaktifkan.", kind_from_id: "Jenis dari label: {kind}",
   },
   en: {
     title: "Citysense · Technician", api_key: "API key",
@@ -79,6 +84,11 @@ const TEXT = {
     no_registry: "Cannot load the registry: {error}", enter_key: " (enter your API key)",
     "st.planned": "planned", "st.installed": "installed", "st.active": "active",
     "st.maintenance": "maintenance", "st.decommissioned": "decommissioned",
+    check_fields: "Check the fields marked in red.", decommission: "Decommission device…",
+    decom_title: "Decommission {id} for good", decom_reason: "Reason",
+    decom_confirm: "Type the device id to confirm", decom_go: "Decommission now",
+    decom_cancel: "Cancel", decom_help: "Its credentials are revoked; it cannot be reactivated.",
+    decommissioned: "{id} decommissioned.", kind_from_id: "Kind from the label: {kind}",
   },
 };
 
@@ -142,6 +152,7 @@ function applyLang() {
     }
   }
   if (lastSay) showMessage(lastSay.key ? t(lastSay.key, lastSay.vars) : lastSay.text, lastSay.kind);
+  if (fieldErrors.length) showFieldErrors(fieldErrors, false);
 }
 
 async function api(method, path, body) {
@@ -154,11 +165,56 @@ async function api(method, path, body) {
   if (!r.ok) {
     let detail = data && data.detail;
     if (Array.isArray(detail)) detail = detail.map((d) => (d.loc || []).slice(1).join(".") + ": " + d.msg).join("; ");
-    const err = new Error(detail || r.status + " " + r.statusText);
+    const err = new Error((lang === "id" && data && data.pesan) || detail || r.status + " " + r.statusText);
     err.status = r.status;
+    err.errors = (data && Array.isArray(data.errors) && data.errors.length && data.errors[0].field) ? data.errors : [];
     throw err;
   }
   return data;
+}
+
+// Server field names to the input that holds them (mounting details are "m-<name>").
+const FIELD_INPUT = { id: "device-id", status: "initial-status", reason: "decom-reason", confirm_id: "decom-confirm" };
+function inputFor(field) {
+  const name = field.replace(/^mounting\./, "");
+  return $(FIELD_INPUT[name] || name) || $("m-" + name);
+}
+
+let fieldErrors = []; // kept to redraw on a language switch
+function clearFieldErrors() {
+  fieldErrors = [];
+  document.querySelectorAll(".field-error").forEach((e) => e.remove());
+  document.querySelectorAll("[aria-invalid]").forEach((e) => e.removeAttribute("aria-invalid"));
+}
+
+// Each error goes under its own field; the first field is scrolled to and focused, so the
+// technician sees what to fix where the thumb is, not in a message above the fold.
+function showFieldErrors(errors, focus) {
+  clearFieldErrors();
+  fieldErrors = errors;
+  let first = null;
+  for (const e of errors) {
+    const input = inputFor(e.field);
+    if (!input) continue;
+    const p = document.createElement("p");
+    p.className = "field-error";
+    p.dataset.for = e.field;
+    p.textContent = lang === "id" ? e.pesan : e.message;
+    input.setAttribute("aria-invalid", "true");
+    input.insertAdjacentElement("afterend", p);
+    if (first === null || (first.compareDocumentPosition(input) & Node.DOCUMENT_POSITION_PRECEDING)) first = input;
+  }
+  if (first && focus !== false) {
+    first.scrollIntoView({ block: "center" });
+    first.focus({ preventScroll: true });
+  }
+  return first !== null;
+}
+
+// An API error: on the fields when it names them, else as the page message.
+function fail(e) {
+  if (e.errors && e.errors.length && showFieldErrors(e.errors)) say("check_fields", null, "error");
+  else sayRaw(e.message, "error");
 }
 
 function showKeyForm(show) {
@@ -213,6 +269,8 @@ function fill(device) {
   $("current-status").hidden = isNew;
   $("status-section").hidden = isNew;
   $("note-section").hidden = isNew;
+  $("decom-panel").hidden = true;
+  if (isNew) $("decom-open").hidden = true;
   const d = device || {};
   $("kind").value = d.kind || $("kind").value;
   for (const f of ["name", "village", "latitude", "longitude", "install_date", "uplink_id", "waspada_cm", "siaga_cm", "awas_cm"]) {
@@ -234,7 +292,8 @@ function renderDevice() {
   badge.textContent = statusLabel(device.status);
   const box = $("status-buttons");
   box.textContent = "";
-  for (const next of meta.transitions[device.status]) {
+  const moves = meta.transitions[device.status].filter((s) => s !== "decommissioned");
+  for (const next of moves) {
     const b = document.createElement("button");
     b.className = "status-btn";
     b.dataset.status = next;
@@ -242,7 +301,9 @@ function renderDevice() {
     b.addEventListener("click", () => changeStatus(next));
     box.appendChild(b);
   }
-  if (!meta.transitions[device.status].length) box.textContent = t("no_more_status");
+  if (!moves.length) box.textContent = t("no_more_status");
+  $("decom-open").hidden = !meta.transitions[device.status].includes("decommissioned");
+  $("decom-title").textContent = t("decom_title", { id: device.id });
   renderJournal();
 }
 
@@ -260,19 +321,30 @@ function formBody() {
   return body;
 }
 
+// The label is checked first (format, registered in any letter case), before any form.
 async function find() {
-  const id = $("device-id").value.trim();
+  let id = $("device-id").value.trim();
   $("credentials").hidden = true;
+  clearFieldErrors();
   if (!id) { say("need_label", null, "error"); return; }
   try {
-    fill(await api("GET", "/devices/" + encodeURIComponent(id)));
-    say("found", { id }, "ok");
-  } catch (e) {
-    if (e.status === 404) {
+    const check = await api("GET", "/registry/id-check?id=" + encodeURIComponent(id));
+    if (!check.valid) {
+      $("device-section").hidden = true;
+      fail({ errors: check.errors, message: check.errors[0].message });
+      return;
+    }
+    id = check.id;
+    $("device-id").value = id;
+    if (check.registered) {
+      fill(await api("GET", "/devices/" + encodeURIComponent(id)));
+      say("found", { id }, "ok");
+    } else {
+      if (check.kind) $("kind").value = check.kind;
       fill(null);
       say("not_registered", { id }, "ok");
-    } else sayRaw(e.message, "error");
-  }
+    }
+  } catch (e) { fail(e); }
 }
 
 async function save(ev) {
@@ -290,15 +362,33 @@ async function save(ev) {
       $("cred-topic").textContent = r.credentials.topic_prefix + "#";
       $("credentials").hidden = false;
       fill(r.device);
+      clearFieldErrors();
       say("registered", { id: r.device.id }, "ok");
     } else {
       for (const k of Object.keys(body.mounting)) if (body.mounting[k] === null) delete body.mounting[k];
       fill(await api("PATCH", "/devices/" + encodeURIComponent(current.id), body));
+      clearFieldErrors();
       say("saved", { id: current.id }, "ok");
     }
-  } catch (e) {
-    sayRaw(e.message, "error");
-  }
+  } catch (e) { fail(e); }
+}
+
+async function decommission() {
+  try {
+    const body = { reason: $("decom-reason").value.trim(), confirm_id: $("decom-confirm").value.trim() };
+    fill(await api("POST", "/devices/" + encodeURIComponent(current.id) + "/decommission", body));
+    clearFieldErrors();
+    $("decom-panel").hidden = true;
+    say("decommissioned", { id: current.id }, "ok");
+  } catch (e) { fail(e); }
+}
+
+function openDecommission(open) {
+  $("decom-panel").hidden = !open;
+  $("decom-reason").value = "";
+  $("decom-confirm").value = "";
+  $("decom-go").disabled = true;
+  if (open) { $("decom-panel").scrollIntoView({ block: "center" }); $("decom-reason").focus(); }
 }
 
 async function changeStatus(next) {
@@ -306,8 +396,9 @@ async function changeStatus(next) {
   try {
     fill(await api("POST", "/devices/" + encodeURIComponent(current.id) + "/status", { status: next, note }));
     $("note").value = "";
+    clearFieldErrors();
     say("status_now", () => ({ status: statusLabel(next) }), "ok");
-  } catch (e) { sayRaw(e.message, "error"); }
+  } catch (e) { fail(e); }
 }
 
 async function addNote() {
@@ -318,7 +409,7 @@ async function addNote() {
     $("note").value = "";
     say("note_added", null, "ok");
     loadJournal();
-  } catch (e) { sayRaw(e.message, "error"); }
+  } catch (e) { fail(e); }
 }
 
 async function loadJournal() {
@@ -402,6 +493,12 @@ async function start() {
   $("gps-btn").addEventListener("click", gps);
   $("note-btn").addEventListener("click", addNote);
   $("kind").addEventListener("change", () => renderMounting($("kind").value, null));
+  $("decom-open").addEventListener("click", () => openDecommission(true));
+  $("decom-cancel").addEventListener("click", () => openDecommission(false));
+  $("decom-go").addEventListener("click", decommission);
+  $("decom-confirm").addEventListener("input", () => {
+    $("decom-go").disabled = !current || $("decom-confirm").value.trim().toUpperCase() !== current.id.toUpperCase();
+  });
   if ("BarcodeDetector" in window && navigator.mediaDevices) {
     $("scan-btn").hidden = false;
     $("scan-btn").addEventListener("click", scan);
