@@ -43,7 +43,8 @@ async def test_ids_are_stored_upper_case_and_unique_whatever_the_case(
         check = (await http.get("/registry/id-check", params={"id": lower})).json()
         assert check == {**check, "id": lower.upper(), "valid": True, "registered": True}
         bad = (await http.get("/registry/id-check", params={"id": "no spaces"})).json()
-        assert bad["valid"] is False and bad["errors"][0]["field"] == "id"
+        assert bad["valid"] is False
+        assert bad["errors"][0]["field"] == "id"
         fresh = (await http.get("/registry/id-check", params={"id": f"awlr-{uid}"})).json()
         assert (fresh["registered"], fresh["kind"]) == (False, "flood_gauge")
     # The database itself refuses a second spelling (migration 0014's unique index).

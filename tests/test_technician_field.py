@@ -147,6 +147,7 @@ def test_decommissioning_needs_a_reason_and_the_id_typed_again(
         return await get_record(pool, did), await list_journal(pool, did)
 
     record, journal = _db(settings.database_url, stored)
-    assert record is not None and record.status == "decommissioned"
+    assert record is not None
+    assert record.status == "decommissioned"
     status = next(e for e in journal if e.action == "status")
     assert status.note == "Tiang roboh tertabrak truk"
