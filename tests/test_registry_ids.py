@@ -50,6 +50,7 @@ async def test_ids_are_stored_upper_case_and_unique_whatever_the_case(
     # The database itself refuses a second spelling (migration 0014's unique index).
     with pytest.raises(asyncpg.UniqueViolationError):
         await pool.execute(
-            "INSERT INTO devices (id, kind, name, status) VALUES ($1, 'streetlight', '', 'planned')",
+            "INSERT INTO devices (id, kind, name, status)"
+            " VALUES ($1, 'streetlight', '', 'planned')",
             lower,
         )
