@@ -93,7 +93,7 @@ def test_register_list_import_export_label_rotate_decommission(
     assert (tmp_path / f"{did}.png").read_bytes().startswith(b"\x89PNG")
     r = _cli(settings, tmp_path, "label", "--batch", f"b-{uid}")
     sheet = (tmp_path / f"labels-b-{uid}.html").read_text()
-    assert sheet.count('class="page"') == 5  # 120 labels, 27 per page
+    assert sheet.count('class="page"') == 7  # 120 labels, 18 (60 x 40 mm) per A4 page
 
     r = _cli(settings, tmp_path, "rotate-credentials", did)
     assert r.returncode == 0

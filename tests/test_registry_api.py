@@ -355,7 +355,7 @@ async def test_labels_svg_png_and_batch_sheet(
         assert png.content.startswith(b"\x89PNG")
         sheet = await http.get("/device-labels", params={"batch": batch})
         assert sheet.status_code == 200
-        assert sheet.text.count('class="page"') == 2  # 27 labels per A4 page
+        assert sheet.text.count('class="page"') == 2  # 18 labels per A4 page
         assert sheet.text.count(f"LBL-{uid}-") == 30
         missing = await http.get("/device-labels", params={"batch": "nope"})
         assert missing.status_code == 404

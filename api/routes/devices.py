@@ -402,7 +402,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         rows = await store.list_devices_only(pool, f, limit=10_000, offset=0)
         if not rows:
             raise HTTPException(404, "no devices match; check the batch name or ids")
-        names = {k.name: k.label for k in kinds.values()}
+        names = {k.name: k.label_id or k.label for k in kinds.values()}
         return HTMLResponse(
             labels.sheet_html(f"labels {batch or ''}", labels.sheet_pages(rows, names))
         )
@@ -508,12 +508,15 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     @router.get("/devices/{device_id}/label.svg", response_class=Response, responses=ERRORS)
     async def label_svg(device_id: str, pool: PoolDep, _: Reader) -> Response:
         r = await _one(pool, device_id)
-        label = kinds[r.kind].label if r.kind in kinds else r.kind
-        return Response(labels.label_svg(r, label), media_type="image/svg+xml")
+        return Response(labels.label_svg(r, _kind_label(r.kind)), media_type="image/svg+xml")
 
     @router.get("/devices/{device_id}/label.png", response_class=Response, responses=ERRORS)
     async def label_png(device_id: str, pool: PoolDep, _: Reader) -> Response:
         r = await _one(pool, device_id)
-        return Response(labels.label_png(r.id), media_type="image/png")
+        return Response(labels.label_png(r, _kind_label(r.kind)), media_type="image/png")
+
+    def _kind_label(kind: str) -> str:
+        """The kind as printed on a label: its Bahasa name."""
+        return (kinds[kind].label_id or kinds[kind].label) if kind in kinds else kind
 
     return router
