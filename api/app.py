@@ -9,6 +9,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from api import errors
+from api.idempotency import IdempotencyMiddleware
 from api.live import EventHub
 from api.routes import alerts, devices, health, history, ops_page, readings, state, stream
 from core.kinds import KindRegistry
@@ -51,4 +52,5 @@ def create_app(
     for router in (state.router, history.router, stream.router, alerts.router):
         app.include_router(router)
     app.include_router(ops_page.router)
+    app.add_middleware(IdempotencyMiddleware)
     return app

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -87,6 +87,24 @@ def _record_as_input(r: DeviceRecord) -> dict[str, Any]:
 
 
 LOCATION = frozenset({"district", "village", "latitude", "longitude"})
+CONFLICT = "updated_at"
+"""The field a conflict is reported on: the device changed after the editor loaded it."""
+
+
+def _check_expected(current: DeviceRecord, expected: datetime | None) -> None:
+    if expected is not None and current.updated_at != expected:
+        raise RegistryError(
+            409,
+            f"device {current.id!r} was changed at {current.updated_at.isoformat()}, after you"
+            " loaded it; look at the current values and send your change again",
+            [
+                FieldError(
+                    CONFLICT,
+                    "changed by someone else meanwhile; compare and choose",
+                    "sudah diubah orang lain sementara itu; bandingkan lalu pilih",
+                )
+            ],
+        )
 
 
 class Registry:
@@ -243,8 +261,15 @@ class Registry:
         return issued
 
     async def update(
-        self, device_id: str, patch: Mapping[str, object], *, actor: str
+        self,
+        device_id: str,
+        patch: Mapping[str, object],
+        *,
+        actor: str,
+        expected: datetime | None = None,
     ) -> DeviceRecord:
+        """Edit a device; with ``expected`` (the ``updated_at`` the editor saw), refuse with
+        409 when someone else changed it meanwhile instead of overwriting their change."""
         unknown = set(patch) - set(EDITABLE) - {"id", "kind"}
         if "status" in unknown:
             raise RegistryError(
@@ -256,6 +281,7 @@ class Registry:
             )
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
+            _check_expected(current, expected)
             device_id = current.id
             for fixed in ("id", "kind"):
                 given = patch.get(fixed)
@@ -316,11 +342,13 @@ class Registry:
         actor: str,
         note: str | None = None,
         guard: Callable[[DeviceRecord], None] | None = None,
+        expected: datetime | None = None,
     ) -> DeviceRecord:
         """Move the device along its lifecycle; ``guard`` may refuse a decommissioning
         (raising RegistryError) after the row is locked."""
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
+            _check_expected(current, expected)
             try:
                 new = check_transition(current.status, target)
             except TransitionError as exc:

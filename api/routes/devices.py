@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.auth import Reader, Technician
@@ -97,6 +97,26 @@ def filters(
 
 
 Filters = Annotated[DeviceFilter, Depends(filters)]
+
+
+def if_match(
+    if_match: Annotated[
+        str | None,
+        Header(description="The device's updated_at as loaded: refuse if changed since."),
+    ] = None,
+) -> datetime | None:
+    if if_match is None or if_match.strip() in ("", "*"):
+        return None
+    try:
+        when = datetime.fromisoformat(if_match.strip().strip('"').replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, "If-Match: give the device's updated_at (ISO 8601)") from None
+    if when.tzinfo is None:
+        raise HTTPException(422, "If-Match: give updated_at with its time zone")
+    return when
+
+
+IfMatch = Annotated[datetime | None, Depends(if_match)]
 
 
 def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
@@ -425,12 +445,13 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
 
     @router.patch("/devices/{device_id}", response_model=DeviceOut, responses=ERRORS)
     async def update(
-        device_id: str, body: DeviceFields, request: Request, who: Technician
+        device_id: str, body: DeviceFields, request: Request, who: Technician, expected: IfMatch
     ) -> DeviceOut:
-        """Edit or move a device (journalled). Status has its own endpoint."""
+        """Edit or move a device (journalled). Status has its own endpoint. With
+        ``If-Match: <updated_at>`` a change made meanwhile by someone else is refused (409)."""
         try:
             r = await registry(request).update(
-                device_id, body.model_dump(exclude_unset=True), actor=who.name
+                device_id, body.model_dump(exclude_unset=True), actor=who.name, expected=expected
             )
         except RegistryError as exc:
             _fail(exc)
@@ -438,7 +459,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
 
     @router.post("/devices/{device_id}/status", response_model=DeviceOut, responses=ERRORS)
     async def change_status(
-        device_id: str, body: StatusChange, request: Request, who: Technician
+        device_id: str, body: StatusChange, request: Request, who: Technician, expected: IfMatch
     ) -> DeviceOut:
         """Move the device along its lifecycle (not to decommissioned: that has its own,
         deliberate action, ``POST /devices/{id}/decommission``)."""
@@ -459,7 +480,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             )
         try:
             r = await registry(request).change_status(
-                device_id, body.status, actor=who.name, note=body.note
+                device_id, body.status, actor=who.name, note=body.note, expected=expected
             )
         except RegistryError as exc:
             _fail(exc)

@@ -1,0 +1,93 @@
+"""Offline writes sent again never happen twice; a change made meanwhile is not overwritten."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import asyncpg
+import pytest
+
+from api.app import create_app
+from core.kinds import KindRegistry
+from core.settings import Settings
+from tests.support.api import api_client
+from tests.support.registry import role_keys, streetlight
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_write_sent_again_with_its_key_is_answered_once_and_done_once(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    keys = await role_keys(pool, uid)
+    tech = keys["technician"]
+    did = f"PJU-IDEM-{uid}"
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+        reg = {**tech, "Idempotency-Key": f"reg-{uuid.uuid4()}"}
+        first = await http.post("/devices", json=streetlight(did), headers=reg)
+        assert first.status_code == 201, first.text
+        again = await http.post("/devices", json=streetlight(did), headers=reg)
+        assert again.status_code == 201, "the retry gets the first answer, not 'already registered'"
+        assert again.headers["idempotent-replayed"] == "true"
+        assert again.json()["device"]["id"] == did
+        assert again.json()["credentials"]["password"] == "", "no password is kept in clear"
+
+        # A note sent five times at once (a flaky connection retrying) is one note.
+        note = {**tech, "Idempotency-Key": f"note-{uuid.uuid4()}"}
+        answers = await asyncio.gather(
+            *(
+                http.post(f"/devices/{did}/notes", json={"note": "kabel diganti"}, headers=note)
+                for _ in range(5)
+            )
+        )
+        assert {a.status_code for a in answers} <= {201, 409}
+        assert 201 in {a.status_code for a in answers}
+        for _ in range(3):
+            r = await http.post(
+                f"/devices/{did}/notes", json={"note": "kabel diganti"}, headers=note
+            )
+            assert r.status_code == 201
+        # The key is the caller's own: another caller's same key is another request.
+        other = {**keys["admin"], "Idempotency-Key": note["Idempotency-Key"]}
+        r = await http.post(f"/devices/{did}/notes", json={"note": "dicek admin"}, headers=other)
+        assert r.status_code == 201
+        assert "idempotent-replayed" not in r.headers
+        # A key reused for another request is refused rather than answered wrongly.
+        r = await http.post(f"/devices/{did}/status", json={"status": "active"}, headers=note)
+        assert r.status_code == 422
+        bad = await http.post(
+            f"/devices/{did}/notes", json={"note": "x"}, headers={**tech, "Idempotency-Key": "a"}
+        )
+        assert bad.status_code == 400
+    notes = await pool.fetch(
+        "SELECT note FROM device_journal WHERE device_id = $1 AND action = 'note'", did
+    )
+    assert sorted(n["note"] for n in notes) == ["dicek admin", "kabel diganti"]
+    assert await pool.fetchval("SELECT count(*) FROM devices WHERE id = $1", did) == 1
+
+
+async def test_a_change_based_on_an_old_copy_is_refused_with_a_conflict(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    tech = (await role_keys(pool, uid))["technician"]
+    did = f"PJU-CONF-{uid}"
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+        seen = (await http.post("/devices", json=streetlight(did), headers=tech)).json()["device"]
+        old = {**tech, "If-Match": f'"{seen["updated_at"]}"'}
+        # Someone else moves the device meanwhile.
+        r = await http.patch(f"/devices/{did}", json={"village": "Darmo"}, headers=tech)
+        assert r.status_code == 200
+        r = await http.patch(f"/devices/{did}", json={"village": "Pagar Agung"}, headers=old)
+        assert r.status_code == 409
+        assert r.json()["errors"][0]["field"] == "updated_at"
+        assert "diubah orang lain" in r.json()["errors"][0]["pesan"]
+        r = await http.post(f"/devices/{did}/status", json={"status": "active"}, headers=old)
+        assert r.status_code == 409
+        assert (await http.get(f"/devices/{did}")).json()["village"] == "Darmo"
+        # Chosen knowingly: sent again against the current copy, it goes through.
+        now = (await http.get(f"/devices/{did}")).json()["updated_at"]
+        r = await http.patch(
+            f"/devices/{did}", json={"village": "Pagar Agung"}, headers={**tech, "If-Match": now}
+        )
+        assert r.status_code == 200, r.text
