@@ -175,6 +175,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             initial_statuses=sorted(s.value for s in INITIAL),
             transitions={s.value: sorted(t.value for t in TRANSITIONS[s]) for s in Status},
             topic_root=settings.topic_root,
+            id_pattern=DEVICE_ID.pattern,
         )
 
     @router.get("/registry/id-check", response_model=IdCheck)

@@ -202,6 +202,7 @@ class RegistryMeta(BaseModel):
     initial_statuses: list[str]
     transitions: dict[str, list[str]]
     topic_root: str
+    id_pattern: str = Field(description="What a device id looks like (a regular expression).")
 
 
 GeoJsonType = Literal["FeatureCollection"]

@@ -55,6 +55,15 @@ const TEXT = {
     decom_confirm: "Ketik id perangkat untuk memastikan", decom_go: "Nonaktifkan sekarang",
     decom_cancel: "Batal", decom_help: "Kredensialnya dicabut dan tidak bisa diaktifkan lagi.",
     decommissioned: "{id} dinonaktifkan.", kind_from_id: "Jenis dari label: {kind}",
+    offline: "Luring", outbox_title: "Menunggu sinyal", sync_now: "Kirim sekarang",
+    waiting: "menunggu sinyal", queued: "Tidak ada sinyal: {what} {id} disimpan di ponsel dan dikirim saat sinyal kembali.",
+    synced: "{n} perubahan terkirim.", conflict: "Konflik: {id} diubah orang lain sementara itu.",
+    rejected: "Ditolak", keep_mine: "Kirim punya saya", take_server: "Pakai data server",
+    drop: "Hapus", "what.register": "pendaftaran", "what.update": "perubahan", "what.status": "status",
+    "what.note": "catatan", "what.order": "tugas", found_offline: "{id} dari salinan di ponsel (luring).",
+    not_registered_offline: "{id} belum ada di ponsel: isi formulir; dikirim saat ada sinyal.",
+    bad_id_offline: "bukan label yang sah: pakai 1-64 huruf, angka, '.', '_' atau '-'",
+    server_has: "server", mine: "saya", no_meta_offline: "Belum pernah tersambung: buka halaman ini sekali dengan sinyal.",
   },
   en: {
     title: "Citysense · Technician", api_key: "API key",
@@ -89,6 +98,15 @@ const TEXT = {
     decom_confirm: "Type the device id to confirm", decom_go: "Decommission now",
     decom_cancel: "Cancel", decom_help: "Its credentials are revoked; it cannot be reactivated.",
     decommissioned: "{id} decommissioned.", kind_from_id: "Kind from the label: {kind}",
+    offline: "Offline", outbox_title: "Waiting for signal", sync_now: "Send now",
+    waiting: "waiting for signal", queued: "No signal: {what} of {id} kept on the phone, sent when the signal returns.",
+    synced: "{n} changes sent.", conflict: "Conflict: {id} was changed by someone else meanwhile.",
+    rejected: "Refused", keep_mine: "Send mine", take_server: "Use the server's",
+    drop: "Delete", "what.register": "registration", "what.update": "change", "what.status": "status",
+    "what.note": "note", "what.order": "task", found_offline: "{id} from the copy on this phone (offline).",
+    not_registered_offline: "{id} is not on this phone: fill in the form; it is sent when there is signal.",
+    bad_id_offline: "not a valid label: use 1-64 letters, digits, '.', '_' or '-'",
+    server_has: "server", mine: "mine", no_meta_offline: "Never connected yet: open this page once with signal.",
   },
 };
 
@@ -155,12 +173,23 @@ function applyLang() {
   if (fieldErrors.length) showFieldErrors(fieldErrors, false);
 }
 
-async function api(method, path, body) {
+// extra: {key: Idempotency-Key, ifMatch: the updated_at the change is based on}.
+// A network failure throws an error with .offline set: the caller queues the write.
+async function api(method, path, body, extra) {
   const headers = { Accept: "application/json" };
   const key = localStorage.getItem(KEY);
   if (key) headers.Authorization = "Bearer " + key;
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (extra && extra.key) headers["Idempotency-Key"] = extra.key;
+  if (extra && extra.ifMatch) headers["If-Match"] = '"' + extra.ifMatch + '"';
+  let r;
+  try {
+    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    const err = new Error(t("offline"));
+    err.offline = true;
+    throw err;
+  }
   const data = r.headers.get("content-type")?.includes("json") ? await r.json() : null;
   if (!r.ok) {
     let detail = data && data.detail;
@@ -261,14 +290,15 @@ function renderMounting(kind, values) {
 
 function fill(device) {
   if (!device || !current || current.id !== device.id) journal = [];
+  if (device && !device.pending) Offline.putDevice(device).catch(() => {});
   current = device;
   const isNew = device === null;
   $("device-section").hidden = false;
   $("kind").disabled = !isNew;
   $("initial-status-label").hidden = !isNew;
   $("current-status").hidden = isNew;
-  $("status-section").hidden = isNew;
-  $("note-section").hidden = isNew;
+  $("status-section").hidden = isNew || !!(device && device.pending);
+  $("note-section").hidden = isNew || !!(device && device.pending);
   $("decom-panel").hidden = true;
   if (isNew) $("decom-open").hidden = true;
   const d = device || {};
@@ -279,7 +309,7 @@ function fill(device) {
   $("district").value = d.district || "";
   renderMounting($("kind").value, d.mounting);
   renderDevice();
-  if (!isNew) loadJournal();
+  if (!isNew && !device.pending) loadJournal();
 }
 
 // The parts of the device section whose text depends on the language.
@@ -289,7 +319,8 @@ function renderDevice() {
   if (device === null) return;
   const badge = $("current-status");
   badge.dataset.status = device.status;
-  badge.textContent = statusLabel(device.status);
+  badge.dataset.pending = device.pending ? "1" : "";
+  badge.textContent = statusLabel(device.status) + (device.pending ? " · " + t("waiting") : "");
   const box = $("status-buttons");
   box.textContent = "";
   const moves = meta.transitions[device.status].filter((s) => s !== "decommissioned");
@@ -302,7 +333,7 @@ function renderDevice() {
     box.appendChild(b);
   }
   if (!moves.length) box.textContent = t("no_more_status");
-  $("decom-open").hidden = !meta.transitions[device.status].includes("decommissioned");
+  $("decom-open").hidden = !!device.pending || !meta.transitions[device.status].includes("decommissioned");
   $("decom-title").textContent = t("decom_title", { id: device.id });
   renderJournal();
 }
@@ -344,7 +375,177 @@ async function find() {
       fill(null);
       say("not_registered", { id }, "ok");
     }
-  } catch (e) { fail(e); }
+  } catch (e) {
+    if (e.offline) await findOffline(id);
+    else fail(e);
+  }
+}
+
+// Without signal: the same checks from what the phone keeps (the id pattern and the kinds'
+// prefixes come with the registry data), the device from the phone's copy.
+async function findOffline(raw) {
+  const id = raw.trim().toUpperCase();
+  if (!new RegExp(meta.id_pattern).test(id)) {
+    $("device-section").hidden = true;
+    const msg = t("bad_id_offline");
+    fail({ errors: [{ field: "id", pesan: TEXT.id.bad_id_offline, message: TEXT.en.bad_id_offline }], message: msg });
+    return;
+  }
+  $("device-id").value = id;
+  const kept = await Offline.getDevice(id);
+  if (kept) {
+    fill(kept);
+    say("found_offline", { id }, "ok");
+    return;
+  }
+  const kind = kindForId(id);
+  if (kind) $("kind").value = kind;
+  fill(null);
+  say("not_registered_offline", { id }, "ok");
+}
+
+function kindForId(id) {
+  const parts = id.toUpperCase().split(/[-_.]/);
+  const found = new Set(meta.kinds.filter((k) => k.id_prefixes.some((p) => parts.includes(p))).map((k) => k.name));
+  return found.size === 1 ? [...found][0] : null;
+}
+
+// A write: sent now when there is signal, else (or when the signal drops on the way)
+// kept in the outbox with its Idempotency-Key and sent later. Returns {data} or {queued}.
+async function write(op) {
+  const key = Offline.newKey();
+  if (navigator.onLine) {
+    try {
+      return { data: await api(op.method, op.path, op.body, { key, ifMatch: op.ifMatch }) };
+    } catch (e) {
+      if (!e.offline) throw e;
+    }
+  }
+  const queued = await Offline.enqueue({ ...op, key });
+  await renderOutbox();
+  say("queued", () => ({ what: t("what." + op.what), id: op.deviceId }), "ok");
+  return { queued };
+}
+
+let flushing = false;
+async function flush() {
+  if (flushing || !navigator.onLine || !localStorage.getItem(KEY)) return;
+  flushing = true;
+  let sent = 0;
+  try {
+    for (const op of await Offline.outbox()) {
+      if (op.state !== "pending") continue;
+      try {
+        const data = await api(op.method, op.path, op.body, { key: op.key, ifMatch: op.ifMatch });
+        await Offline.remove(op.key);
+        sent += 1;
+        synced(data);
+      } catch (e) {
+        if (e.offline || e.status === 401 || (e.status === 409 && !e.errors.length)) break;
+        const conflict = e.status === 409 && e.errors.some((x) => x.field === "updated_at");
+        op.state = conflict ? "conflict" : "rejected";
+        op.error = e.message;
+        op.errors = e.errors;
+        if (conflict) op.server = await api("GET", "/devices/" + encodeURIComponent(op.deviceId)).catch(() => null);
+        await Offline.save(op);
+      }
+    }
+  } finally {
+    flushing = false;
+    await renderOutbox();
+    if (sent) say("synced", { n: sent }, "ok");
+  }
+}
+
+// What the server answered a queued write: the device as stored now, maybe credentials.
+function synced(data) {
+  const device = data && data.device ? data.device : data && data.id && data.status ? data : null;
+  if (!device || !device.kind) return;
+  Offline.putDevice(device).catch(() => {});
+  if (current && current.id === device.id) fill(device);
+  if (data.credentials && data.credentials.password) showCredentials(data.credentials);
+}
+
+function showCredentials(c) {
+  $("cred-user").textContent = c.username;
+  $("cred-pass").textContent = c.password;
+  $("cred-topic").textContent = c.topic_prefix + "#";
+  $("credentials").hidden = false;
+}
+
+async function renderOutbox() {
+  const ops = await Offline.outbox();
+  $("outbox-section").hidden = ops.length === 0;
+  $("outbox-count").textContent = String(ops.length);
+  const list = $("outbox");
+  list.textContent = "";
+  for (const op of ops) {
+    const li = document.createElement("li");
+    li.dataset.state = op.state;
+    li.dataset.key = op.key;
+    const head = document.createElement("div");
+    head.textContent = t("what." + op.what) + " · " + op.deviceId + " · " +
+      (op.state === "pending" ? t("waiting") : op.state === "conflict" ? t("conflict", { id: op.deviceId }) : t("rejected") + ": " + op.error);
+    li.appendChild(head);
+    if (op.state === "conflict") {
+      li.appendChild(conflictTable(op));
+      li.appendChild(smallButton("keep_mine", "keep-mine", () => keepMine(op)));
+      li.appendChild(smallButton("take_server", "take-server", () => takeServer(op)));
+    }
+    if (op.state === "rejected") li.appendChild(smallButton("drop", "drop", async () => { await Offline.remove(op.key); renderOutbox(); }));
+    list.appendChild(li);
+  }
+}
+
+// Mine against the server's, for each field the queued change sets.
+function conflictTable(op) {
+  const table = document.createElement("table");
+  table.className = "conflict";
+  const server = op.server || {};
+  for (const [k, v] of Object.entries(op.body || {})) {
+    if (k === "note" || v === null || typeof v === "object") continue;
+    const tr = document.createElement("tr");
+    for (const text of [k, t("mine") + ": " + v, t("server_has") + ": " + (server[k] ?? "—")]) {
+      const td = document.createElement("td");
+      td.textContent = text;
+      tr.appendChild(td);
+    }
+    table.appendChild(tr);
+  }
+  return table;
+}
+
+function smallButton(textKey, cls, onClick) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.className = cls;
+  b.textContent = t(textKey);
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+// The technician chose their own change: sent again against the server's current copy,
+// under a new key (the old key's answer is the conflict).
+async function keepMine(op) {
+  await Offline.remove(op.key);
+  const again = { ...op, key: Offline.newKey(), state: "pending", ifMatch: op.server ? op.server.updated_at : null };
+  delete again.server; delete again.error; delete again.errors;
+  await Offline.save(again);
+  await flush();
+}
+
+async function takeServer(op) {
+  await Offline.remove(op.key);
+  if (op.server) {
+    await Offline.putDevice(op.server);
+    if (current && current.id === op.server.id) fill(op.server);
+  }
+  renderOutbox();
+}
+
+function netState() {
+  $("net-state").hidden = navigator.onLine;
+  document.body.dataset.online = navigator.onLine ? "1" : "0";
 }
 
 async function save(ev) {
@@ -356,18 +557,31 @@ async function save(ev) {
       body.kind = $("kind").value;
       body.status = $("initial-status").value;
       for (const k of Object.keys(body.mounting)) if (body.mounting[k] === null) delete body.mounting[k];
-      const r = await api("POST", "/devices", body);
-      $("cred-user").textContent = r.credentials.username;
-      $("cred-pass").textContent = r.credentials.password;
-      $("cred-topic").textContent = r.credentials.topic_prefix + "#";
-      $("credentials").hidden = false;
-      fill(r.device);
+      const r = await write({ method: "POST", path: "/devices", body, deviceId: body.id, what: "register" });
       clearFieldErrors();
-      say("registered", { id: r.device.id }, "ok");
+      if (r.queued) {
+        const local = { ...body, id: body.id.toUpperCase(), pending: true, updated_at: null };
+        await Offline.putDevice(local);
+        fill(local);
+        return;
+      }
+      showCredentials(r.data.credentials);
+      fill(r.data.device);
+      say("registered", { id: r.data.device.id }, "ok");
     } else {
       for (const k of Object.keys(body.mounting)) if (body.mounting[k] === null) delete body.mounting[k];
-      fill(await api("PATCH", "/devices/" + encodeURIComponent(current.id), body));
+      const r = await write({
+        method: "PATCH", path: "/devices/" + encodeURIComponent(current.id), body,
+        ifMatch: current.updated_at, deviceId: current.id, what: "update",
+      });
       clearFieldErrors();
+      if (r.queued) {
+        const local = { ...current, ...body, mounting: { ...current.mounting, ...body.mounting }, pending: !!current.pending };
+        await Offline.putDevice(local);
+        fill(local);
+        return;
+      }
+      fill(r.data);
       say("saved", { id: current.id }, "ok");
     }
   } catch (e) { fail(e); }
@@ -394,9 +608,21 @@ function openDecommission(open) {
 async function changeStatus(next) {
   const note = $("note").value.trim() || null;
   try {
-    fill(await api("POST", "/devices/" + encodeURIComponent(current.id) + "/status", { status: next, note }));
+    const r = await write({
+      method: "POST", path: "/devices/" + encodeURIComponent(current.id) + "/status",
+      body: { status: next, note }, ifMatch: current.updated_at, deviceId: current.id, what: "status",
+    });
     $("note").value = "";
     clearFieldErrors();
+    if (r.queued) {
+      // Shown as changed, marked as waiting; the server's answer replaces it on sync.
+      const local = { ...current, status: next };
+      await Offline.putDevice(local);
+      fill(local);
+      $("current-status").textContent = statusLabel(next) + " · " + t("waiting");
+      return;
+    }
+    fill(r.data);
     say("status_now", () => ({ status: statusLabel(next) }), "ok");
   } catch (e) { fail(e); }
 }
@@ -405,15 +631,23 @@ async function addNote() {
   const note = $("note").value.trim();
   if (!note) { say("need_note", null, "error"); return; }
   try {
-    await api("POST", "/devices/" + encodeURIComponent(current.id) + "/notes", { note });
+    const r = await write({
+      method: "POST", path: "/devices/" + encodeURIComponent(current.id) + "/notes",
+      body: { note }, deviceId: current.id, what: "note",
+    });
     $("note").value = "";
+    if (r.queued) return;
     say("note_added", null, "ok");
     loadJournal();
   } catch (e) { fail(e); }
 }
 
 async function loadJournal() {
-  journal = await api("GET", "/devices/" + encodeURIComponent(current.id) + "/journal");
+  try {
+    journal = await api("GET", "/devices/" + encodeURIComponent(current.id) + "/journal");
+  } catch (e) {
+    journal = []; // offline: the journal is the server's; it shows again with signal
+  }
   renderJournal();
 }
 
@@ -499,6 +733,14 @@ async function start() {
   $("decom-confirm").addEventListener("input", () => {
     $("decom-go").disabled = !current || $("decom-confirm").value.trim().toUpperCase() !== current.id.toUpperCase();
   });
+  $("sync-btn").addEventListener("click", flush);
+  window.addEventListener("online", () => { netState(); flush(); });
+  window.addEventListener("offline", netState);
+  netState();
+  setInterval(flush, 20000);
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/technician/sw.js", { scope: "/technician/" }).catch(() => {});
+  }
   if ("BarcodeDetector" in window && navigator.mediaDevices) {
     $("scan-btn").hidden = false;
     $("scan-btn").addEventListener("click", scan);
@@ -511,10 +753,16 @@ async function start() {
 async function loadMeta() {
   try {
     meta = await api("GET", "/registry/meta");
+    await Offline.putMeta("registry", meta);
   } catch (e) {
-    say("no_registry", () => ({ error: e.message + (e.status === 401 ? t("enter_key") : "") }), "error");
-    return;
+    meta = e.offline ? await Offline.getMeta("registry") : null;
+    if (meta === null) {
+      if (e.offline) say("no_meta_offline", null, "error");
+      else say("no_registry", () => ({ error: e.message + (e.status === 401 ? t("enter_key") : "") }), "error");
+      return;
+    }
   }
+  await renderOutbox();
   meta.kinds.forEach((k) => option($("kind"), k.name, tOr("kind." + k.name, k.label)));
   option($("district"), "", "—");
   meta.districts.forEach((d) => option($("district"), d.name));
@@ -522,6 +770,7 @@ async function loadMeta() {
   const param = new URLSearchParams(location.search).get("id");
   if (param) { $("device-id").value = param; find(); }
   document.body.dataset.ready = "1";
+  flush();
 }
 
 start();
