@@ -11,7 +11,17 @@ from fastapi import FastAPI
 from api import errors
 from api.idempotency import IdempotencyMiddleware
 from api.live import EventHub
-from api.routes import alerts, devices, health, history, ops_page, readings, state, stream
+from api.routes import (
+    alerts,
+    devices,
+    enrolments,
+    health,
+    history,
+    ops_page,
+    readings,
+    state,
+    stream,
+)
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.pool import create_pool
@@ -49,7 +59,7 @@ def create_app(
     app.include_router(readings.build_router(kinds))
     app.include_router(devices.build_router(settings, kinds))
     errors.install(app)
-    for router in (state.router, history.router, stream.router, alerts.router):
+    for router in (state.router, history.router, stream.router, alerts.router, enrolments.router):
         app.include_router(router)
     app.include_router(ops_page.router)
     app.add_middleware(IdempotencyMiddleware)

@@ -93,8 +93,11 @@ def test_errors_sit_on_the_field_in_bahasa_and_the_first_is_focused(
         # The same label in another case is the same device, never a second one.
         page.fill("#device-id", f"AwLr-ErR-{uid.lower()}")
         page.click("#find-btn")
-        page.wait_for_selector("#current-status[data-status='active']")
-        assert page.input_value("#device-id") == f"AWLR-ERR-{uid}"
+        page.wait_for_function(
+            "(want) => document.getElementById('device-id').value === want", arg=f"AWLR-ERR-{uid}"
+        )
+        page.wait_for_selector("#message:has-text('ditemukan')")
+        assert page.get_attribute("#current-status", "data-status") == "active"
         context.close()
 
 

@@ -264,12 +264,14 @@ def test_the_page_speaks_indonesian_first_and_english_on_request(
         # The choice is kept on the phone across a reload.
         page.reload()
         page.wait_for_selector("#current-status[data-status='active']")
+        page.wait_for_selector("#journal li")
         assert texts()["lang"] == "en"
         assert page.inner_text("#current-status") == "active"
 
         # ?lang= picks the language for one visit without changing the kept choice.
         page.goto(f"{base}/technician/?id={did}&lang=id")
         page.wait_for_selector("#current-status[data-status='active']")
+        page.wait_for_selector("#journal li")
         assert (texts()["lang"], texts()["badge"]) == ("id", "aktif")
         assert page.evaluate("localStorage.getItem('citysense.lang')") == "en"
 

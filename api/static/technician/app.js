@@ -64,6 +64,8 @@ const TEXT = {
     not_registered_offline: "{id} belum ada di ponsel: isi formulir; dikirim saat ada sinyal.",
     bad_id_offline: "bukan label yang sah: pakai 1-64 huruf, angka, '.', '_' atau '-'",
     server_has: "server", mine: "saya", no_meta_offline: "Belum pernah tersambung: buka halaman ini sekali dengan sinyal.",
+    enrolled: "Ponsel ini terdaftar untuk {name}.", enrol_failed: "Pendaftaran ponsel gagal: {error}",
+    signed_out: "Kunci ponsel ini dicabut atau tidak dikenal; minta tautan pendaftaran baru ke admin.",
   },
   en: {
     title: "Citysense · Technician", api_key: "API key",
@@ -107,6 +109,8 @@ const TEXT = {
     not_registered_offline: "{id} is not on this phone: fill in the form; it is sent when there is signal.",
     bad_id_offline: "not a valid label: use 1-64 letters, digits, '.', '_' or '-'",
     server_has: "server", mine: "mine", no_meta_offline: "Never connected yet: open this page once with signal.",
+    enrolled: "This phone is enrolled for {name}.", enrol_failed: "Enrolling this phone failed: {error}",
+    signed_out: "This phone's key is revoked or unknown; ask the admin for a new enrolment link.",
   },
 };
 
@@ -196,6 +200,7 @@ async function api(method, path, body, extra) {
     if (Array.isArray(detail)) detail = detail.map((d) => (d.loc || []).slice(1).join(".") + ": " + d.msg).join("; ");
     const err = new Error((lang === "id" && data && data.pesan) || detail || r.status + " " + r.statusText);
     err.status = r.status;
+    if (r.status === 401 && localStorage.getItem(KEY) && !path.startsWith("/enrol")) signedOut();
     err.errors = (data && Array.isArray(data.errors) && data.errors.length && data.errors[0].field) ? data.errors : [];
     throw err;
   }
@@ -244,6 +249,12 @@ function showFieldErrors(errors, focus) {
 function fail(e) {
   if (e.errors && e.errors.length && showFieldErrors(e.errors)) say("check_fields", null, "error");
   else sayRaw(e.message, "error");
+}
+
+function signedOut() {
+  localStorage.removeItem(KEY);
+  showKeyForm(true);
+  setTimeout(() => say("signed_out", null, "error"), 0);
 }
 
 function showKeyForm(show) {
@@ -710,6 +721,7 @@ async function start() {
     localStorage.setItem(LANG, lang);
     applyLang();
   });
+  await enrolFromLink();
   showKeyForm(!localStorage.getItem(KEY));
   $("save-key").addEventListener("click", () => {
     const k = $("api-key").value.trim();
@@ -750,6 +762,22 @@ async function start() {
   await loadMeta();
 }
 
+// An enrolment link (/technician/#enrol=CODE, from the admin's QR code) is traded once for
+// this technician's own key; the code leaves the address bar at once.
+async function enrolFromLink() {
+  const m = location.hash.match(/enrol=([A-Za-z0-9_-]+)/);
+  if (!m) return;
+  history.replaceState(null, "", location.pathname + location.search);
+  try {
+    const r = await api("POST", "/enrol", { code: m[1] });
+    localStorage.setItem(KEY, r.api_key);
+    localStorage.setItem(KEY + ".name", r.name);
+    say("enrolled", { name: r.name }, "ok");
+  } catch (e) {
+    say("enrol_failed", { error: e.message }, "error");
+  }
+}
+
 async function loadMeta() {
   try {
     meta = await api("GET", "/registry/meta");
@@ -767,6 +795,8 @@ async function loadMeta() {
   option($("district"), "", "—");
   meta.districts.forEach((d) => option($("district"), d.name));
   meta.initial_statuses.forEach((s) => option($("initial-status"), s, statusLabel(s)));
+  // At the pole the device is usually up already, not merely planned.
+  if (meta.initial_statuses.includes("installed")) $("initial-status").value = "installed";
   const param = new URLSearchParams(location.search).get("id");
   if (param) { $("device-id").value = param; find(); }
   document.body.dataset.ready = "1";
