@@ -10,7 +10,7 @@ also revokes the key it issued.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +21,21 @@ from api.models import Problem
 from core.storage import enrolments as store
 from devices.labels import qr_path
 
-router = APIRouter(tags=["enrolment"])
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": Problem.model_json_schema()}},
+    }
+
+
+router = APIRouter(
+    tags=["enrolment"],
+    responses={
+        400: _problem("The body could not be parsed."),
+        401: _problem("No API key, or not a valid one."),
+        403: _problem("Only an admin may do this."),
+    },
+)
 MAX_TTL_MINUTES = 24 * 60
 
 
