@@ -21,6 +21,7 @@ from api.models import Problem
 from core.storage import enrolments as store
 from devices.labels import qr_path
 
+
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
