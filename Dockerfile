@@ -13,6 +13,7 @@ COPY devices ./devices
 COPY dashboards ./dashboards
 COPY simulators ./simulators
 COPY alerts ./alerts
+COPY workorders ./workorders
 RUN python -m build --wheel --outdir /wheels .
 
 FROM python:3.12-slim

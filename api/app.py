@@ -21,6 +21,7 @@ from api.routes import (
     readings,
     state,
     stream,
+    work_orders,
 )
 from core.kinds import KindRegistry
 from core.settings import Settings
@@ -59,7 +60,14 @@ def create_app(
     app.include_router(readings.build_router(kinds))
     app.include_router(devices.build_router(settings, kinds))
     errors.install(app)
-    for router in (state.router, history.router, stream.router, alerts.router, enrolments.router):
+    for router in (
+        state.router,
+        history.router,
+        stream.router,
+        alerts.router,
+        enrolments.router,
+        work_orders.router,
+    ):
         app.include_router(router)
     app.include_router(ops_page.router)
     app.add_middleware(IdempotencyMiddleware)
