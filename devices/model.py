@@ -27,6 +27,13 @@ GAUGE_ACTIVE_NEEDS = ("station", "river", "gauge_zero_m")
 without them the alerts would judge its water level against defaults."""
 
 
+_GAUGE_NEED_NAMES = {
+    "station": ("station name", "nama pos"),
+    "river": ("river", "sungai"),
+    "gauge_zero_m": ("gauge zero (m above sea level)", "nol papan duga (m dpl)"),
+}
+
+
 def normalise_id(raw: str) -> str:
     """Device ids are compared and stored in upper case: ``pju-lk-1`` is ``PJU-LK-1``."""
     return raw.strip().upper()
@@ -261,12 +268,11 @@ def _gauge_ready(
     already = {e.field for e in c.errors}
     for name in GAUGE_ACTIVE_NEEDS:
         if _blank(mounting.get(name)) and name not in already:
+            en, id_ = _GAUGE_NEED_NAMES[name]
             c.add(
                 name,
-                "an active flood gauge needs its station, river and gauge zero;"
-                " fill it in or register it as installed",
-                "pos duga air yang aktif wajib punya nama pos, sungai dan nol papan duga;"
-                " isi atau daftarkan sebagai terpasang",
+                f"an active flood gauge needs its {en}; fill it in or register it as installed",
+                f"pos duga air yang aktif wajib punya {id_}; isi atau daftarkan sebagai terpasang",
             )
     if any(x is None for x in levels) and not any(e.field in THRESHOLDS for e in c.errors):
         c.add(

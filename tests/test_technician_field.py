@@ -70,9 +70,7 @@ def test_errors_sit_on_the_field_in_bahasa_and_the_first_is_focused(
         assert "Periksa kolom" in page.inner_text("#message")
         # The same errors in English on request.
         page.click("#lang-btn")
-        assert "station, river and gauge zero" in page.inner_text(
-            ".field-error[data-for='station']"
-        )
+        assert "needs its station name" in page.inner_text(".field-error[data-for='station']")
         page.click("#lang-btn")
 
         page.fill("#m-station", "Sukaraja")

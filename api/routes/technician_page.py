@@ -14,6 +14,7 @@ FILES = {
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
     "offline.js": "text/javascript; charset=utf-8",
+    "tasks.js": "text/javascript; charset=utf-8",
     "sw.js": "text/javascript; charset=utf-8",
     "manifest.webmanifest": "application/manifest+json",
     "icon-192.png": "image/png",

@@ -175,6 +175,7 @@ function applyLang() {
   }
   if (lastSay) showMessage(lastSay.key ? t(lastSay.key, lastSay.vars) : lastSay.text, lastSay.kind);
   if (fieldErrors.length) showFieldErrors(fieldErrors, false);
+  if (typeof Tasks !== "undefined" && meta !== null) Tasks.render();
 }
 
 // extra: {key: Idempotency-Key, ifMatch: the updated_at the change is based on}.
@@ -464,7 +465,10 @@ async function flush() {
   } finally {
     flushing = false;
     await renderOutbox();
-    if (sent) say("synced", { n: sent }, "ok");
+    if (sent) {
+      say("synced", { n: sent }, "ok");
+      if (typeof Tasks !== "undefined") Tasks.load();
+    }
   }
 }
 
@@ -681,6 +685,12 @@ function gps() {
       $("latitude").value = p.coords.latitude.toFixed(6);
       $("longitude").value = p.coords.longitude.toFixed(6);
       $("gps-accuracy").textContent = "± " + Math.round(p.coords.accuracy) + " m";
+      if (typeof Tasks !== "undefined") Tasks.remember(p.coords.latitude, p.coords.longitude);
+      // The kecamatan whose centre is nearest, unless the technician chose one already.
+      if (!$("district").value && meta) {
+        const near = (d) => (d.lat - p.coords.latitude) ** 2 + ((d.lon - p.coords.longitude) * Math.cos(d.lat * Math.PI / 180)) ** 2;
+        $("district").value = meta.districts.reduce((a, b) => (near(b) < near(a) ? b : a)).name;
+      }
       say("gps_taken", null, "ok");
     },
     (err) => say("gps_failed", { error: err.message }, "error"),
@@ -800,7 +810,10 @@ async function loadMeta() {
   const param = new URLSearchParams(location.search).get("id");
   if (param) { $("device-id").value = param; find(); }
   document.body.dataset.ready = "1";
-  flush();
+  $("tasks-refresh").addEventListener("click", () => Tasks.load());
+  await flush();
+  Tasks.load();
 }
 
-start();
+// tasks.js loads after this file; start once every script is in.
+window.addEventListener("DOMContentLoaded", start);
