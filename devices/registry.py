@@ -284,11 +284,12 @@ class Registry:
             _check_expected(current, expected)
             device_id = current.id
             for fixed in ("id", "kind"):
-                given = patch.get(fixed)
-                if isinstance(given, str) and fixed == "id":
-                    same = normalise_id(given) == normalise_id(current.id)
-                    given = current.id if same else given
-                if fixed in patch and given != getattr(current, fixed):
+                if fixed not in patch:
+                    continue
+                given = patch[fixed]
+                if fixed == "id" and isinstance(given, str):
+                    given = current.id if normalise_id(given) == current.id.upper() else given
+                if given != getattr(current, fixed):
                     raise RegistryError(
                         422,
                         f"{fixed} cannot change (it is on the label); decommission this device"
