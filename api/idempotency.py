@@ -2,8 +2,9 @@
 gets the first answer back, marked ``Idempotent-Replayed: true``; nothing is done twice.
 
 Keys belong to the caller (a digest of the presented API key), so one caller cannot read
-another's answers. The first answer is stored without any ``password`` value (a device's
-MQTT password exists in clear only in the first response); a replay says so. Answers of
+another's answers. The first answer is stored without its secrets (:data:`SECRETS`: a
+device's MQTT password, an enrolled key, an enrolment link exist in clear only in the
+first response); a replay has them empty. Answers of
 5xx are not stored: the retry runs the write again. A pure ASGI middleware, so the stored
 answer is exactly what the route sent.
 """
@@ -23,11 +24,13 @@ WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
 MAX_STORED = 64 * 1024
 REDACTED = ""
+SECRETS = frozenset({"password", "api_key", "link", "qr_svg"})
+"""Answer fields never kept: credentials and enrolment codes exist in clear only once."""
 
 
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: (REDACTED if k == "password" else _redact(v)) for k, v in value.items()}
+        return {k: (REDACTED if k in SECRETS else _redact(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_redact(v) for v in value]
     return value

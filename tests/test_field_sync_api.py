@@ -91,3 +91,27 @@ async def test_a_change_based_on_an_old_copy_is_refused_with_a_conflict(
             f"/devices/{did}", json={"village": "Pagar Agung"}, headers={**tech, "If-Match": now}
         )
         assert r.status_code == 200, r.text
+
+
+async def test_secrets_in_a_first_answer_are_never_kept_for_replays(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    from datetime import timedelta
+
+    from core.storage.enrolments import create_enrolment
+
+    _, code = await create_enrolment(
+        pool, technician=f"replay-{uid}", created_by="t", ttl=timedelta(minutes=5)
+    )
+    headers = {"Idempotency-Key": f"enrol-{uuid.uuid4()}"}
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+        first = await http.post("/enrol", json={"code": code}, headers=headers)
+        again = await http.post("/enrol", json={"code": code}, headers=headers)
+    key = first.json()["api_key"]
+    assert key.startswith("cs_")
+    assert again.json()["api_key"] == ""
+    assert again.json()["name"] == f"replay-{uid}"
+    kept = await pool.fetchval(
+        "SELECT count(*) FROM idempotency_keys WHERE strpos(response::text, $1) > 0", key
+    )
+    assert kept == 0
