@@ -88,7 +88,9 @@ class IdempotencyMiddleware:
             )
         elif stored.status == store.IN_PROGRESS:
             await _send_json(
-                send, 409, {"detail": "the same request is still being handled; retry shortly"}
+                send,
+                409,
+                {"detail": "the same request is still being handled; retry shortly", "retry": True},
             )
         else:
             await _send_json(send, stored.status, stored.response, replayed=True)

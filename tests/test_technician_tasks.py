@@ -106,3 +106,76 @@ def test_a_lamp_failure_order_is_closed_in_two_taps_offline_and_verified_by_the_
         page.click("#tasks-refresh")
         page.wait_for_selector(f"li.task[data-id='{order['id']}']", state="detached")
         context.close()
+
+
+def test_a_task_taken_by_someone_else_meanwhile_is_shown_refused_and_the_queue_goes_on(
+    settings: Settings, kinds: KindRegistry, uid: str
+) -> None:
+    did = f"PJU-TAKEN-{uid}"
+
+    async def setup(pool: asyncpg.Pool) -> list[str]:
+        return [
+            (await create_api_key(pool, f"{who}-{uid}", role))[1]
+            for who, role in (("ani", "technician"), ("eko", "technician"), ("op", "operator"))
+        ]
+
+    ani, eko, op = _db(settings.database_url, setup)
+    auth = {"Authorization": f"Bearer {ani}"}
+
+    async def alarm(pool: asyncpg.Pool) -> int:
+        alert, _ = await raise_alert(
+            pool, rule="lamp_failure", subject=did, device_id=did, severity="warning",
+            message=f"lamp failure reported by {did}", details={},
+        )  # fmt: skip
+        return alert.id
+
+    with (
+        serving_in_thread(create_app(settings, kinds)) as base,
+        switched(base) as net,
+        chromium() as browser,
+    ):
+        body = streetlight(did, status="active")
+        assert httpx.post(f"{base}/devices", json=body, headers=auth).status_code == 201
+        alert_id = _in_thread(settings.database_url, alarm)
+        httpx.post(
+            f"{base}/work-orders",
+            json={"alert_id": alert_id},
+            headers={"Authorization": f"Bearer {op}"},
+        ).raise_for_status()
+        order = next(
+            o for o in httpx.get(f"{base}/work-orders").json() if o["alert_id"] == alert_id
+        )
+        card = f"li.task[data-id='{order['id']}']"
+
+        context = phone(browser, ani)
+        page = context.new_page()
+        page.goto(f"{net.url}/technician/?id={did}")
+        page.wait_for_selector(card)
+        net.cut()
+        context.set_offline(True)
+        page.tap(f"{card} button.accept")
+        page.fill("#note", "Tiang miring, perlu truk")
+        page.tap("#note-btn")
+        page.wait_for_function("document.getElementById('outbox-count').textContent === '2'")
+        # Meanwhile Eko takes the same task.
+        taken = httpx.post(
+            f"{base}/work-orders/{order['id']}/accept", headers={"Authorization": f"Bearer {eko}"}
+        )
+        assert taken.status_code == 200
+        net.restore()
+        context.set_offline(False)
+        page.wait_for_selector("#outbox li[data-state='rejected']")
+        assert "sudah diambil" in page.inner_text("#outbox li[data-state='rejected']")
+        page.wait_for_function("document.getElementById('outbox-count').textContent === '1'")
+        page.wait_for_selector(f"{card}[data-status='accepted']")
+        assert f"eko-{uid}" in page.inner_text(card)
+        page.tap("#outbox button.drop")
+        page.wait_for_selector("#outbox-section", state="hidden")
+        context.close()
+    notes = _db(
+        settings.database_url,
+        lambda pool: pool.fetch(
+            "SELECT note FROM device_journal WHERE device_id = $1 AND action = 'note'", did
+        ),
+    )
+    assert [n["note"] for n in notes] == ["Tiang miring, perlu truk"], "the queue went on"

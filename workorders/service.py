@@ -25,6 +25,13 @@ from workorders.lifecycle import OrderEvent, OrderStatus, OrderTransitionError, 
 log = logging.getLogger(__name__)
 
 WATCHER = "citysense work orders"
+_STATUS_ID = {
+    OrderStatus.OPEN: "terbuka",
+    OrderStatus.ACCEPTED: "diambil",
+    OrderStatus.DONE: "selesai",
+    OrderStatus.VERIFIED: "terverifikasi",
+    OrderStatus.CANCELLED: "dibatalkan",
+}
 DEFAULT_GRACE = timedelta(minutes=30)
 RETURN_REASON = (
     "alarm masih aktif {minutes} menit setelah selesai; periksa lagi"
@@ -33,11 +40,13 @@ RETURN_REASON = (
 
 
 class WorkOrderError(Exception):
-    """A request about an order that cannot be done; ``status`` is the HTTP status that fits."""
+    """A request about an order that cannot be done; ``status`` is the HTTP status that fits,
+    ``pesan`` the message in Bahasa Indonesia (the English one is ``str(exc)``)."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, pesan: str) -> None:
         super().__init__(message)
         self.status = status
+        self.pesan = pesan
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +87,17 @@ class WorkOrders:
         async with self.pool.acquire() as conn, conn.transaction():
             order = await store.get_order(conn, order_id, lock=True)
             if order is None:
-                raise WorkOrderError(404, f"no work order {order_id}")
+                raise WorkOrderError(
+                    404, f"no work order {order_id}", f"tugas {order_id} tidak ada"
+                )
             try:
                 status = apply(order.status, event)
             except OrderTransitionError as exc:
-                raise WorkOrderError(409, str(exc)) from None
+                raise WorkOrderError(
+                    409,
+                    str(exc),
+                    f"tugas ini sudah {_STATUS_ID[OrderStatus(order.status)]}; muat ulang daftar",
+                ) from None
             if check is not None:
                 check(order)
             new_holder = order.holder if holder is ... else holder
@@ -110,7 +125,7 @@ class WorkOrders:
         """An order for an alert (an operator's choice, whatever the rules say)."""
         alert = await store.alert_for_order(self.pool, alert_id)
         if alert is None:
-            raise WorkOrderError(404, f"no alert {alert_id}")
+            raise WorkOrderError(404, f"no alert {alert_id}", f"alarm {alert_id} tidak ada")
         return await self._create(_new_order(alert, priority), actor=actor)
 
     async def create_for_device(
@@ -118,7 +133,11 @@ class WorkOrders:
     ) -> WorkOrder:
         device = await devices_store.get_record(self.pool, device_id)
         if device is None:
-            raise WorkOrderError(404, f"device {device_id!r} is not registered")
+            raise WorkOrderError(
+                404,
+                f"device {device_id!r} is not registered",
+                f"perangkat {device_id!r} belum terdaftar",
+            )
         place = ", ".join(x for x in (device.village, device.district) if x) or None
         return await self._create(
             NewOrder(None, device.id, title, priority, device.latitude, device.longitude, place),
@@ -130,7 +149,11 @@ class WorkOrders:
         async with self.pool.acquire() as conn, conn.transaction():
             order_id = await store.insert_order(conn, o, actor=actor)
             if order_id is None:
-                raise WorkOrderError(409, f"alert {o.alert_id} already has an open work order")
+                raise WorkOrderError(
+                    409,
+                    f"alert {o.alert_id} already has an open work order",
+                    f"alarm {o.alert_id} sudah punya tugas terbuka",
+                )
             await store.add_event(conn, order_id, actor=actor, event=OrderEvent.CREATED.value)
             if o.device_id is not None:
                 await devices_store.add_journal(
@@ -152,7 +175,9 @@ class WorkOrders:
         def check(order: WorkOrder) -> None:
             if order.holder != actor:
                 raise WorkOrderError(
-                    409, f"order {order.id} is held by {order.holder}; only they can do this"
+                    409,
+                    f"order {order.id} is held by {order.holder}; only they can do this",
+                    f"tugas {order.id} dipegang {order.holder}; hanya dia yang bisa",
                 )
 
         return check
@@ -160,7 +185,9 @@ class WorkOrders:
     async def note(self, order_id: int, note: str, *, actor: str) -> WorkOrder:
         text = note.strip()
         if not text:
-            raise WorkOrderError(422, "note: write what you did or saw")
+            raise WorkOrderError(
+                422, "note: write what you did or saw", "tulis apa yang dikerjakan atau dilihat"
+            )
         return await self._step(order_id, OrderEvent.NOTE, actor=actor, note=text[:4000])
 
     async def done(self, order_id: int, *, actor: str, note: str | None = None) -> WorkOrder:
@@ -187,7 +214,9 @@ class WorkOrders:
         def no_alert(order: WorkOrder) -> None:
             if order.alert_id is not None:
                 raise WorkOrderError(
-                    409, f"order {order.id} is verified by its alert {order.alert_id} resolving"
+                    409,
+                    f"order {order.id} is verified by its alert {order.alert_id} resolving",
+                    f"tugas {order.id} diverifikasi saat alarm {order.alert_id} pulih",
                 )
 
         return await self._step(order_id, OrderEvent.VERIFY, actor=actor, note=note, check=no_alert)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Operator, Reader, Technician
 from api.deps import PoolDep
+from api.errors import FieldProblem
 from api.models import Problem
 from core.storage import work_orders as store
 from core.storage.work_orders import WorkOrder
@@ -88,7 +89,9 @@ class WatchOut(BaseModel):
 
 
 def _fail(exc: WorkOrderError) -> NoReturn:
-    raise HTTPException(exc.status, str(exc)) from None
+    raise FieldProblem(
+        exc.status, str(exc), [{"field": "order", "pesan": exc.pesan, "message": str(exc)}]
+    ) from None
 
 
 def _orders(request: Request) -> WorkOrders:

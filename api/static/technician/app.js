@@ -201,6 +201,7 @@ async function api(method, path, body, extra) {
     if (Array.isArray(detail)) detail = detail.map((d) => (d.loc || []).slice(1).join(".") + ": " + d.msg).join("; ");
     const err = new Error((lang === "id" && data && data.pesan) || detail || r.status + " " + r.statusText);
     err.status = r.status;
+    err.retry = !!(data && data.retry); // the same write is still being handled: try later
     if (r.status === 401 && localStorage.getItem(KEY) && !path.startsWith("/enrol")) signedOut();
     err.errors = (data && Array.isArray(data.errors) && data.errors.length && data.errors[0].field) ? data.errors : [];
     throw err;
@@ -453,7 +454,7 @@ async function flush() {
         sent += 1;
         synced(data);
       } catch (e) {
-        if (e.offline || e.status === 401 || (e.status === 409 && !e.errors.length)) break;
+        if (e.offline || e.status === 401 || e.retry) break;
         const conflict = e.status === 409 && e.errors.some((x) => x.field === "updated_at");
         op.state = conflict ? "conflict" : "rejected";
         op.error = e.message;
