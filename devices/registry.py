@@ -17,6 +17,7 @@ import asyncpg
 
 from core.kinds import KindRegistry
 from core.settings import Settings
+from core.storage import photos
 from core.storage import registry as store
 from core.storage.registry import DeviceRecord, NewDevice
 from devices.broker_auth import DEFAULT_INGEST_USER, service_accounts, sync_broker_auth
@@ -442,6 +443,30 @@ class Registry:
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
             await store.add_journal(conn, current.id, actor=actor, action="note", note=text[:4000])
+
+    async def add_photo(self, device_id: str, data: bytes, *, content_type: str, actor: str) -> int:
+        """Store a photo of the device and journal it; its id."""
+        if content_type not in photos.CONTENT_TYPES:
+            raise RegistryError(
+                415,
+                f"photo: send {', '.join(sorted(photos.CONTENT_TYPES))}, not {content_type!r}",
+                [FieldError("photo", "not a JPEG, PNG or WebP image", "bukan foto JPEG/PNG/WebP")],
+            )
+        if not data or len(data) > photos.MAX_BYTES:
+            raise RegistryError(
+                413,
+                f"photo: 1 byte to {photos.MAX_BYTES // 2**20} MiB; shrink it",
+                [FieldError("photo", "empty or over 2 MiB", "foto kosong atau lebih dari 2 MiB")],
+            )
+        async with self.pool.acquire() as conn, conn.transaction():
+            current = await self._locked(conn, device_id)
+            photo_id = await photos.insert_photo(
+                conn, current.id, actor=actor, content_type=content_type, data=data
+            )
+            await store.add_journal(
+                conn, current.id, actor=actor, action="photo", changes={"photo": [None, photo_id]}
+            )
+        return photo_id
 
     async def rotate(self, device_id: str, *, actor: str) -> Issued:
         password = new_password()

@@ -115,3 +115,33 @@ async def test_secrets_in_a_first_answer_are_never_kept_for_replays(
         "SELECT count(*) FROM idempotency_keys WHERE strpos(response::text, $1) > 0", key
     )
     assert kept == 0
+
+
+async def test_photos_are_bounded_typed_and_journalled(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    tech = (await role_keys(pool, uid))["technician"]
+    did = f"PJU-FOTO-{uid}"
+    jpeg = b"\xff\xd8\xff\xe0" + b"x" * 1000
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+        assert (await http.post("/devices", json=streetlight(did), headers=tech)).status_code == 201
+        url = f"/devices/{did}/photos"
+        too_big = await http.post(
+            url,
+            content=b"x" * (2 * 1024 * 1024 + 1),
+            headers={**tech, "Content-Type": "image/jpeg"},
+        )
+        assert too_big.status_code == 413
+        wrong = await http.post(
+            url, content=b"hello", headers={**tech, "Content-Type": "text/plain"}
+        )
+        assert wrong.status_code == 415
+        assert wrong.json()["errors"][0]["field"] == "photo"
+        ok = await http.post(url, content=jpeg, headers={**tech, "Content-Type": "image/jpeg"})
+        assert ok.status_code == 201, ok.text
+        listed = (await http.get(url)).json()
+        assert [(p["size"], p["actor"]) for p in listed] == [(len(jpeg), f"technician-{uid}")]
+        got = await http.get(f"{url}/{listed[0]['id']}")
+        assert (got.content, got.headers["content-type"]) == (jpeg, "image/jpeg")
+        journal = (await http.get(f"/devices/{did}/journal")).json()
+        assert journal[0]["action"] == "photo"

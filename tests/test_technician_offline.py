@@ -5,6 +5,7 @@ network cut under the page and its service worker alike)."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import asyncpg
@@ -21,6 +22,15 @@ from tests.support.switch import switched
 from tests.test_technician_page import PHONE, _db
 
 OUTBOX = "document.getElementById('outbox-count').textContent"
+
+
+def _photo() -> bytes:
+    """A 2000 x 1500 picture: the phone shrinks it to 1600 px before queueing."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (2000, 1500), (120, 160, 90)).save(buf, format="PNG")
+    return buf.getvalue()
 
 
 def test_offline_work_is_queued_sent_once_on_reconnect_and_conflicts_are_shown(
@@ -99,6 +109,10 @@ def test_offline_work_is_queued_sent_once_on_reconnect_and_conflicts_are_shown(
         page.fill("#note", "Driver lampu diganti")
         page.click("#note-btn")
         page.wait_for_function(f"{OUTBOX} === '3'")
+        page.set_input_files(
+            "#photo", files=[{"name": "tiang.png", "mimeType": "image/png", "buffer": _photo()}]
+        )
+        page.wait_for_function(f"{OUTBOX} === '4'")
 
         # Nothing reached the server, and meanwhile the ops room moves the known device.
         assert httpx.get(f"{base}/devices/{new}", headers=auth).status_code == 404
@@ -132,6 +146,19 @@ def test_offline_work_is_queued_sent_once_on_reconnect_and_conflicts_are_shown(
         )
 
     record, journal, new_journal = _db(settings.database_url, stored)
+    assert [e.action for e in journal].count("photo") == 1, "the photo went out, once"
+    from PIL import Image
+
+    from core.storage.photos import get_photo, list_photos
+
+    async def photo(pool: asyncpg.Pool) -> tuple[str, bytes] | None:
+        (info,) = await list_photos(pool, known)
+        return await get_photo(pool, known, info.id)
+
+    kept = _db(settings.database_url, photo)
+    assert kept is not None
+    assert kept[0] == "image/jpeg"
+    assert Image.open(io.BytesIO(kept[1])).size == (1600, 1200), "shrunk on the phone"
     assert record is not None
     assert (record.status, record.village) == ("maintenance", "Darmo"), "both changes kept"
     assert [e.action for e in new_journal] == ["registered"], "registered once"

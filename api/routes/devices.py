@@ -31,6 +31,7 @@ from api.routes.devices_models import (
     ModelIn,
     MountingOut,
     NoteIn,
+    PhotoOut,
     Registered,
     RegistryMeta,
     StatusChange,
@@ -38,6 +39,7 @@ from api.routes.devices_models import (
 )
 from core.kinds import KindRegistry
 from core.settings import Settings
+from core.storage import photos
 from core.storage import registry as store
 from core.storage.registry import DeviceFilter, DeviceModel
 from devices import labels
@@ -67,6 +69,16 @@ def _problem(description: str) -> dict[str, Any]:
 
 def _fail(exc: RegistryError) -> NoReturn:
     raise FieldProblem(exc.status, str(exc), [e.as_dict() for e in exc.errors]) from None
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit`` bytes."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(413, f"body over {limit // 2**20} MiB; shrink the photo")
+    return bytes(body)
 
 
 def _bbox(raw: str | None) -> tuple[float, float, float, float] | None:
@@ -510,6 +522,36 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         except RegistryError as exc:
             _fail(exc)
         return {"status": "noted"}
+
+    @router.post(
+        "/devices/{device_id}/photos",
+        status_code=201,
+        responses={**ERRORS, 413: {"model": Problem}, 415: {"model": Problem}},
+    )
+    async def add_photo(device_id: str, request: Request, who: Technician) -> dict[str, int]:
+        """A photo of the device (body: the JPEG, PNG or WebP image, at most 2 MiB)."""
+        data = await _bounded_body(request, photos.MAX_BYTES)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            photo_id = await registry(request).add_photo(
+                device_id, data, content_type=kind, actor=who.name
+            )
+        except RegistryError as exc:
+            _fail(exc)
+        return {"id": photo_id}
+
+    @router.get("/devices/{device_id}/photos", response_model=list[PhotoOut], responses=ERRORS)
+    async def list_device_photos(device_id: str, pool: PoolDep, _: Reader) -> list[PhotoOut]:
+        r = await _one(pool, device_id)
+        return [PhotoOut.of(p) for p in await photos.list_photos(pool, r.id)]
+
+    @router.get("/devices/{device_id}/photos/{photo_id}", response_class=Response, responses=ERRORS)
+    async def get_device_photo(device_id: str, photo_id: int, pool: PoolDep, _: Reader) -> Response:
+        r = await _one(pool, device_id)
+        found = await photos.get_photo(pool, r.id, photo_id)
+        if found is None:
+            raise HTTPException(404, f"no photo {photo_id} of {r.id}")
+        return Response(found[1], media_type=found[0])
 
     @router.get("/devices/{device_id}/journal", response_model=list[JournalOut], responses=ERRORS)
     async def journal(device_id: str, pool: PoolDep, _: Reader) -> list[JournalOut]:

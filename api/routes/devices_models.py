@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.storage.photos import PhotoInfo
 from core.storage.registry import DeviceRecord, JournalEntry
 from devices.registry import Issued
 
@@ -136,6 +137,20 @@ class JournalOut(BaseModel):
     @classmethod
     def of(cls, e: JournalEntry) -> JournalOut:
         return cls(id=e.id, at=e.at, actor=e.actor, action=e.action, changes=e.changes, note=e.note)
+
+
+class PhotoOut(BaseModel):
+    id: int
+    taken_at: datetime
+    actor: str
+    content_type: str
+    size: int
+
+    @classmethod
+    def of(cls, p: PhotoInfo) -> PhotoOut:
+        return cls(
+            id=p.id, taken_at=p.taken_at, actor=p.actor, content_type=p.content_type, size=p.size
+        )
 
 
 class LineErrorOut(BaseModel):

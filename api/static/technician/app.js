@@ -64,6 +64,7 @@ const TEXT = {
     not_registered_offline: "{id} belum ada di ponsel: isi formulir; dikirim saat ada sinyal.",
     bad_id_offline: "bukan label yang sah: pakai 1-64 huruf, angka, '.', '_' atau '-'",
     server_has: "server", mine: "saya", no_meta_offline: "Belum pernah tersambung: buka halaman ini sekali dengan sinyal.",
+    photo: "Foto perangkat", photo_added: "Foto tersimpan.", "what.photo": "foto", "act.photo": "foto",
     enrolled: "Ponsel ini terdaftar untuk {name}.", enrol_failed: "Pendaftaran ponsel gagal: {error}",
     signed_out: "Kunci ponsel ini dicabut atau tidak dikenal; minta tautan pendaftaran baru ke admin.",
   },
@@ -109,6 +110,7 @@ const TEXT = {
     not_registered_offline: "{id} is not on this phone: fill in the form; it is sent when there is signal.",
     bad_id_offline: "not a valid label: use 1-64 letters, digits, '.', '_' or '-'",
     server_has: "server", mine: "mine", no_meta_offline: "Never connected yet: open this page once with signal.",
+    photo: "Device photo", photo_added: "Photo saved.", "what.photo": "photo", "act.photo": "photo",
     enrolled: "This phone is enrolled for {name}.", enrol_failed: "Enrolling this phone failed: {error}",
     signed_out: "This phone's key is revoked or unknown; ask the admin for a new enrolment link.",
   },
@@ -184,12 +186,13 @@ async function api(method, path, body, extra) {
   const headers = { Accept: "application/json" };
   const key = localStorage.getItem(KEY);
   if (key) headers.Authorization = "Bearer " + key;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const binary = body instanceof Blob; // a photo: sent as it is
+  if (body !== undefined) headers["Content-Type"] = binary ? body.type : "application/json";
   if (extra && extra.key) headers["Idempotency-Key"] = extra.key;
   if (extra && extra.ifMatch) headers["If-Match"] = '"' + extra.ifMatch + '"';
   let r;
   try {
-    r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+    r = await fetch(path, { method, headers, body: body === undefined || binary ? body : JSON.stringify(body) });
   } catch (e) {
     const err = new Error(t("offline"));
     err.offline = true;
@@ -658,6 +661,33 @@ async function addNote() {
   } catch (e) { fail(e); }
 }
 
+// A photo is shrunk on the phone (longest side 1600 px, JPEG) before it is sent or queued.
+async function shrink(file) {
+  const bitmap = await createImageBitmap(file);
+  const scale = Math.min(1, 1600 / Math.max(bitmap.width, bitmap.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  return new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.8));
+}
+
+async function addPhoto() {
+  const file = $("photo").files[0];
+  if (!file || !current) return;
+  try {
+    const blob = await shrink(file);
+    const r = await write({
+      method: "POST", path: "/devices/" + encodeURIComponent(current.id) + "/photos",
+      body: blob, deviceId: current.id, what: "photo",
+    });
+    $("photo").value = "";
+    if (r.queued) return;
+    say("photo_added", null, "ok");
+    loadJournal();
+  } catch (e) { fail(e); }
+}
+
 async function loadJournal() {
   try {
     journal = await api("GET", "/devices/" + encodeURIComponent(current.id) + "/journal");
@@ -749,6 +779,7 @@ async function start() {
   $("device-form").addEventListener("submit", save);
   $("gps-btn").addEventListener("click", gps);
   $("note-btn").addEventListener("click", addNote);
+  $("photo").addEventListener("change", addPhoto);
   $("kind").addEventListener("change", () => renderMounting($("kind").value, null));
   $("decom-open").addEventListener("click", () => openDecommission(true));
   $("decom-cancel").addEventListener("click", () => openDecommission(false));

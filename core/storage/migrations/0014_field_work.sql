@@ -97,3 +97,15 @@ INSERT INTO work_order_rules (rule, priority) VALUES
     ('node_down', 'high'),
     ('refused_data', 'normal')
 ON CONFLICT (rule) DO NOTHING;
+
+-- Photos a technician takes of a device (the pole, the cabinet, the repair), bounded in
+-- size; the phone shrinks them before sending. The journal names each one.
+CREATE TABLE IF NOT EXISTS device_photos (
+    id bigserial PRIMARY KEY,
+    device_id text NOT NULL REFERENCES devices (id),
+    taken_at timestamptz NOT NULL DEFAULT now(),
+    actor text NOT NULL,
+    content_type text NOT NULL CHECK (content_type IN ('image/jpeg', 'image/png', 'image/webp')),
+    data bytea NOT NULL CHECK (octet_length(data) BETWEEN 1 AND 2097152)
+);
+CREATE INDEX IF NOT EXISTS device_photos_device_idx ON device_photos (device_id, id DESC);
