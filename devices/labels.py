@@ -168,7 +168,9 @@ def qr_path(data: str, size_mm: float) -> str:
 
 
 def _qr_matrix(data: str) -> list[list[bool]]:
-    qr = segno.make(data, error="m")
+    # make_qr, not make: segno picks a Micro QR for short ids, which phone scanners
+    # (BarcodeDetector's "qr_code", jsQR) do not read.
+    qr = segno.make_qr(data, error="m")
     return [[bool(v) for v in row] for row in qr.matrix_iter(scale=1, border=2)]
 
 

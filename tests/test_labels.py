@@ -95,3 +95,9 @@ def test_the_png_label_has_its_text_and_keeps_its_margins(d: DeviceRecord) -> No
     # The text column right of the QR code carries ink (kind, name, place).
     column = ink.crop((round(labels.COLUMN_X * per_mm), id_band.height, img.width, img.height))
     assert column.getbbox() is not None
+
+
+def test_the_qr_code_is_a_full_qr_code_that_phone_scanners_read_never_a_micro_qr() -> None:
+    # segno.make() chooses a Micro QR for short data; BarcodeDetector and jsQR cannot read it.
+    for device_id in ("PJU-1", "AWLR-ENIM-01", "PJU-LAWANGKIDUL-000123-B"):
+        assert len(labels._qr_matrix(device_id)) >= 21 + 4, device_id  # version 1 + border

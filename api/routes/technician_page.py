@@ -15,6 +15,7 @@ FILES = {
     "style.css": "text/css; charset=utf-8",
     "offline.js": "text/javascript; charset=utf-8",
     "tasks.js": "text/javascript; charset=utf-8",
+    "jsqr.min.js": "text/javascript; charset=utf-8",
     "sw.js": "text/javascript; charset=utf-8",
     "manifest.webmanifest": "application/manifest+json",
     "icon-192.png": "image/png",

@@ -47,7 +47,7 @@ def cmd_create(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
     link = f"{base.rstrip('/')}/technician/#enrol={code}"
     print(f"enrolment {e.id} for {e.technician!r}, valid until {e.expires_at:%Y-%m-%d %H:%M %Z}")
     print(f"open on the phone (once): {link}")
-    segno.make(link, error="m").terminal(out=sys.stdout, compact=True)
+    segno.make_qr(link, error="m").terminal(out=sys.stdout, compact=True)
     return 0
 
 

@@ -729,6 +729,35 @@ function gps() {
   );
 }
 
+// The browser's own BarcodeDetector (Chrome on Android) where it has one; else the vendored
+// jsQR decoder, loaded only then, reading frames of the camera video through a canvas.
+async function qrReader(video) {
+  if ("BarcodeDetector" in window) {
+    const detector = new BarcodeDetector({ formats: ["qr_code"] });
+    return async () => (await detector.detect(video)).map((c) => c.rawValue);
+  }
+  if (typeof jsQR === "undefined") {
+    await new Promise((resolve, reject) => {
+      const el = document.createElement("script");
+      el.src = "/technician/jsqr.min.js";
+      el.onload = resolve;
+      el.onerror = reject;
+      document.head.appendChild(el);
+    });
+  }
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  return async () => {
+    if (!video.videoWidth) return [];
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    ctx.drawImage(video, 0, 0);
+    const frame = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    const found = jsQR(frame.data, canvas.width, canvas.height, { inversionAttempts: "dontInvert" });
+    return found ? [found.data] : [];
+  };
+}
+
 async function scan() {
   const video = $("scan-video");
   let stream;
@@ -741,13 +770,13 @@ async function scan() {
   video.srcObject = stream;
   video.hidden = false;
   await video.play();
-  const detector = new BarcodeDetector({ formats: ["qr_code"] });
+  const detect = await qrReader(video);
   const stop = () => { stream.getTracks().forEach((t) => t.stop()); video.hidden = true; };
   const deadline = Date.now() + 30000;
   const tick = async () => {
     try {
-      const codes = await detector.detect(video);
-      if (codes.length) { stop(); $("device-id").value = codes[0].rawValue.trim(); find(); return; }
+      const codes = await detect();
+      if (codes.length) { stop(); $("device-id").value = codes[0].trim(); find(); return; }
     } catch (e) { /* frame not ready yet */ }
     if (Date.now() > deadline) { stop(); say("no_code", null, "error"); return; }
     requestAnimationFrame(tick);
@@ -795,7 +824,7 @@ async function start() {
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register("/technician/sw.js", { scope: "/technician/" }).catch(() => {});
   }
-  if ("BarcodeDetector" in window && navigator.mediaDevices) {
+  if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia) {
     $("scan-btn").hidden = false;
     $("scan-btn").addEventListener("click", scan);
   } else {

@@ -6,7 +6,7 @@ const SHELL = "citysense-technician-shell-v1";
 const FILES = [
   "/technician/", "/technician/app.js", "/technician/offline.js", "/technician/tasks.js",
   "/technician/style.css", "/technician/manifest.webmanifest", "/technician/icon-192.png",
-  "/technician/icon-512.png",
+  "/technician/icon-512.png", "/technician/jsqr.min.js",
 ];
 const WAIT_MS = 4000;
 
