@@ -14,6 +14,8 @@ COPY dashboards ./dashboards
 COPY simulators ./simulators
 COPY alerts ./alerts
 COPY workorders ./workorders
+COPY commands ./commands
+COPY lorawan ./lorawan
 RUN python -m build --wheel --outdir /wheels .
 
 FROM python:3.12-slim

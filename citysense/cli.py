@@ -14,6 +14,7 @@ from citysense.commands import (
     alerts,
     api,
     broker,
+    commands,
     config,
     contract,
     dashboards,
@@ -24,11 +25,12 @@ from citysense.commands import (
     jobs,
     keys,
     load,
+    lorawan,
     simulate,
     up,
 )
 from core.kinds import builtin_kinds
-from core.settings import load_settings
+from core.settings import load_settings, settings_error
 
 # Each area registers its own subcommands; add a module here to add an area.
 AREAS = (
@@ -47,6 +49,8 @@ AREAS = (
     dashboards,
     load,
     contract,
+    commands,
+    lorawan,
 )
 
 
@@ -68,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        print(f"citysense: invalid settings: {exc}", file=sys.stderr)
+        print(f"citysense: invalid settings: {settings_error(exc)}", file=sys.stderr)
         return 2
     try:
         code: int = args.func(settings, builtin_kinds(), args)

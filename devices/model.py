@@ -400,6 +400,13 @@ def _mounting(c: _Collector, raw: Mapping[str, object], kind: str) -> dict[str, 
                     )
                     continue
                 text = match[0]
+            if f.pattern and not re.match(f.pattern, text):
+                c.add(
+                    f.name,
+                    f"{text[:70]!r} is not a {f.label}",
+                    f"{text[:70]!r} bukan {f.label} yang sah",
+                )
+                continue
             mounting[f.name] = text[:200]
     return mounting
 

@@ -112,7 +112,7 @@ def test_decommissioning_needs_a_reason_and_the_id_typed_again(
         await Registry(pool, settings, kinds, load_region()).register(
             streetlight(did, status="active"), actor="t"
         )
-        return (await create_api_key(pool, f"dec-{uid}", "technician"))[1]
+        return (await create_api_key(pool, f"dec-{uid}", "supervisor"))[1]
 
     key = _db(settings.database_url, setup)
     with serving_in_thread(create_app(settings, kinds)) as base, chromium() as browser:

@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from api.auth import Reader, Technician
+from api.auth import Reader, Technician, forbidden, may_silence_or_end
 from api.deps import PoolDep
 from api.errors import FieldProblem
 from api.models import Problem
@@ -46,8 +46,8 @@ from devices import labels
 from devices.csv_io import export_csv
 from devices.importer import run_import
 from devices.lifecycle import INITIAL, TRANSITIONS, Status
-from devices.model import DEVICE_ID, FieldError, check_id, normalise_id
-from devices.mounting import MOUNTING, THRESHOLD_KINDS
+from devices.model import DEVICE_ID, check_id, normalise_id
+from devices.mounting import MOUNTING, THRESHOLD_KINDS, THRESHOLDS
 from devices.region import Region, load_region
 from devices.registry import Registry, RegistryError
 
@@ -277,8 +277,11 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         )
 
     @router.post("/devices", status_code=201, response_model=Registered, responses=ERRORS)
-    async def register(body: DeviceCreate, request: Request, who: Technician) -> Registered:
+    async def register(
+        body: DeviceCreate, request: Request, response: Response, who: Technician
+    ) -> Registered:
         """Register a device; its MQTT password is in this response only."""
+        _no_store(response)
         try:
             record, issued = await registry(request).register(
                 body.model_dump(exclude_none=True), actor=who.name
@@ -318,6 +321,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         ] = False,
     ) -> JSONResponse:
         """Bulk registration from CSV (body: the file). The whole file is checked first."""
+        secret = NO_STORE
         data = await request.body()
         if len(data) > MAX_IMPORT_BYTES:
             raise HTTPException(413, f"file over {MAX_IMPORT_BYTES // 2**20} MiB; split it")
@@ -349,7 +353,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             ],
         )
         status = 200 if result.imported or not result.errors else 422
-        return JSONResponse(out.model_dump(mode="json"), status_code=status)
+        return JSONResponse(out.model_dump(mode="json"), status_code=status, headers=secret)
 
     @router.get("/device-models", response_model=list[ModelIn])
     async def models(pool: PoolDep, _: Reader) -> list[ModelIn]:
@@ -399,9 +403,10 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         responses=ERRORS,
     )
     async def claim(
-        device_id: str, body: DeviceClaim, request: Request, who: Technician
+        device_id: str, body: DeviceClaim, request: Request, response: Response, who: Technician
     ) -> Registered:
         """Register a device that has been publishing, with the kind from its topic."""
+        _no_store(response)
         found = {
             u.device_id: u
             for u in await store.unregistered_publishers(
@@ -460,11 +465,17 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     async def update(
         device_id: str, body: DeviceFields, request: Request, who: Technician, expected: IfMatch
     ) -> DeviceOut:
-        """Edit or move a device (journalled). Status has its own endpoint. With
+        """Edit or move a device (journalled). Status has its own endpoint. Changing a
+        gauge's flood thresholds needs a supervisor (sending them unchanged is fine). With
         ``If-Match: <updated_at>`` a change made meanwhile by someone else is refused (409)."""
+        fields = body.model_dump(exclude_unset=True)
+        if not may_silence_or_end(who) and _changes_thresholds(
+            await _one(request.app.state.pool, device_id), fields
+        ):
+            raise forbidden(who, "change flood thresholds (ubah ambang banjir)")
         try:
             r = await registry(request).update(
-                device_id, body.model_dump(exclude_unset=True), actor=who.name, expected=expected
+                device_id, fields, actor=who.name, expected=expected
             )
         except RegistryError as exc:
             _fail(exc)
@@ -474,23 +485,10 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     async def change_status(
         device_id: str, body: StatusChange, request: Request, who: Technician, expected: IfMatch
     ) -> DeviceOut:
-        """Move the device along its lifecycle (not to decommissioned: that has its own,
-        deliberate action, ``POST /devices/{id}/decommission``)."""
-        if body.status.strip().lower() == Status.DECOMMISSIONED.value:
-            _fail(
-                RegistryError(
-                    422,
-                    "status: decommissioning is final; use POST /devices/{id}/decommission"
-                    " with a reason and the id typed again",
-                    [
-                        FieldError(
-                            "status",
-                            "use the decommission action (reason and typed id)",
-                            "pakai tombol Nonaktifkan (alasan dan id diketik ulang)",
-                        )
-                    ],
-                )
-            )
+        """Move the device along its lifecycle; decommissioning (final: it revokes the
+        device's credentials) needs a supervisor."""
+        if body.status.strip().lower() == Status.DECOMMISSIONED and not may_silence_or_end(who):
+            raise forbidden(who, "decommission a device (menonaktifkan perangkat)")
         try:
             r = await registry(request).change_status(
                 device_id, body.status, actor=who.name, note=body.note, expected=expected
@@ -503,8 +501,10 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     async def decommission(
         device_id: str, body: Decommission, request: Request, who: Technician
     ) -> DeviceOut:
-        """Retire the device for good and revoke its credentials: needs a reason and the
-        device id typed again (``confirm_id``)."""
+        """Retire the device for good and revoke its credentials: needs a supervisor, a
+        reason and the device id typed again (``confirm_id``); the phone's deliberate action."""
+        if not may_silence_or_end(who):
+            raise forbidden(who, "decommission a device (menonaktifkan perangkat)")
         try:
             r = await registry(request).decommission(
                 device_id, reason=body.reason, confirm_id=body.confirm_id, actor=who.name
@@ -560,8 +560,18 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         return [JournalOut.of(e) for e in await store.list_journal(pool, r.id)]
 
     @router.post("/devices/{device_id}/credentials", response_model=Credentials, responses=ERRORS)
-    async def rotate(device_id: str, request: Request, who: Technician) -> Credentials:
-        """Issue a new MQTT password; the old one stops working at once."""
+    async def rotate(
+        device_id: str, request: Request, response: Response, who: Technician
+    ) -> Credentials:
+        """Issue a new MQTT password; the old one stops working at once. A technician may do
+        it for a device not in service (planned, installed, maintenance); a device in service
+        needs a supervisor."""
+        _no_store(response)
+        current = await _one(request.app.state.pool, device_id)
+        if current.status == Status.ACTIVE and not may_silence_or_end(who):
+            raise forbidden(
+                who, f"replace the credentials of a device in service ({current.status})"
+            )
         try:
             issued = await registry(request).rotate(device_id, actor=who.name)
         except RegistryError as exc:
@@ -584,3 +594,28 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         return (kinds[kind].label_id or kinds[kind].label) if kind in kinds else kind
 
     return router
+
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""On every answer that carries a device password: no cache, proxy or browser keeps it."""
+
+
+def _no_store(response: Response) -> None:
+    response.headers.update(NO_STORE)
+
+
+def _changes_thresholds(record: store.DeviceRecord, fields: dict[str, Any]) -> bool:
+    for name in THRESHOLDS:
+        if name not in fields:
+            continue
+        new, old = fields[name], getattr(record, name)
+        if new in (None, ""):
+            if old is not None:
+                return True
+            continue
+        try:
+            if old is None or float(new) != float(old):
+                return True
+        except (TypeError, ValueError):
+            continue  # not a number: the registry refuses it with its own reason
+    return False
