@@ -63,7 +63,7 @@ def test_offline_work_is_queued_sent_once_on_reconnect_and_conflicts_are_shown(
         page = context.new_page()
         page.goto(f"{net.url}/technician/?id={known}")
         page.wait_for_selector("#current-status[data-status='active']")
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
         manifest = page.evaluate(
             "fetch(document.querySelector('link[rel=manifest]').href).then(r => r.json())"
         )
@@ -95,7 +95,7 @@ def test_offline_work_is_queued_sent_once_on_reconnect_and_conflicts_are_shown(
         page.fill("#awas_cm", "450")
         page.select_option("#initial-status", "active")
         page.click("#save-btn")
-        page.wait_for_function(f"{OUTBOX} === '1'")
+        page.wait_for_function(f"() => {OUTBOX} === '1'")
         assert "menunggu sinyal" in page.inner_text("#outbox")
         assert "Tidak ada sinyal" in page.inner_text("#message")
 
@@ -104,15 +104,15 @@ def test_offline_work_is_queued_sent_once_on_reconnect_and_conflicts_are_shown(
         page.click("#find-btn")
         page.wait_for_selector("#current-status[data-status='active']")
         page.click(".status-btn[data-status='maintenance']")
-        page.wait_for_function(f"{OUTBOX} === '2'")
+        page.wait_for_function(f"() => {OUTBOX} === '2'")
         assert "menunggu sinyal" in page.inner_text("#current-status")
         page.fill("#note", "Driver lampu diganti")
         page.click("#note-btn")
-        page.wait_for_function(f"{OUTBOX} === '3'")
+        page.wait_for_function(f"() => {OUTBOX} === '3'")
         page.set_input_files(
             "#photo", files=[{"name": "tiang.png", "mimeType": "image/png", "buffer": _photo()}]
         )
-        page.wait_for_function(f"{OUTBOX} === '4'")
+        page.wait_for_function(f"() => {OUTBOX} === '4'")
 
         # Nothing reached the server, and meanwhile the ops room moves the known device.
         assert httpx.get(f"{base}/devices/{new}", headers=auth).status_code == 404
@@ -124,7 +124,7 @@ def test_offline_work_is_queued_sent_once_on_reconnect_and_conflicts_are_shown(
         context.set_offline(False)
         page.wait_for_selector("#outbox li[data-state='conflict']")
         page.screenshot(path=str(artifacts_dir / "technician-conflict.png"))
-        page.wait_for_function(f"{OUTBOX} === '1'")
+        page.wait_for_function(f"() => {OUTBOX} === '1'")
         assert "diubah orang lain" in page.inner_text("#outbox")
         registered = httpx.get(f"{base}/devices/{new}", headers=auth).json()
         assert registered["status"] == "active"

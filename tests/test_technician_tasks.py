@@ -69,7 +69,7 @@ def test_a_lamp_failure_order_is_closed_in_two_taps_offline_and_verified_by_the_
         page = context.new_page()
         page.goto(f"{net.url}/technician/")
         page.wait_for_selector(f"li.task[data-id='{other['id']}']")
-        page.wait_for_function("navigator.serviceWorker.controller !== null")
+        page.wait_for_function("() => navigator.serviceWorker.controller !== null")
         # No signal at the pole: the tasks come from the last sync, nearest first.
         net.cut()
         context.set_offline(True)
@@ -156,7 +156,7 @@ def test_a_task_taken_by_someone_else_meanwhile_is_shown_refused_and_the_queue_g
         page.tap(f"{card} button.accept")
         page.fill("#note", "Tiang miring, perlu truk")
         page.tap("#note-btn")
-        page.wait_for_function("document.getElementById('outbox-count').textContent === '2'")
+        page.wait_for_function("() => document.getElementById('outbox-count').textContent === '2'")
         # Meanwhile Eko takes the same task.
         taken = httpx.post(
             f"{base}/work-orders/{order['id']}/accept", headers={"Authorization": f"Bearer {eko}"}
@@ -166,7 +166,7 @@ def test_a_task_taken_by_someone_else_meanwhile_is_shown_refused_and_the_queue_g
         context.set_offline(False)
         page.wait_for_selector("#outbox li[data-state='rejected']")
         assert "sudah diambil" in page.inner_text("#outbox li[data-state='rejected']")
-        page.wait_for_function("document.getElementById('outbox-count').textContent === '1'")
+        page.wait_for_function("() => document.getElementById('outbox-count').textContent === '1'")
         page.wait_for_selector(f"{card}[data-status='accepted']")
         assert f"eko-{uid}" in page.inner_text(card)
         page.tap("#outbox button.drop")

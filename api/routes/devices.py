@@ -474,9 +474,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         ):
             raise forbidden(who, "change flood thresholds (ubah ambang banjir)")
         try:
-            r = await registry(request).update(
-                device_id, fields, actor=who.name, expected=expected
-            )
+            r = await registry(request).update(device_id, fields, actor=who.name, expected=expected)
         except RegistryError as exc:
             _fail(exc)
         return DeviceOut.of(r)
