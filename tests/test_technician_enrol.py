@@ -35,6 +35,7 @@ def test_an_enrolment_link_signs_the_phone_in_once_and_revoking_it_signs_it_out(
         enrolment = made.json()
         assert enrolment["link"].startswith(f"{base}/technician/#enrol=")
         assert enrolment["qr_svg"].startswith("<svg")
+        assert made.headers["cache-control"] == "no-store"
         # Only an admin may enrol.
         assert httpx.post(f"{base}/enrolments", json={"technician": "x"}).status_code == 401
 

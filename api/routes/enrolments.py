@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Admin
@@ -38,6 +38,8 @@ router = APIRouter(
     },
 )
 MAX_TTL_MINUTES = 24 * 60
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""The link and the key exist in clear only in these answers: no cache keeps them."""
 
 
 class EnrolmentIn(BaseModel):
@@ -105,7 +107,7 @@ def _qr_svg(link: str) -> str:
 
 @router.post("/enrolments", status_code=201, response_model=EnrolmentCreated)
 async def create(
-    body: EnrolmentIn, request: Request, pool: PoolDep, who: Admin
+    body: EnrolmentIn, request: Request, response: Response, pool: PoolDep, who: Admin
 ) -> EnrolmentCreated:
     """A one-time enrolment link for a technician's phone, valid ``ttl_minutes``."""
     e, code = await store.create_enrolment(
@@ -114,6 +116,7 @@ async def create(
         created_by=who.name,
         ttl=timedelta(minutes=body.ttl_minutes),
     )
+    response.headers.update(NO_STORE)
     link = f"{str(request.base_url).rstrip('/')}/technician/#enrol={code}"
     out = EnrolmentOut.of(e, e.created_at)
     return EnrolmentCreated(**out.model_dump(), link=link, qr_svg=_qr_svg(link))
@@ -139,8 +142,9 @@ async def revoke(enrolment_id: int, pool: PoolDep, _: Admin) -> EnrolmentOut:
 
 
 @router.post("/enrol", response_model=Enrolled, responses={410: {"model": Problem}})
-async def enrol(body: EnrolIn, pool: PoolDep) -> Enrolled:
+async def enrol(body: EnrolIn, response: Response, pool: PoolDep) -> Enrolled:
     """Trade a one-time enrolment code for the technician's API key."""
+    response.headers.update(NO_STORE)
     found = await store.redeem(pool, body.code.strip())
     if found is None:
         raise HTTPException(
