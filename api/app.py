@@ -71,6 +71,8 @@ def create_app(
     app.state.heavy = HeavyLimiter(
         settings.api_heavy_slots, settings.api_heavy_queue, settings.api_heavy_wait_s
     )
+    # Added first, so it runs inside SecurityHeaders: replayed answers get the headers too.
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
     app.include_router(readings.build_router(kinds))
@@ -89,5 +91,4 @@ def create_app(
     ):
         app.include_router(router)
     app.include_router(ops_page.router)
-    app.add_middleware(IdempotencyMiddleware)
     return app

@@ -30,6 +30,7 @@ async def test_a_write_sent_again_with_its_key_is_answered_once_and_done_once(
         again = await http.post("/devices", json=streetlight(did), headers=reg)
         assert again.status_code == 201, "the retry gets the first answer, not 'already registered'"
         assert again.headers["idempotent-replayed"] == "true"
+        assert again.headers["x-content-type-options"] == "nosniff", "replays get the headers"
         assert again.json()["device"]["id"] == did
         assert again.json()["credentials"]["password"] == "", "no password is kept in clear"
 
