@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from api.auth import Admin
 from api.deps import PoolDep
@@ -47,7 +47,7 @@ class EnrolmentIn(BaseModel):
     technician: Annotated[str, Field(min_length=1, max_length=100)] = Field(
         description="Who gets the key: it names every change they make."
     )
-    ttl_minutes: int = Field(default=30, ge=1, le=MAX_TTL_MINUTES)
+    ttl_minutes: StrictInt = Field(default=30, ge=1, le=MAX_TTL_MINUTES)
 
 
 class EnrolmentOut(BaseModel):

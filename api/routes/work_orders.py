@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated, Any, NoReturn
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from api.auth import Operator, Reader, Technician
 from api.deps import PoolDep
@@ -64,7 +64,7 @@ class OrderOut(BaseModel):
 
 class OrderCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    alert_id: int | None = Field(default=None, description="Open the order for this alert.")
+    alert_id: StrictInt | None = Field(default=None, description="Open the order for this alert.")
     device_id: str | None = Field(default=None, description="Or for this device, with a title.")
     title: Annotated[str | None, Field(max_length=500)] = None
     priority: Priority | None = None
