@@ -83,5 +83,5 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.set_defaults(func=cmd_create)
     cmds.add_parser("list", help="enrolments, newest first").set_defaults(func=cmd_list)
     revoke = cmds.add_parser("revoke", help="revoke an enrolment and its key")
-    revoke.add_argument("id", type=int)
+    revoke.add_argument("id", type=int, help="the enrolment id (citysense enrol list)")
     revoke.set_defaults(func=cmd_revoke)

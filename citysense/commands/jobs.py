@@ -140,26 +140,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("jobs", help="work orders for technicians")
     cmds = p.add_subparsers(dest="jobs_command", required=True)
     ls = cmds.add_parser("list", help="live work orders, most urgent first")
-    ls.add_argument("--status", action="append", choices=[s.value for s in OrderStatus])
+    ls.add_argument(
+        "--status",
+        action="append",
+        choices=[s.value for s in OrderStatus],
+        help="only orders in this status (repeatable; default: the live ones)",
+    )
     ls.set_defaults(func=cmd_list)
     create = cmds.add_parser("create", help="open a work order for an alert or a device")
-    create.add_argument("--alert", type=int)
-    create.add_argument("--device")
-    create.add_argument("--title")
-    create.add_argument("--priority", choices=priorities)
+    create.add_argument("--alert", type=int, help="the alert id the order is for")
+    create.add_argument("--device", help="or the device id (with --title)")
+    create.add_argument("--title", help="what is to be done, for a device order")
+    create.add_argument("--priority", choices=priorities, help="default: the rule's, else normal")
     create.set_defaults(func=cmd_create)
     for name, text in (("cancel", "cancel an order"), ("verify", "verify an order by hand")):
         c = cmds.add_parser(name, help=text)
-        c.add_argument("id", type=int)
-        c.add_argument("--reason", default="")
+        c.add_argument("id", type=int, help="the work order id")
+        c.add_argument("--reason", default="", help="why (kept in the order's events)")
         c.set_defaults(func=_step(name))
     watch = cmds.add_parser("watch", help="open, verify and return orders from alarms")
     watch.add_argument("--interval", type=float, default=30, help="seconds between rounds")
     watch.add_argument("--grace", type=float, default=30, help="minutes before returning")
-    watch.add_argument("--once", action="store_true")
+    watch.add_argument("--once", action="store_true", help="one round, then exit")
     watch.set_defaults(func=cmd_watch)
     rules = cmds.add_parser("rules", help="which alarm rules open orders by themselves")
-    rules.add_argument("--rule")
-    rules.add_argument("--priority", choices=priorities, default="normal")
-    rules.add_argument("--disable", action="store_true")
+    rules.add_argument("--rule", help="set this alert rule (else list the rules)")
+    rules.add_argument(
+        "--priority", choices=priorities, default="normal", help="its orders' priority"
+    )
+    rules.add_argument("--disable", action="store_true", help="stop opening orders for this rule")
     rules.set_defaults(func=cmd_rules)
