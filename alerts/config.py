@@ -56,6 +56,13 @@ class AlertConfig(BaseModel):
     )
 
     offline_factor: float = Field(default=DEFAULT_OFFLINE_FACTOR, gt=1)
+    offline_alarm_after_s: float = Field(
+        default=7200.0,
+        ge=0,
+        description="One device silent is shown as offline on the page at once (a state);"
+        " it becomes an alarm only after this long (or its kind's silence, if longer). A"
+        " node that goes down is an alarm at once: it takes the devices behind it along.",
+    )
     stale_uplink_min: int = Field(
         default=3,
         ge=2,

@@ -36,6 +36,7 @@ from core.storage.alert_inputs import Liveness, device_names, liveness, node_win
 from core.storage.alert_metadata import AlertMetadata, load_alert_metadata
 from core.storage.alerts import get_levels, set_level
 from core.storage.events import announce
+from core.storage.fleet import DeviceStatus, device_statuses
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class AlertEvaluator:
         self._clock = clock
         self._levels: dict[str, str] = {}
         self._gauges: dict[str, GaugeState] = {}
+        self._fleet: dict[str, DeviceStatus] | None = None
         self._online: dict[str, bool] = {}
         self._newest: dict[str, datetime] = {}
         self._advanced: dict[str, datetime] = {}
@@ -100,7 +102,9 @@ class AlertEvaluator:
         return self._meta
 
     async def refresh_metadata(self) -> None:
-        """Re-read the registry; gauges whose thresholds changed are judged again at once."""
+        """Re-read the registry; gauges whose thresholds changed are judged again at once,
+        and registrations, status changes and decommissions are announced on the stream."""
+        await self._follow_fleet()
         async with self._meta_lock:
             old = self._meta
             self._meta = await load_alert_metadata(self._pool)
@@ -127,6 +131,29 @@ class AlertEvaluator:
         if items:
             log.info("alerts: thresholds changed for %d gauge(s); judging again", len(items))
             await self._flood(items, rise=False)
+
+    async def _follow_fleet(self) -> None:
+        """Announce ``state`` items for devices registered, re-statused or removed since the
+        last look, so open pages follow the fleet without a reload (``registry`` says which)."""
+        now = await device_statuses(self._pool)
+        before, self._fleet = self._fleet, now
+        if before is None:
+            return
+        items: list[dict[str, Any]] = []
+        for d, s in now.items():
+            old = before.get(d)
+            if old is None:
+                items.append(
+                    {"device_id": d, "kind": s.kind, "status": s.status, "registry": "registered"}
+                )
+            elif old.status != s.status:
+                items.append(
+                    {"device_id": d, "kind": s.kind, "status": s.status, "registry": "status"}
+                )
+        for d in before.keys() - now.keys():
+            items.append({"device_id": d, "kind": before[d].kind, "registry": "removed"})
+        if items:
+            await announce(self._pool, "state", items)
 
     def silence(self, kind: str) -> timedelta:
         k = self._kinds.get(kind)
@@ -366,6 +393,8 @@ class AlertEvaluator:
                 behind.setdefault(up, []).append(d)
                 await self._sink.clear(Rule.DEVICE_OFFLINE, d, f"covered by node_down of {up}")
                 continue
+            if now - r.received_at <= timedelta(seconds=self._c.offline_alarm_after_s):
+                continue  # offline is shown on the device; not yet an alarm
             await self._sink.raise_(
                 Rule.DEVICE_OFFLINE,
                 d,
@@ -405,6 +434,8 @@ class AlertEvaluator:
         for r in rows:
             if now - r.time <= self.silence(r.kind):
                 continue
+            if r.received_at - r.time <= self.silence(r.kind):
+                continue  # it was current when it arrived: a quiet device, not late data
             if now - self._advanced.get(r.device_id, self._started) <= window:
                 continue  # a backlog is still arriving: give it time
             late.append(r)
