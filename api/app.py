@@ -10,7 +10,17 @@ from fastapi import FastAPI
 
 from api import errors
 from api.live import EventHub
-from api.routes import alerts, devices, health, history, ops_page, readings, state, stream
+from api.routes import (
+    alerts,
+    dead_letters,
+    devices,
+    health,
+    history,
+    ops_page,
+    readings,
+    state,
+    stream,
+)
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.pool import create_pool
@@ -48,7 +58,7 @@ def create_app(
     app.include_router(readings.build_router(kinds))
     app.include_router(devices.build_router(settings, kinds))
     errors.install(app)
-    for router in (state.router, history.router, stream.router, alerts.router):
+    for router in (state.router, history.router, stream.router, alerts.router, dead_letters.router):
         app.include_router(router)
     app.include_router(ops_page.router)
     return app

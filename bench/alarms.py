@@ -7,7 +7,9 @@ simulated clock (readings as they arrive, the timer every ``TICK``). An annuncia
 raise, an escalation or a return from the shelf, at its simulated time.
 
 Per scenario: annunciations per 10 minutes (peak and average), alarm floods (10-min windows
-with more than 10), chattering alarms (one alarm annunciated 3+ times within a minute),
+with more than 10), chattering alarms (one alarm annunciated 3+ times within a minute of
+simulated time), repeating alarms (3+ times within an hour: gauges report every 5 minutes,
+so a feed that flip-flops shows here rather than as chattering),
 standing alarms at the end, the priority distribution, and the position of the first
 AWAS/SIAGA alarm in the operator's list the moment it opens (must be 1).
 
@@ -215,6 +217,11 @@ def _kpis(run: _Run, duration_h: float, standing: int) -> dict[str, Any]:
         for key, times in per_alarm.items()
         if any(times[i + 2] - times[i] <= timedelta(minutes=1) for i in range(len(times) - 2))
     )
+    repeating = sorted(
+        key
+        for key, times in per_alarm.items()
+        if any(times[i + 2] - times[i] <= timedelta(hours=1) for i in range(len(times) - 2))
+    )
     prio = Counter(p for _, _, p, _ in run.annunciations)
     total = len(run.annunciations)
     out: dict[str, Any] = {
@@ -225,6 +232,8 @@ def _kpis(run: _Run, duration_h: float, standing: int) -> dict[str, Any]:
         "floods": sum(1 for n in windows.values() if n > 10),
         "chattering": len(chattering),
         "chattering_alarms": chattering[:10],
+        "repeating": len(repeating),
+        "repeating_alarms": repeating[:10],
         "standing_at_end": standing,
         "priority_distribution": {
             p: round(prio[p] / total, 3) if total else 0.0
@@ -280,16 +289,25 @@ def main() -> int:
         before = _in_scratch_database(server, kinds, name, baseline=True)
         now["baseline"] = {
             k: before[k]
-            for k in ("alarms", "peak_per_10min", "average_per_10min", "floods", "chattering")
+            for k in (
+                "alarms",
+                "peak_per_10min",
+                "average_per_10min",
+                "floods",
+                "chattering",
+                "repeating",
+                "by_rule",
+            )
         }
         results[name] = now
         print(
             f"{name:13} alarms {now['alarms']:4} peak/10min {now['peak_per_10min']:3}"
             f" avg/10min {now['average_per_10min']:6} floods {now['floods']}"
-            f" chattering {now['chattering']} standing {now['standing_at_end']}"
+            f" chattering {now['chattering']} repeating {now['repeating']}"
+            f" standing {now['standing_at_end']}"
             f" first flood at {now.get('first_flood_position', '-')}"
             f" | baseline alarms {before['alarms']} peak {before['peak_per_10min']}"
-            f" chattering {before['chattering']}",
+            f" chattering {before['chattering']} repeating {before['repeating']}",
             flush=True,
         )
     quiet = results.get("quiet-day")

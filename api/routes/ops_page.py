@@ -6,19 +6,22 @@ on the server is its static files and the per-station flood bands its river char
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
 from alerts.vocabulary import vocabulary_json
 from api.auth import Reader
 from api.deps import KindsDep, PoolDep
+from api.district_outlines import district_outlines
 from api.models import Problem
 from api.params import DEVICE_ID
 from core.storage.devices import devices_by_id
 from core.storage.flood_thresholds import all_flood_bands
+from devices.region import load_region
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "ops"
 _TYPES = {
@@ -120,6 +123,14 @@ async def field_labels(kinds: KindsDep) -> dict[str, dict[str, dict[str, str | N
         }
         for k in kinds.values()
     }
+
+
+@router.get("/ops/districts.geojson", include_in_schema=False)
+async def districts_geojson() -> Response:
+    """Approximate kecamatan outlines (Voronoi cells of the centres, clipped to the regency's
+    bbox) for the map without tiles; each feature says it is approximate."""
+    body = json.dumps(district_outlines(load_region()), separators=(",", ":"))
+    return Response(body, media_type="application/geo+json")
 
 
 @router.get("/ops/vocabulary.json", include_in_schema=False)
