@@ -33,6 +33,8 @@ class DeviceState(BaseModel):
                 "values": {"water_level": 412.5, "rain": 3.2},
                 "online": True,
                 "stale": False,
+                "age_s": 95,
+                "freshness": "current",
                 "level": "SIAGA",
             }
         }
@@ -49,6 +51,12 @@ class DeviceState(BaseModel):
     values: dict[str, Any] = Field(description="Newest value of each field.")
     online: bool = Field(description="Heard from within its kind's interval x offline factor.")
     stale: bool = Field(description="Newest device time older than interval x offline factor.")
+    age_s: int | None = Field(
+        description="Age of the values (seconds since their device time); null: no data yet."
+    )
+    freshness: Literal["current", "stale", "no_data"] = Field(
+        description="current; stale (drawn grey, never counted as a current level); no_data."
+    )
     level: Level | None = Field(description="Flood warning level (gauges only, else null).")
 
 

@@ -68,6 +68,12 @@ async def test_state_flags_online_offline_stale_and_filters(
             None,
         )
         assert (by_id[never]["online"], by_id[never]["time"]) == (False, None)
+        # every value carries its age; "no data yet" is a state of its own
+        assert 110 <= f["age_s"] <= 180
+        assert f["freshness"] == "current"
+        assert by_id[old]["freshness"] == "stale"
+        assert by_id[old]["age_s"] >= 24 * 3600
+        assert (by_id[never]["age_s"], by_id[never]["freshness"]) == (None, "no_data")
         gauges = (
             await http.get("/state", params={"district": district, "kind": "flood_gauge"})
         ).json()
