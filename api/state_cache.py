@@ -4,8 +4,8 @@ A wall screen asks for all 10,000 devices at once; rendering them costs far more
 finding what changed. So each device's JSON is rendered once, and every request first
 re-renders only the devices whose reading, registry row or flood level changed since the
 previous look (with a margin for batches that commit out of order), then appends the
-time-dependent ``online``/``stale`` flags and the values' age (``age_s``, ``freshness``). A full reload every ``full_every_s`` drops
-deleted devices.
+time-dependent ``online``/``stale`` flags and the values' age (``age_s``, ``freshness``).
+A full reload every ``full_every_s`` drops deleted devices.
 """
 
 from __future__ import annotations
