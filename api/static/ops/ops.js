@@ -44,6 +44,8 @@
       no_dead: "Tidak ada pesan ditolak.", outages: "Gangguan per kecamatan",
       no_outages: "Tidak ada perangkat terputus atau lampu rusak.",
       approx: "batas kecamatan perkiraan (Voronoi)", history: "Riwayat 24 jam",
+      shelve: "Tunda", shelve_for: "Tunda selama", reason: "alasan (wajib)", minutes: "menit",
+      hours: "jam", unshelve: "Kembalikan sekarang", shelved_until: "Ditunda sampai",
       events: {
         raise: "muncul", escalate: "naik", deescalate: "turun", update: "diperbarui",
         acknowledge: "diakui", shelve: "ditunda", unshelve: "kembali dari tunda",
@@ -67,6 +69,8 @@
       no_dead: "No refused messages.", outages: "Outages by district",
       no_outages: "No disconnected devices or failed lights.",
       approx: "approximate district borders (Voronoi)", history: "Last 24 h",
+      shelve: "Shelve", shelve_for: "Shelve for", reason: "reason (required)", minutes: "min",
+      hours: "h", unshelve: "Bring back now", shelved_until: "Shelved until",
       events: {
         raise: "raised", escalate: "escalated", deescalate: "de-escalated", update: "updated",
         acknowledge: "acknowledged", shelve: "shelved", unshelve: "back from shelf",
@@ -434,11 +438,48 @@
         ${e.value != null ? `<span>${esc(fmtNum(e.value, 0))} cm</span>` : ""}
         ${e.by !== "system" ? `<span class="muted">${esc(e.by)}</span>` : ""}
         ${e.note ? `<span class="muted">${esc(e.note)}</span>` : ""}</li>`).join("");
+    const standing = a.status !== "resolved";
+    const shelf = !standing ? "" : a.status === "shelved"
+      ? `<p class="muted">${esc(t("shelved_until"))} ${esc(fmtWhen(a.shelved_until))}: ${esc(a.shelve_reason)}</p>
+         <button type="button" id="unshelve">${esc(t("unshelve"))}</button>`
+      : `<form id="shelve" class="shelve"><label>${esc(t("shelve_for"))}
+           <select name="minutes"><option value="30">30 ${esc(t("minutes"))}</option>
+             <option value="60">1 ${esc(t("hours"))}</option><option value="240">4 ${esc(t("hours"))}</option>
+             <option value="720">12 ${esc(t("hours"))}</option></select></label>
+         <input name="reason" required minlength="3" maxlength="500" placeholder="${esc(t("reason"))}">
+         <button type="submit">${esc(t("shelve"))}</button></form>`;
     box.innerHTML = `<h2><span>${esc(t("timeline"))}</span>
         <button type="button" id="detail-close">${esc(t("close"))}</button></h2>
-      <p>${esc(alertText(a))}</p>${peak}<ol class="timeline">${rows}</ol>`;
+      <p>${esc(alertText(a))}</p>${peak}<ol class="timeline">${rows}</ol>${shelf}
+      <div class="error" hidden></div>`;
     box.hidden = false;
     $("detail-close").addEventListener("click", () => { app.detail = null; box.hidden = true; });
+    const form = $("shelve");
+    if (form) {
+      form.addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        const data = new FormData(form);
+        move(a.id, "shelve", { minutes: Number(data.get("minutes")), reason: String(data.get("reason")) });
+      });
+    }
+    const back = $("unshelve");
+    if (back) back.addEventListener("click", () => move(a.id, "unshelve"));
+  }
+
+  // Shelve (for a stated time, with a reason) or bring back; the server journals both.
+  async function move(id, action, body) {
+    const box = $("alert-detail");
+    const showError = (msg) => { const e = box.querySelector(".error"); e.textContent = msg; e.hidden = false; };
+    if (!localStorage.getItem(STORE.key)) { showError(t("need_key")); openSettings(); return; }
+    const r = await fetch(`/alerts/${id}/${action}`, {
+      method: "POST",
+      headers: headers(body ? { "Content-Type": "application/json" } : {}),
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    if (r.ok) { upsertAlert(await r.json()); return; }
+    let detail = `HTTP ${r.status}`;
+    try { detail = (await r.json()).detail || detail; } catch (_) { /* not JSON */ }
+    showError(detail);
   }
 
   // ---- one device's last day ------------------------------------------------------------
