@@ -88,6 +88,12 @@ class AlertConfig(BaseModel):
     rise_min_span_min: float = Field(default=10.0, ge=0)
     rise_cm_per_h: float = Field(default=50.0, gt=0)
     rise_clear_cm_per_h: float = Field(default=20.0, ge=0)
+    rise_clear_dwell_min: float = Field(
+        default=30.0,
+        ge=0,
+        description="A fast-rise alarm clears only after the rise stayed below"
+        " rise_clear_cm_per_h this long (reading time).",
+    )
 
     lamps_on_from: time = time(18, 30)
     lamps_on_until: time = time(5, 30)

@@ -81,6 +81,7 @@ class AlertEvaluator:
         self._clock = clock
         self._levels: dict[str, str] = {}
         self._gauges: dict[str, GaugeState] = {}
+        self._rise_calm_since: dict[str, datetime] = {}
         self._fleet: dict[str, DeviceStatus] | None = None
         self._online: dict[str, bool] = {}
         self._newest: dict[str, datetime] = {}
@@ -264,6 +265,8 @@ class AlertEvaluator:
             if span_h * 60 < max(c.rise_min_span_min, 0.001):
                 continue
             rate = (w.last_level - w.first_level) / span_h
+            if rate >= c.rise_clear_cm_per_h:
+                self._rise_calm_since.pop(w.device_id, None)
             if rate >= c.rise_cm_per_h:
                 fast = rate >= 2 * c.rise_cm_per_h
                 await self._sink.raise_(
@@ -279,9 +282,12 @@ class AlertEvaluator:
                     affected=2 if fast else 1,
                 )
             elif rate < c.rise_clear_cm_per_h:
-                await self._sink.clear(
-                    Rule.FLOOD_RISE, w.device_id, f"rise slowed to {rate:.0f} cm/h"
-                )
+                # an off-delay in reading time: a mixed feed's one flat window does not clear it
+                calm = self._rise_calm_since.setdefault(w.device_id, w.last_time)
+                if w.last_time - calm >= timedelta(minutes=c.rise_clear_dwell_min):
+                    await self._sink.clear(
+                        Rule.FLOOD_RISE, w.device_id, f"rise slowed to {rate:.0f} cm/h"
+                    )
 
     async def _nodes(self, newest: dict[str, datetime]) -> None:
         c = self._c

@@ -7,9 +7,9 @@ simulated clock (readings as they arrive, the timer every ``TICK``). An annuncia
 raise, an escalation or a return from the shelf, at its simulated time.
 
 Per scenario: annunciations per 10 minutes (peak and average), alarm floods (10-min windows
-with more than 10), chattering alarms (one alarm annunciated 3+ times within a minute of
-simulated time), repeating alarms (3+ times within an hour: gauges report every 5 minutes,
-so a feed that flip-flops shows here rather than as chattering),
+with more than 10), chattering alarms (one alarm raised 3+ times within a minute of simulated
+time; escalations do not count), repeating alarms (raised 3+ times within an hour: gauges
+report every 5 minutes, so a feed that flip-flops shows here rather than as chattering),
 standing alarms at the end, the priority distribution, and the position of the first
 AWAS/SIAGA alarm in the operator's list the moment it opens (must be 1).
 
@@ -210,8 +210,9 @@ def _kpis(run: _Run, duration_h: float, standing: int) -> dict[str, Any]:
         assert start is not None
         windows[int((at - start) / WINDOW)] += 1
     per_alarm: dict[str, list[datetime]] = defaultdict(list)
-    for at, key, _, _ in run.annunciations:
-        per_alarm[key].append(at)
+    for at, key, _, event in run.annunciations:
+        if event != "escalated":  # going in and out of alarm, not getting worse
+            per_alarm[key].append(at)
     chattering = sorted(
         key
         for key, times in per_alarm.items()
