@@ -84,6 +84,9 @@ async def test_dead_letters_filter_page_and_stay_bounded(
         assert mine[broken]["reason"] == "payload is not JSON (4)"
         assert mine[other]["count"] == 1, "the 30-hour-old refusal is outside the 24 h window"
 
+        naive = await http.get("/dead-letters", params={"from": "2026-12-06T07:00:00"})
+        assert naive.status_code == 422
+        assert "UTC offset" in naive.json()["detail"]
         bad = await http.get("/dead-letters", params={"limit": 5000})
         assert bad.status_code == 422
         assert "limit" in bad.json()["detail"]

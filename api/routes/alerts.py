@@ -116,7 +116,11 @@ async def resolve(alert_id: AlertId, pool: PoolDep, who: Operator) -> AlertOut:
     return await _move(pool, alert_id, lambda c: store.resolve(c, alert_id, who.name))
 
 
-@router.post("/alerts/{alert_id}/shelve", response_model=AlertOut, responses=_TRANSITION)
+@router.post(
+    "/alerts/{alert_id}/shelve",
+    response_model=AlertOut,
+    responses={**_TRANSITION, 400: {"model": Problem, "description": "Body is not JSON"}},
+)
 async def shelve(alert_id: AlertId, body: ShelveIn, pool: PoolDep, who: Operator) -> AlertOut:
     """Hide a standing alert for ``minutes`` with a ``reason``; it returns when time is up
     (or earlier if it escalates)."""

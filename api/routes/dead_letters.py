@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api import params
@@ -24,6 +24,22 @@ from core.storage.dead_letter_reads import (
 )
 
 router = APIRouter(tags=["dead letters"])
+_WHEN = "{} (ISO 8601 with a UTC offset, e.g. 2026-12-06T07:00:00+07:00)."
+
+
+def _when(raw: str | None, name: str) -> datetime | None:
+    """An aware time from ``raw``; a 422 naming the parameter and the form if it is not."""
+    if raw is None:
+        return None
+    try:
+        t = datetime.fromisoformat(raw)
+    except ValueError:
+        t = None
+    if t is None or t.tzinfo is None:
+        raise HTTPException(
+            422, f"'{name}' must be ISO 8601 with a UTC offset, e.g. 2026-12-06T07:00:00+07:00"
+        )
+    return t.astimezone(UTC)
 
 
 class RefusedOut(BaseModel):
@@ -66,8 +82,8 @@ async def list_dead_letters(
     _: Reader,
     device: Annotated[str | None, Query(description="Device id.")] = None,
     reason: Annotated[str | None, Query(description="Reason code, e.g. invalid.")] = None,
-    since: Annotated[datetime | None, Query(alias="from", description="From (ISO 8601).")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="Until (ISO 8601).")] = None,
+    since: Annotated[str | None, Query(alias="from", description=_WHEN.format("From"))] = None,
+    until: Annotated[str | None, Query(alias="to", description=_WHEN.format("Until"))] = None,
     before_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> RefusedPage:
@@ -77,8 +93,8 @@ async def list_dead_letters(
         pool,
         device_id=ids[0] if ids else None,
         code=params.text(reason, "reason", 64),
-        since=since,
-        until=until,
+        since=_when(since, "from"),
+        until=_when(until, "to"),
         before_id=before_id,
         limit=limit,
     )

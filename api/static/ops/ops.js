@@ -82,7 +82,7 @@
   const params = new URLSearchParams(location.search);
   const app = {
     lang: params.get("lang") || localStorage.getItem(STORE.lang) || "id",
-    devices: new Map(), // device_id -> {d, key}
+    devices: new Map(), // device_id -> {d, key, marker}
     groups: new Map(), // "lat,lon" -> {ids: Set, marker}
     alerts: new Map(),
     bands: {},
@@ -292,6 +292,7 @@
       }
     }
     entry.key = key;
+    entry.marker = null;
     if (!key) return;
     let g = app.groups.get(key);
     if (!g) {
@@ -304,9 +305,11 @@
       g.marker.bindTooltip(() => groupTooltip(g));
       g.marker.on("click", () => showDevice([...g.ids][0]));
       app.layer.addLayer(g.marker);
+      entry.marker = g.marker;
       return;
     }
     g.ids.add(d.device_id);
+    entry.marker = g.marker; // the marker the device is drawn in (shared when co-located)
     const s = groupStyle(g);
     g.marker.setStyle(s);
     g.marker.setRadius(s.radius);
@@ -315,7 +318,7 @@
   function upsertDevice(d) {
     let entry = app.devices.get(d.device_id);
     if (!entry) {
-      entry = { d, key: null };
+      entry = { d, key: null, marker: null };
       app.devices.set(d.device_id, entry);
     } else {
       entry.d = d;
