@@ -23,16 +23,16 @@ class RulePolicy:
     band: int
     """Order within the priority: a higher band sorts first."""
     grouping: str
-    """What one alarm of this rule stands for (its subject)."""
-    covers: Rule | None = None
-    """Alarms of this rule suppress these for the devices they name."""
+    """What one alarm of this rule stands for (its subject). Which alarms cover which is
+    still decided inside the rules (node_down covers device_offline in the evaluator,
+    feeder_outage covers lamp_failure in alerts/lights.py)."""
 
 
 POLICIES: dict[Rule, RulePolicy] = {
     p.rule: p
     for p in (
-        RulePolicy(Rule.FEEDER_OUTAGE, Priority.MEDIUM, 2, "one feeder", Rule.LAMP_FAILURE),
-        RulePolicy(Rule.NODE_DOWN, Priority.MEDIUM, 2, "one network node", Rule.DEVICE_OFFLINE),
+        RulePolicy(Rule.FEEDER_OUTAGE, Priority.MEDIUM, 2, "one feeder"),
+        RulePolicy(Rule.NODE_DOWN, Priority.MEDIUM, 2, "one network node"),
         RulePolicy(Rule.STALE_DATA, Priority.MEDIUM, 2, "one cause: ingest or an uplink"),
         RulePolicy(Rule.FLOOD_RISE, Priority.MEDIUM, 1, "one gauge"),
         RulePolicy(Rule.DEVICE_OFFLINE, Priority.LOW, 1, "one device"),

@@ -34,9 +34,11 @@ import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import psycopg
@@ -59,6 +61,8 @@ from simulators.fleet import FleetSpec, SimDevice, build_sim_fleet
 from simulators.scenario import Scenario, conditions_for, load_scenario
 
 RESULTS = Path(__file__).parent / "results" / "alarms.json"
+ALL_AT_ONCE = "flood-enim+grid-outage+node-down+bad-firmware"
+"""The shipped scenarios together, each on a fleet of its own: the flood must still lead."""
 SCENARIOS = (
     "flood-enim",
     "flood-enim-mixed",
@@ -66,6 +70,7 @@ SCENARIOS = (
     "node-down",
     "bad-firmware",
     "quiet-day",
+    ALL_AT_ONCE,
 )
 MIXED = "-mixed"
 """Suffix: the scenario's gauges also get a second feed from a dry world (two simulators
@@ -106,15 +111,36 @@ class _Run:
     first_flood_position: int | None = None
 
 
-def _fleet(kinds: KindRegistry, scenario: Scenario | None) -> list[SimDevice]:
+def _fleet(kinds: KindRegistry, scenario: Scenario | None, prefix: str) -> list[SimDevice]:
     counts = dict(scenario.counts) if scenario and scenario.counts else dict(DEFAULT_COUNTS)
     spec = FleetSpec(
         counts=counts,
         districts=scenario.districts if scenario else (),
         rivers=scenario.rivers if scenario else (),
-        id_prefix="SIM",
+        id_prefix=prefix,
     )
     return build_sim_fleet(kinds, spec, SEED)
+
+
+def _window(duration: timedelta, start_local: dt_time | None, tz: str) -> tuple[datetime, datetime]:
+    """The latest [start, end) of ``duration`` ending at least an hour ago (ingest's window)
+    and starting at ``start_local`` (WIB) when the scenario names an hour."""
+    latest_end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
+    start = latest_end - duration
+    if start_local is not None:
+        zone = ZoneInfo(tz)
+        local = start.astimezone(zone)
+        start = local.replace(hour=start_local.hour, minute=start_local.minute)
+        if start.astimezone(UTC) + duration > latest_end:
+            start -= timedelta(days=1)
+        start = start.astimezone(UTC)
+    return start, start + duration
+
+
+def _scenarios(kinds: KindRegistry, name: str) -> list[Scenario | None]:
+    """The scenarios a bench name stands for ("a+b": together; None: a quiet day)."""
+    parts = [p.removesuffix(MIXED) for p in name.split("+")]
+    return [None if p == "quiet-day" else load_scenario(p, list(kinds)) for p in parts]
 
 
 def _config(fleet: list[SimDevice], *, baseline: bool) -> AlertConfig:
@@ -148,15 +174,23 @@ async def _replay(
     *,
     baseline: bool,
 ) -> tuple[_Run, dict[str, Any]]:
-    base = name.removesuffix(MIXED)
-    scenario = None if base == "quiet-day" else load_scenario(base, list(kinds))
-    fleet = _fleet(kinds, scenario)
+    parts = _scenarios(kinds, name)
+    duration = max(sc.duration if sc else QUIET_DAY for sc in parts)
+    first = parts[0]
+    start, end = _window(duration, first.start_local if first else None, AlertConfig().timezone)
+    fleet: list[SimDevice] = []
+    streams = []
+    for i, scenario in enumerate(parts):
+        own = _fleet(kinds, scenario, "SIM" if len(parts) == 1 else f"S{i + 1}")
+        fleet += own
+        world = conditions_for(scenario, own, start, end, SEED)
+        streams.append(plan(own, kinds, world, start, end, SEED))
+        if name.endswith(MIXED):
+            dry = conditions_for(None, own, start, end, SEED + 1)
+            streams.append(
+                e for e in plan(own, kinds, dry, start, end, SEED + 1) if e.device.station
+            )
     await upsert_devices(pool, [d.row for d in fleet])
-    duration = scenario.duration if scenario else QUIET_DAY
-    # end an hour ago (ingest's window); start at the scenario's local hour if it has one
-    end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(hours=1)
-    start = end - duration
-    world = conditions_for(scenario, fleet, start, end, SEED)
     clock = _SimClock(start)
     recorder = _Recorder(clock)
     config = _config(fleet, baseline=baseline)
@@ -166,11 +200,7 @@ async def _replay(
     seen = 0
     limits = DecodeLimits()
     by_id = {d.id: d for d in fleet}
-    stream = plan(fleet, kinds, world, start, end, SEED)
-    if name.endswith(MIXED):
-        dry = conditions_for(None, fleet, start, end, SEED + 1)
-        second = (e for e in plan(fleet, kinds, dry, start, end, SEED + 1) if e.device.station)
-        stream = heapq.merge(stream, second, key=lambda e: e.at)
+    stream = heapq.merge(*streams, key=lambda e: e.at)
     emissions = iter(stream)
     pending = next(emissions, None)
     next_tick = start + TICK
