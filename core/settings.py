@@ -70,10 +70,17 @@ class Settings(BaseSettings):
     dead_letter_max_rows: int = Field(
         default=1_000_000, ge=1000, description="Dead letters kept at most (oldest pruned first)."
     )
+    ingest_dead_letter_quota: int = Field(
+        default=60,
+        ge=1,
+        description="Dead letters kept per device per 10 minutes; beyond it rejected"
+        " messages are counted (and one quota_exceeded row says so), not kept.",
+    )
     ingest_share_group: str = Field(
         default="",
         description="MQTT shared-subscription group whose workers split the traffic"
-        " (empty: the ingest client id).",
+        " (empty: the ingest client id, tagged with a hash of CITYSENSE_MQTT_PASSWORD if set,"
+        " so that no device can name it).",
     )
     ingest_receive_maximum: int = Field(
         default=10_000,

@@ -143,9 +143,10 @@ async def test_bad_input_names_the_field_and_writes_nothing(
         dup = await http.post("/devices", json=streetlight(f"Z-{uid}"), headers=tech)
         assert dup.status_code == 409
         assert "already registered" in dup.json()["detail"]
-        taken = await http.post("/devices", json=streetlight("citysense-ingest"), headers=tech)
-        assert taken.status_code == 409
-        assert "the ingest service's broker account" in taken.json()["detail"]
+        for service in ("citysense-ingest", "citysense-ingest-0", "citysense-commands"):
+            taken = await http.post("/devices", json=streetlight(service), headers=tech)
+            assert taken.status_code == 409
+            assert "reserved for the platform's own broker accounts" in taken.json()["detail"]
         moved = await http.patch(
             f"/devices/Z-{uid}", json={"latitude": -6.2, "longitude": 106.8}, headers=tech
         )
