@@ -52,7 +52,7 @@ async def refused_messages(
     rows = await pool.fetch(
         "SELECT id, received_at, topic, device_id, code, reason,"
         " substring(payload FROM 1 FOR $7) AS payload_preview,"
-        " octet_length(payload) AS payload_bytes FROM dead_letters"
+        " coalesce(payload_bytes, octet_length(payload)) AS payload_bytes FROM dead_letters"
         " WHERE ($1::text IS NULL OR device_id = $1) AND ($2::text IS NULL OR code = $2)"
         " AND ($3::timestamptz IS NULL OR received_at >= $3)"
         " AND ($4::timestamptz IS NULL OR received_at < $4)"
