@@ -229,7 +229,8 @@ async def _replay(
                 if is_flood and run.first_flood_position is None:
                     listed = await list_alerts(pool, limit=5000)
                     standing = [a.id for a in listed if a.status != "resolved"]
-                    run.first_flood_position = standing.index(alert["id"]) + 1
+                    if alert["id"] in standing:  # else it cleared within the same step
+                        run.first_flood_position = standing.index(alert["id"]) + 1
         seen = len(recorder.events)
     left = await active_alerts(pool)
     return run, {"standing_at_end": len(left), "duration_h": duration.total_seconds() / 3600}
