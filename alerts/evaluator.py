@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 
 from alerts.config import AlertConfig, thresholds_for, uplink_of
+from alerts.late_data import late_devices, late_groups
 from alerts.levels import GaugeState, next_level, step, threshold_of
 from alerts.lights import judge_lamps
 from alerts.sink import AlertSink
@@ -431,54 +432,34 @@ class AlertEvaluator:
             await announce(self._pool, "state", changes)
 
     async def _stale(self, rows: list[Liveness], now: datetime, meta: AlertMetadata) -> None:
-        """Late data of one device is a state on that device (/state shows ``stale``), not an
-        alarm. Many devices late at once is one alarm about the cause: one per uplink node
-        with ``stale_uplink_min`` late devices behind it, and one about ingest for the rest
-        when ``stale_fleet_min`` or more are late."""
-        window = timedelta(seconds=self._c.backlog_window_s)
-        late: list[Liveness] = []
-        for r in rows:
-            if now - r.time <= self.silence(r.kind):
-                continue
-            if r.received_at - r.time <= self.silence(r.kind):
-                continue  # it was current when it arrived: a quiet device, not late data
-            if now - self._advanced.get(r.device_id, self._started) <= window:
-                continue  # a backlog is still arriving: give it time
-            late.append(r)
-        by_uplink: dict[str, list[Liveness]] = {}
-        for r in late:
-            up = uplink_of(self._c, meta, r.device_id)
-            if up is not None:
-                by_uplink.setdefault(up, []).append(r)
-        subjects: set[str] = set()
-        explained: set[str] = set()
-        for up, group in sorted(by_uplink.items()):
-            if len(group) < self._c.stale_uplink_min:
-                continue
-            subject = f"uplink:{up}"
-            subjects.add(subject)
-            explained |= {r.device_id for r in group}
-            await self._raise_stale(subject, "uplink", up, group)
-        rest = [r for r in late if r.device_id not in explained]
-        if len(rest) >= self._c.stale_fleet_min:
-            subjects.add("ingest")
-            await self._raise_stale("ingest", "ingest", "ingest", rest)
-        for subject in self._sink.subjects(Rule.STALE_DATA) - subjects:
-            await self._sink.clear(Rule.STALE_DATA, subject, "data is current again")
-
-    async def _raise_stale(
-        self, subject: str, variant: str, cause: str, group: list[Liveness]
-    ) -> None:
-        await self._sink.raise_(
-            Rule.STALE_DATA,
-            subject,
-            device_id=None,
-            facts={
-                "cause": cause,
-                "count": len(group),
-                "newest": max(r.time for r in group),
-                "devices": sorted(r.device_id for r in group),
-            },
-            variant=variant,
-            affected=len(group),
+        """One alarm per cause of late data, none per device (alerts/late_data.py)."""
+        late = late_devices(
+            rows,
+            now,
+            silence=self.silence,
+            advanced=self._advanced,
+            started=self._started,
+            backlog_window=timedelta(seconds=self._c.backlog_window_s),
         )
+        groups = late_groups(
+            late,
+            uplink_of=lambda d: uplink_of(self._c, meta, d),
+            uplink_min=self._c.stale_uplink_min,
+            fleet_min=self._c.stale_fleet_min,
+        )
+        for g in groups:
+            await self._sink.raise_(
+                Rule.STALE_DATA,
+                g.subject,
+                device_id=None,
+                facts={
+                    "cause": g.cause,
+                    "count": len(g.devices),
+                    "newest": max(r.time for r in g.devices),
+                    "devices": sorted(r.device_id for r in g.devices),
+                },
+                variant=g.variant,
+                affected=len(g.devices),
+            )
+        for subject in self._sink.subjects(Rule.STALE_DATA) - {g.subject for g in groups}:
+            await self._sink.clear(Rule.STALE_DATA, subject, "data is current again")
