@@ -40,6 +40,7 @@ POLICIES: dict[Rule, RulePolicy] = {
         RulePolicy(Rule.NODE_LATENCY, Priority.LOW, 0, "one node"),
         RulePolicy(Rule.NODE_LOSS, Priority.LOW, 0, "one node"),
         RulePolicy(Rule.DAY_BURNER, Priority.LOW, 0, "one lamp"),
+        RulePolicy(Rule.SCHEDULE_NOT_FOLLOWED, Priority.LOW, 0, "one lamp"),
         RulePolicy(Rule.FLOOD_LEVEL, Priority.MEDIUM, 1, "one gauge, one flood episode"),
     )
 }

@@ -112,6 +112,8 @@ class Rule(StrEnum):
     FEEDER_OUTAGE = "feeder_outage"
     LAMP_FAILURE = "lamp_failure"
     DAY_BURNER = "day_burner"
+    SCHEDULE_NOT_FOLLOWED = "schedule_not_followed"
+    """A street light does not follow its dimming schedule (commands/scheduler.py)."""
 
 
 LABELS: dict[StrEnum, tuple[str, str]] = {
@@ -139,6 +141,7 @@ LABELS: dict[StrEnum, tuple[str, str]] = {
     Rule.FEEDER_OUTAGE: ("Penyulang padam", "Feeder outage"),
     Rule.LAMP_FAILURE: ("Lampu mati", "Lamp failure"),
     Rule.DAY_BURNER: ("Lampu menyala siang", "Day burner"),
+    Rule.SCHEDULE_NOT_FOLLOWED: ("Lampu tidak ikut jadwal", "Light off schedule"),
 }
 
 COLOURS: dict[StrEnum, str] = {

@@ -14,6 +14,7 @@ from citysense.commands import (
     alerts,
     api,
     broker,
+    commands,
     config,
     contract,
     dashboards,
@@ -22,11 +23,12 @@ from citysense.commands import (
     ingest,
     keys,
     load,
+    lorawan,
     simulate,
     up,
 )
 from core.kinds import builtin_kinds
-from core.settings import load_settings
+from core.settings import load_settings, settings_error
 
 # Each area registers its own subcommands; add a module here to add an area.
 AREAS = (
@@ -43,6 +45,8 @@ AREAS = (
     dashboards,
     load,
     contract,
+    commands,
+    lorawan,
 )
 
 
@@ -64,7 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        print(f"citysense: invalid settings: {exc}", file=sys.stderr)
+        print(f"citysense: invalid settings: {settings_error(exc)}", file=sys.stderr)
         return 2
     try:
         code: int = args.func(settings, builtin_kinds(), args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -106,18 +107,20 @@ def test_broker_files_give_each_device_only_its_own_topics() -> None:
 
 
 def test_production_refuses_a_default_broker_password(tmp_path: Path) -> None:
-    admin = "a" * 32
+    admin = secrets.token_urlsafe()
     with pytest.raises(ValidationError, match="CITYSENSE_MQTT_PASSWORD"):
         load_settings(
             environment="production",
             admin_api_key=admin,
             broker_auth_dir=str(tmp_path),
+            mqtt_username="citysense-ingest",
             mqtt_password="changeme",
         )
     ok = load_settings(
         environment="production",
         admin_api_key=admin,
         broker_auth_dir=str(tmp_path),
-        mqtt_password="x" * 24,
+        mqtt_username="citysense-ingest",
+        mqtt_password=secrets.token_urlsafe(18),
     )
     assert ok.broker_auth_dir == str(tmp_path)

@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from alerts.lifecycle import TransitionError
 from alerts.vocabulary import AlertState, Priority
 from api import params
-from api.auth import Operator, Reader
+from api.auth import Operator, Reader, Resolver
 from api.deps import KindsDep, PoolDep
 from api.models import Problem
 from api.ops_models import AlertCounts, AlertDetail, AlertEventOut, AlertOut, ShelveIn
@@ -111,8 +111,9 @@ async def acknowledge(alert_id: AlertId, pool: PoolDep, who: Operator) -> AlertO
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=_TRANSITION)
-async def resolve(alert_id: AlertId, pool: PoolDep, who: Operator) -> AlertOut:
-    """Done: any standing state -> resolved, recording who and when."""
+async def resolve(alert_id: AlertId, pool: PoolDep, who: Resolver) -> AlertOut:
+    """Done (operators and supervisors): any standing state -> resolved, recording who and
+    when."""
     return await _move(pool, alert_id, lambda c: store.resolve(c, alert_id, who.name))
 
 
