@@ -157,7 +157,7 @@ def test_flood_alarm_leads_stale_is_grey_new_devices_appear_and_the_episode_has_
         expect(page.locator("body")).to_have_attribute("data-conn", "live", timeout=15_000)
         assert page.evaluate("document.documentElement.lang") == "id"
         # 25 latency alarms, the seed's SIAGA and latency ones (and lamps, by night) stand
-        page.wait_for_function("document.querySelectorAll('#alerts li').length >= 27")
+        page.wait_for_function("() => document.querySelectorAll('#alerts li').length >= 27")
 
         _flood(broker.port, gauge)
         top = page.locator("#alerts li").first
@@ -193,7 +193,7 @@ def test_flood_alarm_leads_stale_is_grey_new_devices_appear_and_the_episode_has_
         # A device registered while the page is open appears without a reload.
         before = page.evaluate("citysenseOps.devices.size")
         _in_thread(_register_new(room.db))
-        page.wait_for_function(f"citysenseOps.devices.has('{NEW}')", timeout=15_000)
+        page.wait_for_function(f"() => citysenseOps.devices.has('{NEW}')", timeout=15_000)
         assert page.evaluate("citysenseOps.devices.size") == before + 1
         expect(page.locator("#counts [data-cat='devices']")).to_contain_text(str(before + 1))
         expect(page.locator(f"[data-gauge='{NEW}'] .lvl")).to_have_text("belum ada data")
@@ -219,6 +219,7 @@ def test_flood_alarm_leads_stale_is_grey_new_devices_appear_and_the_episode_has_
         )
         # by id: alarms arriving meanwhile re-order the list
         page.locator(f"#alerts li[data-alert-id='{low_id}'] .msg").click()
+        expect(detail).to_have_attribute("data-alert-id", str(low_id))  # not the flood's
         expect(detail.locator("#shelve")).to_be_visible()
         detail.locator("input[name='reason']").fill("perbaikan terjadwal")
         detail.locator("#shelve button").click()

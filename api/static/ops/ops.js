@@ -376,7 +376,12 @@
     if (a.status === "resolved") app.alerts.delete(a.id);
     else app.alerts.set(a.id, a);
     renderAlerts();
-    if (app.detail && app.detail.id === a.id) loadDetail(a.id);
+    // Re-draw an open episode only when it moved (not on every refreshed value: the
+    // operator may be typing a reason to shelve it).
+    const d = app.detail;
+    if (d && d.id === a.id && (d.status !== a.status || d.level !== a.level || d.peak_value !== a.peak_value)) {
+      loadDetail(a.id);
+    }
   }
 
   const alertText = (a) => (app.lang === "en" && a.message_en ? a.message_en : a.message);
@@ -456,6 +461,7 @@
       <p>${esc(alertText(a))}</p>${peak}<ol class="timeline">${rows}</ol>${shelf}
       <div class="error" hidden></div>`;
     box.hidden = false;
+    box.dataset.alertId = String(a.id);
     $("detail-close").addEventListener("click", () => { app.detail = null; box.hidden = true; });
     const form = $("shelve");
     if (form) {
@@ -504,6 +510,7 @@
       } catch (_) { /* no history */ }
     }
     app.detail = null;
+    delete box.dataset.alertId;
     box.innerHTML = `<h2><span>${esc(d.name || id)}</span>
         <button type="button" id="detail-close">${esc(t("close"))}</button></h2>
       <p data-device-detail="${esc(id)}">${deviceLine(d)}</p>${chart}`;
