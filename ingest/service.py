@@ -65,6 +65,16 @@ _RETRYABLE = (
 )
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+
+REFUSED_FOR_GOOD = frozenset({0x85, 0x86, 0x87, 0x8A, 0x8C})
+"""CONNACK reason codes no retry cures: client id not valid, bad user name or password,
+not authorised, banned, bad authentication method (MQTT 3.1.1's 2, 4, 5 map to these)."""
+
+
+class BrokerRefusedError(Exception):
+    """The broker refused ingest's login for good: a setting must change, not a retry."""
+
+
 PIPELINE_DEPTH = 2
 """Batches in flight at once: one in the database while the next is decoded."""
 BATCH_MAX_BYTES = 4 * 1024 * 1024
@@ -163,6 +173,8 @@ class IngestService:
         self.metrics = metrics or IngestMetrics()
         self.stats = IngestStats()
         self.subscribed = asyncio.Event()
+        self.refused: str | None = None
+        self._refused = asyncio.Event()
 
     @property
     def buffered_bytes(self) -> int:
@@ -200,6 +212,16 @@ class IngestService:
     ) -> None:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
+            if reason.value in REFUSED_FOR_GOOD:
+                s = self._settings
+                self.refused = (
+                    f"the MQTT broker at {s.mqtt_host}:{s.mqtt_port} refused ingest's login"
+                    f" {s.mqtt_username or '(anonymous)'!r}: {reason}; set"
+                    " CITYSENSE_MQTT_USERNAME / CITYSENSE_MQTT_PASSWORD to an account it accepts"
+                )
+                client.disconnect()  # stops paho's reconnect loop
+                assert self._loop is not None
+                self._loop.call_soon_threadsafe(self._refused.set)
             return
         self._generation += 1
         if self._generation > 1:
@@ -468,8 +490,29 @@ class IngestService:
         return True
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, then flush what was received and disconnect."""
+        """Consume until ``stop`` is set, then flush what was received and disconnect.
+
+        Raises :class:`BrokerRefusedError` when the broker refuses the login for good.
+        """
         self._loop = asyncio.get_running_loop()
+        outer, stop = stop, asyncio.Event()
+
+        async def either() -> None:
+            waits = {asyncio.create_task(outer.wait()), asyncio.create_task(self._refused.wait())}
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for t in pending:
+                t.cancel()
+            stop.set()
+
+        linked = asyncio.create_task(either())
+        try:
+            await self._consume(stop)
+        finally:
+            linked.cancel()
+        if self.refused is not None:
+            raise BrokerRefusedError(self.refused)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         client = self._make_client()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S

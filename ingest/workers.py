@@ -160,6 +160,22 @@ def run_worker(
     asyncio.run(main())
 
 
+REFUSED_EXIT = 3
+"""A worker's exit status when the broker refused its login for good: do not restart it."""
+
+
+def _worker_process(
+    settings: Settings, kinds: KindRegistry, index: int, json_logs: bool, parent_pid: int
+) -> None:
+    from ingest.service import BrokerRefusedError
+
+    try:
+        run_worker(settings, kinds, index, json_logs, parent_pid)
+    except BrokerRefusedError as exc:
+        log.error("%s", exc)
+        raise SystemExit(REFUSED_EXIT) from None
+
+
 def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: bool) -> int:
     """Start ``workers`` processes, restart any that dies, forward SIGTERM/SIGINT to all.
 
@@ -171,7 +187,7 @@ def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: 
 
     def start(i: int) -> BaseProcess:
         p = ctx.Process(
-            target=run_worker,
+            target=_worker_process,
             args=(settings, kinds, i, json_logs, os.getpid()),
             name=f"ingest-{i}",
         )
@@ -189,6 +205,10 @@ def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: 
     while not stopping:
         time.sleep(0.2)
         for i, p in list(procs.items()):
+            if p.exitcode == REFUSED_EXIT:
+                log.error("worker %d: the broker refused the login; stopping", i)
+                stopping = True
+                break
             if not p.is_alive() and not stopping:
                 log.error("worker %d exited with %s; restarting", i, p.exitcode)
                 time.sleep(1)
@@ -199,6 +219,8 @@ def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: 
     code = 0
     for p in procs.values():
         p.join(60)
-        if p.exitcode not in (0, None):
+        if p.exitcode == REFUSED_EXIT:
+            code = 2
+        elif p.exitcode not in (0, None) and code == 0:
             code = 1
     return code
