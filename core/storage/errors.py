@@ -1,0 +1,36 @@
+"""The one definition of "the database is away": errors after which the same work is
+retried later (the server is restarting, unreachable, busy or read-only for now), as
+opposed to errors about the work itself (a constraint, a bug), which retrying won't fix.
+
+Shared by ingest (retry the batch, hold its acknowledgements), the alert service's loops
+(keep going), the rollup refresher and the API (answer 503). A PostgreSQL restart shows up
+as any of these depending on where the connection was: refused (``OSError``), dropped
+mid-query (``ConnectionDoesNotExistError``, an ``InterfaceError``), asyncpg's own state
+machine confused by the vanished server (``InternalClientError``), or the server's
+"shutting down / starting up" codes.
+"""
+
+from __future__ import annotations
+
+import asyncpg
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.OperatorInterventionError,
+    asyncpg.TransactionRollbackError,
+    asyncpg.ReadOnlySQLTransactionError,
+    asyncpg.InsufficientResourcesError,
+    # asyncpg's connection state machine after the server vanished mid-query (seen when a
+    # pooled connection is reset during a PostgreSQL restart)
+    asyncpg.InternalClientError,
+)
+"""For ``except`` clauses; :func:`is_transient` is the same test on an exception."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True if ``exc`` means the database is away for now and the work should be retried."""
+    return isinstance(exc, TRANSIENT)
