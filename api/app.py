@@ -16,6 +16,7 @@ from api.live import EventHub
 from api.routes import (
     alerts,
     commands,
+    dead_letters,
     devices,
     energy,
     enrolments,
@@ -87,6 +88,7 @@ def create_app(
         history.router,
         stream.router,
         alerts.router,
+        dead_letters.router,
         keys.router,
         commands.router,
         energy.router,
