@@ -12,12 +12,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from alerts.vocabulary import Rule
 from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.alerts import raise_alert
 from core.storage.work_orders import list_orders
 from devices.region import load_region
 from devices.registry import Registry
+from tests.support.operations import open_alert
 from tests.support.registry import streetlight
 
 
@@ -45,10 +46,7 @@ async def test_jobs_open_list_watch_cancel_and_rules_from_the_terminal(
     r = _cli(settings, tmp_path, "jobs", "create", "--device", did, "--title", "ganti lampu")
     assert r.returncode == 0, r.stderr
     order_id = int(re.search(r"work order (\d+) opened", r.stdout).group(1))  # type: ignore[union-attr]
-    alert, _ = await raise_alert(
-        pool, rule="node_down", subject=f"NODE-CLI-{uid}", device_id=None, severity="critical",
-        message="node down", details={},
-    )  # fmt: skip
+    alert, _ = await open_alert(pool, Rule.NODE_DOWN, f"NODE-CLI-{uid}", message="node down")
     r = _cli(settings, tmp_path, "jobs", "watch", "--once")
     assert r.returncode == 0, r.stderr
     listed = _cli(settings, tmp_path, "jobs", "list")

@@ -9,13 +9,14 @@ from typing import Any
 import asyncpg
 import httpx
 
+from alerts.vocabulary import Rule
 from api.app import create_app
 from bench.field import TARGET_CLOSE_TAPS, close_order, phone
 from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.alerts import raise_alert, resolve_active
 from core.storage.api_keys import create_api_key
 from tests.support.browser import chromium
+from tests.support.operations import close_alert, open_alert
 from tests.support.registry import streetlight
 from tests.support.server import serving_in_thread
 from tests.support.switch import switched
@@ -45,10 +46,9 @@ def test_a_lamp_failure_order_is_closed_in_two_taps_offline_and_verified_by_the_
     async def alarms(pool: asyncpg.Pool) -> list[int]:
         ids = []
         for did in (far, near):
-            alert, _ = await raise_alert(
-                pool, rule="lamp_failure", subject=did, device_id=did, severity="warning",
-                message=f"lamp failure reported by {did}", details={},
-            )  # fmt: skip
+            alert, _ = await open_alert(
+                pool, Rule.LAMP_FAILURE, did, device_id=did, message=f"lamp failure by {did}"
+            )
             ids.append(alert.id)
         return ids
 
@@ -94,9 +94,7 @@ def test_a_lamp_failure_order_is_closed_in_two_taps_offline_and_verified_by_the_
         # The lamp burns again: the evaluator resolves the alarm and the watcher verifies.
         _in_thread(
             settings.database_url,
-            lambda pool: resolve_active(
-                pool, rule="lamp_failure", subject=near, by="evaluator", note="ok"
-            ),
+            lambda pool: close_alert(pool, Rule.LAMP_FAILURE, near),
         )
         watched = httpx.post(f"{base}/work-orders/watch", headers=ops).json()
         assert order["id"] in watched["verified"]
@@ -123,10 +121,9 @@ def test_a_task_taken_by_someone_else_meanwhile_is_shown_refused_and_the_queue_g
     auth = {"Authorization": f"Bearer {ani}"}
 
     async def alarm(pool: asyncpg.Pool) -> int:
-        alert, _ = await raise_alert(
-            pool, rule="lamp_failure", subject=did, device_id=did, severity="warning",
-            message=f"lamp failure reported by {did}", details={},
-        )  # fmt: skip
+        alert, _ = await open_alert(
+            pool, Rule.LAMP_FAILURE, did, device_id=did, message=f"lamp failure reported by {did}"
+        )
         return alert.id
 
     with (

@@ -10,12 +10,13 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from alerts.vocabulary import Rule
 from api.app import create_app
 from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.alerts import raise_alert, resolve_active
 from core.storage.registry import list_journal
 from tests.support.api import api_client
+from tests.support.operations import close_alert, open_alert
 from tests.support.registry import role_keys, streetlight
 from workorders.lifecycle import (
     TRANSITIONS,
@@ -52,14 +53,8 @@ def test_the_sql_check_lists_match_the_enums() -> None:
 
 
 async def _lamp_alert(pool: asyncpg.Pool, did: str) -> int:
-    alert, _ = await raise_alert(
-        pool,
-        rule="lamp_failure",
-        subject=did,
-        device_id=did,
-        severity="warning",
-        message=f"lamp failure reported by {did}",
-        details={},
+    alert, _ = await open_alert(
+        pool, Rule.LAMP_FAILURE, did, device_id=did, message=f"lamp failure reported by {did}"
     )
     return alert.id
 
@@ -107,7 +102,7 @@ async def test_a_lamp_failure_becomes_an_order_that_closes_when_the_lamp_works_a
         live = (await http.get("/work-orders")).json()
         assert next(o for o in live if o["id"] == oid)["status"] == "done"
         # The lamp reports healthy: the evaluator resolves the alarm; the order is verified.
-        await resolve_active(pool, rule="lamp_failure", subject=did, by="evaluator", note="ok")
+        await close_alert(pool, Rule.LAMP_FAILURE, did)
         watched = (await http.post("/work-orders/watch", headers=operator)).json()
         assert oid in watched["verified"]
         done = (await http.get("/work-orders", params={"status": "verified"})).json()

@@ -18,7 +18,7 @@ from alerts.service import OperationsService
 from alerts.vocabulary import SEVERITY_OF, FloodLevel, Rule
 from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.alerts import Alert, Change, raise_alert
+from core.storage.alerts import Alert, Change, clear_active, raise_alert
 from core.storage.devices import DeviceRow, upsert_devices
 from core.wire import Topics
 from tests.support.mqtt import publish_all
@@ -112,3 +112,11 @@ async def open_alert(
             value=value,
             observed_at=datetime.now(UTC) if value is not None else None,
         )
+
+
+async def close_alert(
+    pool: asyncpg.Pool, rule: Rule, subject: str, note: str = "ok"
+) -> Alert | None:
+    """Resolve the standing (rule, subject) alert, as the evaluator does when it clears."""
+    async with pool.acquire() as conn, conn.transaction():
+        return await clear_active(conn, rule=rule, subject=subject, note=note)
