@@ -13,6 +13,7 @@ COPY devices ./devices
 COPY dashboards ./dashboards
 COPY simulators ./simulators
 COPY alerts ./alerts
+COPY workorders ./workorders
 COPY commands ./commands
 COPY lorawan ./lorawan
 RUN python -m build --wheel --outdir /wheels .

@@ -24,7 +24,15 @@ class FloodThresholds(BaseModel):
     siaga: float = 400.0
     awas: float = 500.0
     hysteresis_cm: float = Field(
-        default=10.0, ge=0, description="A level is left only this far below its threshold."
+        default=10.0,
+        ge=0,
+        description="Deadband: a level is left only this far below its threshold.",
+    )
+    dwell_min: float = Field(
+        default=30.0,
+        ge=0,
+        description="A lower level must hold this long (reading time) before a flood episode"
+        " steps down or ends; one low reading never ends a flood.",
     )
 
     @model_validator(mode="after")
@@ -48,6 +56,25 @@ class AlertConfig(BaseModel):
     )
 
     offline_factor: float = Field(default=DEFAULT_OFFLINE_FACTOR, gt=1)
+    offline_alarm_after_s: float = Field(
+        default=7200.0,
+        ge=0,
+        description="One device silent is shown as offline on the page at once (a state);"
+        " it becomes an alarm only after this long (or its kind's silence, if longer). A"
+        " node that goes down is an alarm at once: it takes the devices behind it along.",
+    )
+    stale_uplink_min: int = Field(
+        default=3,
+        ge=2,
+        description="This many devices behind one node with late data make one alarm about"
+        " that uplink; fewer are only shown as stale on the devices.",
+    )
+    stale_fleet_min: int = Field(
+        default=5,
+        ge=2,
+        description="This many devices with late data at once (not explained by an uplink)"
+        " make one alarm about ingest; fewer are only shown as stale on the devices.",
+    )
     backlog_window_s: float = Field(
         default=120.0, ge=0, description="Stale-data alerts wait this long after a backlog moved."
     )
@@ -61,6 +88,12 @@ class AlertConfig(BaseModel):
     rise_min_span_min: float = Field(default=10.0, ge=0)
     rise_cm_per_h: float = Field(default=50.0, gt=0)
     rise_clear_cm_per_h: float = Field(default=20.0, ge=0)
+    rise_clear_dwell_min: float = Field(
+        default=30.0,
+        ge=0,
+        description="A fast-rise alarm clears only after the rise stayed below"
+        " rise_clear_cm_per_h this long (reading time).",
+    )
 
     lamps_on_from: time = time(18, 30)
     lamps_on_until: time = time(5, 30)
@@ -114,6 +147,7 @@ def thresholds_for(config: AlertConfig, meta: AlertMetadata, device_id: str) -> 
         siaga=bands.siaga,
         awas=bands.awas,
         hysteresis_cm=config.flood_default.hysteresis_cm,
+        dwell_min=config.flood_default.dwell_min,
     )
 
 

@@ -1,9 +1,12 @@
 """The alert evaluator: rules run on each committed batch (via NOTIFY) and on a timer.
 
-Per batch: flood level (with hysteresis and escalation) and rate of rise, node latency and
-loss over a window, and a device coming back. On the timer: offline devices and nodes (one
-alert per down node, not one per device behind it), stale data (not while a backlog is
-still moving a device's clock forward), and the street-light pass. Lamps are also judged a
+Per batch: flood episodes (one alert per gauge per flood: escalation at once, de-escalation
+after a deadband and a per-station dwell; see alerts/levels.py) and rate of rise, node
+latency and loss over a window, and a device coming back. On the timer: shelved alarms whose
+time is up return, offline devices and nodes (one alert per down node, not one per device
+behind it), late data (one alarm per cause when many devices are late at once, never one per
+device; not while a backlog is still moving a device's clock forward), and the street-light
+pass. Lamps are also judged a
 few seconds after their readings arrive, once a whole feeder has had time to report.
 
 Thresholds, feeders and uplinks come from the device registry, re-read every few seconds;
@@ -25,14 +28,17 @@ import asyncpg
 
 from alerts import simclock
 from alerts.config import AlertConfig, thresholds_for, uplink_of
-from alerts.levels import LEVELS, SEVERITY, next_level, threshold_of
+from alerts.late_data import late_devices, late_groups
+from alerts.levels import GaugeState, next_level, step, threshold_of
 from alerts.lights import judge_lamps
 from alerts.sink import AlertSink
+from alerts.vocabulary import FloodLevel, Rule
 from core.kinds import KindRegistry
-from core.storage.alert_inputs import device_names, liveness, node_windows, rise_windows
+from core.storage.alert_inputs import Liveness, device_names, liveness, node_windows, rise_windows
 from core.storage.alert_metadata import AlertMetadata, load_alert_metadata
 from core.storage.alerts import get_levels, set_level
 from core.storage.events import announce
+from core.storage.fleet import DeviceStatus, device_statuses
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +82,9 @@ class AlertEvaluator:
         self._sink = sink
         self._clock = clock
         self._levels: dict[str, str] = {}
+        self._gauges: dict[str, GaugeState] = {}
+        self._rise_calm_since: dict[str, datetime] = {}
+        self._fleet: dict[str, DeviceStatus] | None = None
         self._online: dict[str, bool] = {}
         self._newest: dict[str, datetime] = {}
         self._advanced: dict[str, datetime] = {}
@@ -97,7 +106,9 @@ class AlertEvaluator:
         return self._meta
 
     async def refresh_metadata(self) -> None:
-        """Re-read the registry; gauges whose thresholds changed are judged again at once."""
+        """Re-read the registry; gauges whose thresholds changed are judged again at once,
+        and registrations, status changes and decommissions are announced on the stream."""
+        await self._follow_fleet()
         async with self._meta_lock:
             old = self._meta
             self._meta = await load_alert_metadata(self._pool)
@@ -125,6 +136,29 @@ class AlertEvaluator:
             log.info("alerts: thresholds changed for %d gauge(s); judging again", len(items))
             await self._flood(items, rise=False)
 
+    async def _follow_fleet(self) -> None:
+        """Announce ``state`` items for devices registered, re-statused or removed since the
+        last look, so open pages follow the fleet without a reload (``registry`` says which)."""
+        now = await device_statuses(self._pool)
+        before, self._fleet = self._fleet, now
+        if before is None:
+            return
+        items: list[dict[str, Any]] = []
+        for d, s in now.items():
+            old = before.get(d)
+            if old is None:
+                items.append(
+                    {"device_id": d, "kind": s.kind, "status": s.status, "registry": "registered"}
+                )
+            elif old.status != s.status:
+                items.append(
+                    {"device_id": d, "kind": s.kind, "status": s.status, "registry": "status"}
+                )
+        for d in before.keys() - now.keys():
+            items.append({"device_id": d, "kind": before[d].kind, "registry": "removed"})
+        if items:
+            await announce(self._pool, "state", items)
+
     def silence(self, kind: str) -> timedelta:
         k = self._kinds.get(kind)
         return timedelta(seconds=(k.interval_s if k else 900) * self._c.offline_factor)
@@ -144,11 +178,9 @@ class AlertEvaluator:
             if d not in self._newest or t > self._newest[d]:
                 self._newest[d] = t
                 self._advanced[d] = now
-            await self._sink.clear("device_offline", d, "device reports again")
+            await self._sink.clear(Rule.DEVICE_OFFLINE, d, "device reports again")
             if it["kind"] == "network_node":
-                await self._sink.clear("node_down", d, "node reports again")
-            if now - t <= self.silence(it["kind"]):
-                await self._sink.clear("stale_data", d, "data is current again")
+                await self._sink.clear(Rule.NODE_DOWN, d, "node reports again")
             if self._online.get(d) is False:
                 back.append(
                     {"device_id": d, "kind": it["kind"], "online": True, "time": it["time"]}
@@ -178,36 +210,59 @@ class AlertEvaluator:
     async def _flood(self, items: list[dict[str, Any]], *, rise: bool = True) -> None:
         meta = await self.metadata()
         ids = sorted({it["device_id"] for it in items})
-        unknown = [d for d in ids if d not in self._levels]
+        unknown = [d for d in ids if d not in self._gauges]
         if unknown:
             self._levels.update(await get_levels(self._pool, unknown))
+            for d in unknown:
+                self._gauges[d] = GaugeState(FloodLevel(self._levels.get(d, FloodLevel.NORMAL)))
         names = await device_names(self._pool, ids)
         changes: list[dict[str, Any]] = []
-        for it in items:
+        for it in sorted(items, key=lambda it: it["time"]):
             d = it["device_id"]
             value = float(it["values"]["water_level"])
+            t = datetime.fromisoformat(it["time"])
             th = thresholds_for(self._c, meta, d)
-            cur = self._levels.get(d)
-            new = next_level(value, cur or "NORMAL", th)
-            if new != cur:
+            before = self._gauges[d]
+            if rise:
+                after = step(before, value, t, th)
+            else:  # the thresholds changed: the level follows them at once, no dwell
+                after = GaugeState(next_level(value, before.level, th), t)
+            self._gauges[d] = after
+            new = after.level
+            if new != self._levels.get(d):
                 await set_level(self._pool, d, new)
                 self._levels[d] = new
                 changes.append(
                     {"device_id": d, "kind": "flood_gauge", "level": new, "time": it["time"]}
                 )
-            if new == "NORMAL":
-                await self._sink.clear("flood_level", d, f"water level {value:.0f} cm: NORMAL")
+            if new is FloodLevel.NORMAL:
+                await self._sink.clear(
+                    Rule.FLOOD_LEVEL,
+                    d,
+                    f"water level {value:.0f} cm: NORMAL for {th.dwell_min:g} min",
+                    observed_at=t,
+                    value=value,
+                )
                 continue
-            limit = threshold_of(new, th)
+            peak, peak_at = self._sink.peak(Rule.FLOOD_LEVEL, d)
+            if peak is None or peak_at is None or value > peak:
+                peak, peak_at = value, t
             await self._sink.raise_(
-                "flood_level",
+                Rule.FLOOD_LEVEL,
                 d,
                 device_id=d,
-                severity=SEVERITY[new],
-                message=f"{names.get(d, d)}: water level {value:.0f} cm, {new}"
-                f" (threshold {limit:.0f} cm)",
-                details={"level": new, "value": value, "time": it["time"], "threshold": limit},
-                level=LEVELS.index(new),
+                facts={
+                    "name": names.get(d, d),
+                    "level": new.value,
+                    "value": value,
+                    "time": t,
+                    "threshold": threshold_of(new, th) or 0.0,
+                    "peak": peak,
+                    "peak_time": peak_at,
+                },
+                level=new,
+                value=value,
+                observed_at=t,
             )
         if changes:
             await announce(self._pool, "state", changes)
@@ -220,20 +275,29 @@ class AlertEvaluator:
             if span_h * 60 < max(c.rise_min_span_min, 0.001):
                 continue
             rate = (w.last_level - w.first_level) / span_h
+            if rate >= c.rise_clear_cm_per_h:
+                self._rise_calm_since.pop(w.device_id, None)
             if rate >= c.rise_cm_per_h:
                 fast = rate >= 2 * c.rise_cm_per_h
                 await self._sink.raise_(
-                    "flood_rise",
+                    Rule.FLOOD_RISE,
                     w.device_id,
                     device_id=w.device_id,
-                    severity="critical" if fast else "warning",
-                    message=f"{names.get(w.device_id, w.device_id)}: water rising"
-                    f" {'fast, ' if fast else ''}over {c.rise_cm_per_h:.0f} cm/h",
-                    details={"rate_cm_per_h": round(rate, 1), "window_min": c.rise_window_min},
-                    level=2 if fast else 1,
+                    facts={
+                        "name": names.get(w.device_id, w.device_id),
+                        "rate": round(rate, 1),
+                        "limit": c.rise_cm_per_h,
+                    },
+                    variant="fast" if fast else "",
+                    affected=2 if fast else 1,
                 )
             elif rate < c.rise_clear_cm_per_h:
-                await self._sink.clear("flood_rise", w.device_id, f"rise slowed to {rate:.0f} cm/h")
+                # an off-delay in reading time: a mixed feed's one flat window does not clear it
+                calm = self._rise_calm_since.setdefault(w.device_id, w.last_time)
+                if w.last_time - calm >= timedelta(minutes=c.rise_clear_dwell_min):
+                    await self._sink.clear(
+                        Rule.FLOOD_RISE, w.device_id, f"rise slowed to {rate:.0f} cm/h"
+                    )
 
     async def _nodes(self, newest: dict[str, datetime]) -> None:
         c = self._c
@@ -245,16 +309,19 @@ class AlertEvaluator:
                 continue
             if w.samples >= c.latency_min_samples and w.avg > c.latency_ms:
                 await self._sink.raise_(
-                    "node_latency",
+                    Rule.NODE_LATENCY,
                     w.device_id,
                     device_id=w.device_id,
-                    severity="warning",
-                    message=f"Node {w.device_id}: latency above {c.latency_ms:.0f} ms"
-                    f" ({c.latency_window_min:.0f}-min average)",
-                    details={"avg_ms": round(w.avg, 1), "samples": w.samples},
+                    facts={
+                        "name": w.device_id,
+                        "avg": round(w.avg, 1),
+                        "samples": w.samples,
+                        "window": c.latency_window_min,
+                        "limit": c.latency_ms,
+                    },
                 )
             elif w.avg < c.latency_clear_ms:
-                await self._sink.clear("node_latency", w.device_id, "latency back to normal")
+                await self._sink.clear(Rule.NODE_LATENCY, w.device_id, "latency back to normal")
         loss = await node_windows(
             self._pool, newest, "packet_loss", timedelta(minutes=c.loss_window_min)
         )
@@ -263,16 +330,19 @@ class AlertEvaluator:
                 continue
             if w.samples >= c.loss_min_samples and w.min > c.loss_pct:
                 await self._sink.raise_(
-                    "node_loss",
+                    Rule.NODE_LOSS,
                     w.device_id,
                     device_id=w.device_id,
-                    severity="warning",
-                    message=f"Node {w.device_id}: packet loss above {c.loss_pct:g} % for"
-                    f" {c.loss_window_min:g} min",
-                    details={"avg_pct": round(w.avg, 2), "samples": w.samples},
+                    facts={
+                        "name": w.device_id,
+                        "avg": round(w.avg, 2),
+                        "samples": w.samples,
+                        "window": c.loss_window_min,
+                        "limit": c.loss_pct,
+                    },
                 )
             elif w.avg < c.loss_clear_pct:
-                await self._sink.clear("node_loss", w.device_id, "packet loss back to normal")
+                await self._sink.clear(Rule.NODE_LOSS, w.device_id, "packet loss back to normal")
 
     # ---- lamps, a moment after they report ----------------------------------------------
 
@@ -305,6 +375,7 @@ class AlertEvaluator:
     async def tick(self) -> None:
         self.stats.ticks += 1
         await self._sink.load()
+        await self._sink.return_shelved(self._clock())
         await self._liveness()
         await self.lamps()
 
@@ -341,48 +412,78 @@ class AlertEvaluator:
             up = uplink_of(self._c, meta, d)
             if up is not None and (up in down or up in quiet):
                 behind.setdefault(up, []).append(d)
-                await self._sink.clear("device_offline", d, f"covered by node_down of {up}")
+                await self._sink.clear(Rule.DEVICE_OFFLINE, d, f"covered by node_down of {up}")
                 continue
+            if quiet_s[d] <= self._c.offline_alarm_after_s:
+                continue  # offline is shown on the device; not yet an alarm
             await self._sink.raise_(
-                "device_offline",
+                Rule.DEVICE_OFFLINE,
                 d,
                 device_id=d,
-                severity="warning",
-                message=f"{r.name or d} ({d}) silent since {simclock.last_seen(r).isoformat()}",
-                details={"last_received_at": r.received_at.isoformat(), "kind": r.kind},
+                facts={
+                    "name": r.name or d,
+                    "device": d,
+                    "since": simclock.last_seen(r),
+                    "kind": r.kind,
+                },
             )
         for n in sorted(down):
             r = silent[n]
             await self._sink.raise_(
-                "node_down",
+                Rule.NODE_DOWN,
                 n,
                 device_id=n,
-                severity="critical",
-                message=f"Node {r.name or n} ({n}) down since {simclock.last_seen(r).isoformat()};"
-                f" {len(behind[n])} device(s) behind it silent too",
-                details={"last_received_at": r.received_at.isoformat(), "behind": behind[n]},
+                facts={
+                    "name": r.name or n,
+                    "device": n,
+                    "since": simclock.last_seen(r),
+                    "behind_count": len(behind[n]),
+                    "behind": sorted(behind[n]),
+                },
+                affected=1 + len(behind[n]),
             )
-        for n in self._sink.subjects("node_down") - down:
-            await self._sink.clear("node_down", n, "node reports again")
-        for d in self._sink.subjects("device_offline") - set(silent):
-            await self._sink.clear("device_offline", d, "device reports again")
-        window = timedelta(seconds=self._c.backlog_window_s)
-        for r in rows:
-            if r.device_id in silent or simclock.is_simulated(r):
-                continue
-            if now - r.time > self.silence(r.kind):
-                if now - self._advanced.get(r.device_id, self._started) <= window:
-                    continue  # a backlog is still arriving: give it time
-                await self._sink.raise_(
-                    "stale_data",
-                    r.device_id,
-                    device_id=r.device_id,
-                    severity="info",
-                    message=f"{r.name or r.device_id} ({r.device_id}) reports, but its newest"
-                    f" reading is from {r.time.isoformat()}",
-                    details={"newest_time": r.time.isoformat()},
-                )
-            else:
-                await self._sink.clear("stale_data", r.device_id, "data is current again")
+        for n in self._sink.subjects(Rule.NODE_DOWN) - down:
+            await self._sink.clear(Rule.NODE_DOWN, n, "node reports again")
+        for d in self._sink.subjects(Rule.DEVICE_OFFLINE) - set(silent):
+            await self._sink.clear(Rule.DEVICE_OFFLINE, d, "device reports again")
+        # simulated devices are judged by their run's clock: never late by the wall clock
+        await self._stale(
+            [r for r in rows if r.device_id not in silent and not simclock.is_simulated(r)],
+            now,
+            meta,
+        )
         if changes:
             await announce(self._pool, "state", changes)
+
+    async def _stale(self, rows: list[Liveness], now: datetime, meta: AlertMetadata) -> None:
+        """One alarm per cause of late data, none per device (alerts/late_data.py)."""
+        late = late_devices(
+            rows,
+            now,
+            silence=self.silence,
+            advanced=self._advanced,
+            started=self._started,
+            backlog_window=timedelta(seconds=self._c.backlog_window_s),
+        )
+        groups = late_groups(
+            late,
+            uplink_of=lambda d: uplink_of(self._c, meta, d),
+            uplink_min=self._c.stale_uplink_min,
+            fleet_min=self._c.stale_fleet_min,
+        )
+        for g in groups:
+            await self._sink.raise_(
+                Rule.STALE_DATA,
+                g.subject,
+                device_id=None,
+                facts={
+                    "cause": g.cause,
+                    "count": len(g.devices),
+                    "newest": max(r.time for r in g.devices),
+                    "devices": sorted(r.device_id for r in g.devices),
+                },
+                variant=g.variant,
+                affected=len(g.devices),
+            )
+        for subject in self._sink.subjects(Rule.STALE_DATA) - {g.subject for g in groups}:
+            await self._sink.clear(Rule.STALE_DATA, subject, "data is current again")

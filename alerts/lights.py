@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from alerts.config import AlertConfig, feeder_of
 from alerts.sink import AlertSink
+from alerts.vocabulary import Rule
 from core.storage.alert_inputs import Liveness
 from core.storage.alert_metadata import AlertMetadata
 
@@ -87,42 +88,35 @@ async def judge_lamps(
             for d in lamps_on:
                 covered[d] = feeder
             await sink.raise_(
-                "feeder_outage",
+                Rule.FEEDER_OUTAGE,
                 subject,
                 device_id=None,
-                severity="critical",
-                message=f"Feeder {feeder}: {len(dark_here)} of {len(lamps_on)} lamps dark at"
-                " night; likely a supply outage, not lamp failures",
-                details={"feeder": feeder, "lamps": sorted(dark_here), "of": len(lamps_on)},
-                level=1,
+                facts={
+                    "feeder": feeder,
+                    "dark": len(dark_here),
+                    "of": len(lamps_on),
+                    "lamps": sorted(dark_here),
+                },
+                affected=len(dark_here),
             )
         elif len(dark_here) < 2 or share < c.feeder_fraction / 2:
-            await sink.clear("feeder_outage", subject, "lamps on the feeder draw power again")
+            await sink.clear(Rule.FEEDER_OUTAGE, subject, "lamps on the feeder draw power again")
 
     for d in sorted(failed):
         if d in covered:
-            await sink.clear("lamp_failure", d, f"covered by feeder outage {covered[d]}")
+            await sink.clear(Rule.LAMP_FAILURE, d, f"covered by feeder outage {covered[d]}")
             continue
         await sink.raise_(
-            "lamp_failure",
+            Rule.LAMP_FAILURE,
             d,
             device_id=d,
-            severity="warning",
-            message=f"Lamp {names[d]} ({d}) draws no power at night",
-            details={"feeder": feeder_of(c, meta, d)},
+            facts={"name": names[d], "device": d, "feeder": feeder_of(c, meta, d) or ""},
         )
-    for d in sink.subjects("lamp_failure") - failed:
+    for d in sink.subjects(Rule.LAMP_FAILURE) - failed:
         if d in healthy or d in covered:
-            await sink.clear("lamp_failure", d, "lamp draws power again")
+            await sink.clear(Rule.LAMP_FAILURE, d, "lamp draws power again")
 
     for d in sorted(burning):
-        await sink.raise_(
-            "day_burner",
-            d,
-            device_id=d,
-            severity="info",
-            message=f"Lamp {names[d]} ({d}) is on in daylight",
-            details={},
-        )
-    for d in sink.subjects("day_burner") - burning:
-        await sink.clear("day_burner", d, "lamp is off in daylight, or it is night")
+        await sink.raise_(Rule.DAY_BURNER, d, device_id=d, facts={"name": names[d], "device": d})
+    for d in sink.subjects(Rule.DAY_BURNER) - burning:
+        await sink.clear(Rule.DAY_BURNER, d, "lamp is off in daylight, or it is night")

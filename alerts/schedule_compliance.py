@@ -12,8 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-RULE = "schedule_not_followed"
-SEVERITY = "info"
+from alerts.vocabulary import Rule
+
+RULE = Rule.SCHEDULE_NOT_FOLLOWED
 
 
 @dataclass(frozen=True, slots=True)

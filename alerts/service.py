@@ -65,7 +65,7 @@ class OperationsService:
             attempts=config.webhook_attempts,
             backoff_s=config.webhook_backoff_s,
         )
-        self.sink = AlertSink(pool, self.dispatcher)
+        self.sink = AlertSink(pool, self.dispatcher, tz=config.timezone)
         self.evaluator = AlertEvaluator(pool, kinds, config, self.sink, clock)
         self.ready = asyncio.Event()
         self._queue: asyncio.Queue[str] = asyncio.Queue()

@@ -10,13 +10,16 @@ from fastapi import Depends, FastAPI
 
 from api import docs, errors, strict
 from api.headers import SecurityHeaders
+from api.idempotency import IdempotencyMiddleware
 from api.limits import HeavyLimiter
 from api.live import EventHub
 from api.routes import (
     alerts,
     commands,
+    dead_letters,
     devices,
     energy,
+    enrolments,
     health,
     history,
     keys,
@@ -24,6 +27,7 @@ from api.routes import (
     readings,
     state,
     stream,
+    work_orders,
 )
 from api.state_cache import StateCache
 from core.kinds import KindRegistry
@@ -72,6 +76,8 @@ def create_app(
     app.state.heavy = HeavyLimiter(
         settings.api_heavy_slots, settings.api_heavy_queue, settings.api_heavy_wait_s
     )
+    # Added first, so it runs inside SecurityHeaders: replayed answers get the headers too.
+    app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
     app.include_router(readings.build_router(kinds))
@@ -82,9 +88,12 @@ def create_app(
         history.router,
         stream.router,
         alerts.router,
+        dead_letters.router,
         keys.router,
         commands.router,
         energy.router,
+        enrolments.router,
+        work_orders.router,
     ):
         app.include_router(router)
     app.include_router(ops_page.router)

@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+
+class FieldProblem(HTTPException):
+    """A refusal that names fields: ``errors`` holds ``{field, pesan, message}`` each, so a
+    form can put the Bahasa Indonesia text (``pesan``, English in ``message``) on the field."""
+
+    def __init__(self, status: int, detail: str, errors: list[dict[str, str]]) -> None:
+        super().__init__(status, detail)
+        self.errors = errors
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -46,6 +55,15 @@ def install(app: FastAPI) -> None:
             status_code=422, content={"detail": f"a parameter was not acceptable: {exc}"}
         )
 
+    async def field_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, FieldProblem)
+        pesan = "; ".join(f"{e['field']}: {e['pesan']}" for e in exc.errors)
+        return JSONResponse(
+            status_code=exc.status_code,
+            content={"detail": exc.detail, "pesan": pesan or exc.detail, "errors": exc.errors},
+        )
+
+    app.add_exception_handler(FieldProblem, field_problem)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(asyncpg.DataError, data_error)
     _document_validation_errors(app)

@@ -7,9 +7,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Level = Literal["NORMAL", "WASPADA", "SIAGA", "AWAS"]
-AlertStatus = Literal["open", "acknowledged", "resolved"]
-Severity = Literal["info", "warning", "critical"]
+from alerts.vocabulary import AlertEvent, AlertState, FloodLevel, Priority, Severity
+
+Level = FloodLevel
 RegistryStatus = Literal["planned", "installed", "active", "maintenance", "decommissioned"]
 StateStatus = Literal[
     "planned", "installed", "active", "maintenance", "decommissioned", "online", "offline", "stale"
@@ -33,6 +33,8 @@ class DeviceState(BaseModel):
                 "values": {"water_level": 412.5, "rain": 3.2},
                 "online": True,
                 "stale": False,
+                "age_s": 95,
+                "freshness": "current",
                 "level": "SIAGA",
             }
         }
@@ -49,6 +51,12 @@ class DeviceState(BaseModel):
     values: dict[str, Any] = Field(description="Newest value of each field.")
     online: bool = Field(description="Heard from within its kind's interval x offline factor.")
     stale: bool = Field(description="Newest device time older than interval x offline factor.")
+    age_s: int | None = Field(
+        description="Age of the values (seconds since their device time); null: no data yet."
+    )
+    freshness: Literal["current", "stale", "no_data"] = Field(
+        description="current; stale (drawn grey, never counted as a current level); no_data."
+    )
     level: Level | None = Field(description="Flood warning level (gauges only, else null).")
 
 
@@ -107,32 +115,89 @@ class AlertOut(BaseModel):
                 "id": 17,
                 "rule": "flood_level",
                 "severity": "critical",
+                "priority": "high",
+                "rank": 201000001,
+                "level": "SIAGA",
                 "device_id": "AWLR-SKR-01",
                 "subject": "AWLR-SKR-01",
-                "message": "Sukaraja water level 522 cm: SIAGA (threshold 500 cm)",
+                "message": "Sukaraja: SIAGA, tinggi muka air 522 cm pukul 29/11 01:40 WIB"
+                " (batas 500 cm); puncak 522 cm pukul 29/11 01:40 WIB",
+                "message_en": "Sukaraja: SIAGA, water level 522 cm at 29/11 01:40 WIB"
+                " (threshold 500 cm); peak 522 cm at 29/11 01:40 WIB",
                 "status": "acknowledged",
                 "opened_at": "2026-11-28T18:40:00+00:00",
                 "acknowledged_at": "2026-11-28T18:45:12+00:00",
                 "acknowledged_by": "ops-desk",
                 "resolved_at": None,
                 "resolved_by": None,
+                "shelved_until": None,
+                "shelved_by": None,
+                "shelve_reason": None,
+                "peak_value": 522.0,
+                "peak_at": "2026-11-28T18:40:00+00:00",
                 "details": {"level": "SIAGA", "value": 522.0},
             }
         }
     )
-    id: int
+    id: int = Field(description="Stable id; work orders and links refer to it.")
     rule: str
     severity: Severity
+    priority: Priority = Field(description="By consequence: urgent (AWAS) ... low.")
+    rank: int = Field(description="The list's sort key: higher first.")
+    level: FloodLevel | None = Field(description="Flood level (flood alerts only).")
     device_id: str | None
-    subject: str = Field(description="What the alert is about: a device, feeder or node.")
-    message: str
-    status: AlertStatus
+    subject: str = Field(description="What the alert is about: a device, feeder, node or cause.")
+    message: str = Field(description="Bahasa Indonesia, times in WIB.")
+    message_en: str = Field(description="The same in English.")
+    status: AlertState
     opened_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
+    shelved_until: datetime | None
+    shelved_by: str | None
+    shelve_reason: str | None
+    peak_value: float | None = Field(description="Highest value of the episode (floods: cm).")
+    peak_at: datetime | None
     details: dict[str, Any]
+
+
+class AlertCounts(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"example": {"urgent": 1, "high": 2, "medium": 4, "low": 9}}
+    )
+    urgent: int
+    high: int
+    medium: int
+    low: int
+
+
+class AlertEventOut(BaseModel):
+    id: int
+    at: datetime = Field(description="When the event was recorded (UTC).")
+    observed_at: datetime | None = Field(description="Reading time that caused it, if any.")
+    event: AlertEvent
+    by: str
+    from_status: str
+    to_status: str
+    level: FloodLevel | None
+    value: float | None
+    priority: Priority | None
+    note: str
+
+
+class AlertDetail(AlertOut):
+    timeline: list[AlertEventOut] = Field(
+        description="Every journalled event, oldest first: raise, each level change with its"
+        " reading time and value, acknowledgements, shelving, and the return to normal."
+    )
+
+
+class ShelveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    minutes: float = Field(gt=0, le=7 * 24 * 60, description="How long to shelve for.")
+    reason: str = Field(min_length=3, max_length=500, description="Why (journalled).")
 
 
 class HistoryRow(BaseModel):

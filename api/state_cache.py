@@ -4,8 +4,8 @@ A wall screen asks for all 10,000 devices at once; rendering them costs far more
 finding what changed. So each device's JSON is rendered once, and every request first
 re-renders only the devices whose reading, registry row or flood level changed since the
 previous look (with a margin for batches that commit out of order), then appends the
-time-dependent ``online``/``stale`` flags. A full reload every ``full_every_s`` drops
-deleted devices.
+time-dependent ``online``/``stale`` flags and the values' age (``age_s``, ``freshness``).
+A full reload every ``full_every_s`` drops deleted devices.
 
 Requests are served from memory: no lock and no database round trip per request. A
 snapshot younger than ``max_age_s`` is served as it is; an older one starts one refresh in
@@ -185,11 +185,17 @@ class StateCache:
                     continue
             elif f.status == "decommissioned":
                 continue
+            if f.time is None:
+                age, freshness = "null", "no_data"
+            else:
+                age = str(max(0, int((now - f.time).total_seconds())))
+                freshness = "stale" if stale else "current"
             out.append(
                 (
                     device_id,
                     f'{f.body},"online":{"true" if online else "false"},'
-                    f'"stale":{"true" if stale else "false"}}}',
+                    f'"stale":{"true" if stale else "false"},'
+                    f'"age_s":{age},"freshness":"{freshness}"}}',
                 )
             )
         return out

@@ -354,7 +354,7 @@ async def evaluation_rate(url: str, end: datetime, batches: int, size: int) -> d
 
         config = AlertConfig(lamp_settle_s=3600)
         dispatcher = Dispatcher([])
-        sink = AlertSink(pool, dispatcher)
+        sink = AlertSink(pool, dispatcher, tz=config.timezone)
         await sink.load()
         evaluator = AlertEvaluator(
             pool, kinds, config, sink, clock=lambda: end + timedelta(minutes=1)

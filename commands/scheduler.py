@@ -20,13 +20,15 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
-from alerts.schedule_compliance import RULE, SEVERITY, Observation, judge
+from alerts.policy import priority_of
+from alerts.schedule_compliance import RULE, Observation, judge
+from alerts.vocabulary import SEVERITY_OF
 from commands.schedules import Schedule, ScheduleError, parse_schedule, wanted
 from commands.sending import send_to_lights
 from core.kinds import KindRegistry
 from core.storage import schedules as store
 from core.storage.alert_inputs import liveness
-from core.storage.alerts import active_alerts, raise_alert, resolve_active
+from core.storage.alerts import active_alerts, clear_active, raise_alert
 
 log = logging.getLogger(__name__)
 
@@ -132,10 +134,14 @@ class ScheduleRunner:
                 result.following.append(light.device_id)
                 if light.device_id in open_:
                     note = "the light follows its schedule again"
-                    await resolve_active(self.pool, rule=RULE, subject=light.device_id,
-                                         by="system", note=note)  # fmt: skip
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        await clear_active(conn, rule=RULE, subject=light.device_id, note=note)
             else:
                 result.disobeying.append(light.device_id)
-                await raise_alert(self.pool, rule=RULE, subject=light.device_id,
-                                  device_id=light.device_id, severity=SEVERITY,
-                                  message=verdict.message, details=verdict.details)  # fmt: skip
+                priority, rank = priority_of(RULE)
+                async with self.pool.acquire() as conn, conn.transaction():
+                    await raise_alert(conn, rule=RULE, subject=light.device_id,
+                                      device_id=light.device_id, priority=priority,
+                                      severity=SEVERITY_OF[priority], rank=rank,
+                                      message=verdict.message, message_en=verdict.message,
+                                      details=verdict.details)  # fmt: skip

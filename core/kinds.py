@@ -83,6 +83,11 @@ class DeviceKind:
     where these turn (see :func:`core.storage.events.live_readings`)."""
     commands: tuple[CommandSpec, ...] = ()
     """Commands its devices accept on ``<root>/<kind>/<id>/commands``."""
+    label_id: str = ""
+    """The name a technician reads (Bahasa Indonesia); falls back to ``label``."""
+    id_prefixes: tuple[str, ...] = ()
+    """Upper-case label prefixes that mark this kind (``AWLR`` in ``AWLR-ENIM-01``): the
+    registry infers the kind from them, so the technician does not pick it."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -97,6 +102,8 @@ class DeviceKind:
         commands = [c.name for c in self.commands]
         if len(set(commands)) != len(commands):
             raise ValueError(f"kind {self.name!r} declares a command twice")
+        if any(p != p.upper() or not p for p in self.id_prefixes):
+            raise ValueError(f"kind {self.name!r}: id prefixes are non-empty upper case")
 
     @property
     def table(self) -> str:
@@ -135,6 +142,13 @@ class KindRegistry(Mapping[str, DeviceKind]):
     def __len__(self) -> int:
         return len(self._kinds)
 
+    def kind_for_id(self, device_id: str) -> str | None:
+        """The kind whose id prefix starts any ``-``/``_``/``.``-separated part of the id
+        (``AWLR-01``, ``SIM-PJU-0001``); None when no part or more than one kind matches."""
+        parts = re.split(r"[-_.]", device_id.upper())
+        found = {k.name for k in self._kinds.values() for p in parts if p in k.id_prefixes}
+        return found.pop() if len(found) == 1 else None
+
     def with_kind(self, kind: DeviceKind) -> KindRegistry:
         return KindRegistry([*self._kinds.values(), kind])
 
@@ -144,6 +158,8 @@ F, INT, B, E = FieldType.FLOAT, FieldType.INT, FieldType.BOOL, FieldType.ENUM
 FLOOD_GAUGE = DeviceKind(
     name="flood_gauge",
     label="Flood gauge (AWLR)",
+    label_id="Pos duga air banjir (AWLR)",
+    id_prefixes=("AWLR", "TMA"),
     interval_s=300,
     judged_per_reading=("water_level",),  # the flood level's hysteresis (alerts/levels.py)
     fields=(
@@ -184,6 +200,8 @@ FLOOD_GAUGE = DeviceKind(
 STREETLIGHT = DeviceKind(
     name="streetlight",
     label="Street light (PJU)",
+    label_id="Lampu jalan (PJU)",
+    id_prefixes=("PJU", "LPJU"),
     interval_s=900,
     fields=(
         TelemetryField("power_state", E, None, "Lamp state", choices=("on", "off", "low")),
@@ -236,6 +254,8 @@ STREETLIGHT = DeviceKind(
 NETWORK_NODE = DeviceKind(
     name="network_node",
     label="Village network node",
+    label_id="Node jaringan desa",
+    id_prefixes=("NODE", "GW"),
     interval_s=60,
     fields=(
         TelemetryField(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import asyncpg
@@ -18,13 +18,21 @@ import asyncpg
 from core.broker_accounts import RESERVED_PREFIX, is_reserved_username
 from core.kinds import KindRegistry
 from core.settings import Settings
+from core.storage import photos
 from core.storage import registry as store
 from core.storage.registry import DeviceRecord, NewDevice
 from devices.broker_auth import sync_broker_auth
 from devices.credentials import mosquitto_hash, new_password
 from devices.lifecycle import Status, TransitionError, check_transition
-from devices.model import EDITABLE, DeviceInput, FieldError, validate_device
-from devices.mounting import UPLINK_KIND
+from devices.model import (
+    EDITABLE,
+    DeviceInput,
+    FieldError,
+    gauge_ready_errors,
+    normalise_id,
+    validate_device,
+)
+from devices.mounting import THRESHOLD_KINDS, THRESHOLDS, UPLINK_KIND
 from devices.region import Region
 
 log = logging.getLogger(__name__)
@@ -81,6 +89,24 @@ def _record_as_input(r: DeviceRecord) -> dict[str, Any]:
 
 
 LOCATION = frozenset({"district", "village", "latitude", "longitude"})
+CONFLICT = "updated_at"
+"""The field a conflict is reported on: the device changed after the editor loaded it."""
+
+
+def _check_expected(current: DeviceRecord, expected: datetime | None) -> None:
+    if expected is not None and current.updated_at != expected:
+        raise RegistryError(
+            409,
+            f"device {current.id!r} was changed at {current.updated_at.isoformat()}, after you"
+            " loaded it; look at the current values and send your change again",
+            [
+                FieldError(
+                    CONFLICT,
+                    "changed by someone else meanwhile; compare and choose",
+                    "sudah diubah orang lain sementara itu; bandingkan lalu pilih",
+                )
+            ],
+        )
 
 
 class Registry:
@@ -110,13 +136,17 @@ class Registry:
         models = {m.id: m for m in await store.list_models(db)}
         in_batch = {d.id: d.kind for d in devices}
         for i, d in enumerate(devices):
-            if is_reserved_username(self.settings, d.id):
+            if is_reserved_username(self.settings, d.id) or is_reserved_username(
+                self.settings, d.id.lower()
+            ):
                 out.add(
                     i,
                     FieldError(
                         "id",
                         f"{d.id!r} is reserved for the platform's own broker accounts (ids may"
                         f" not start with {RESERVED_PREFIX!r}); use another label",
+                        f"{d.id!r} dipakai akun broker platform sendiri (id tidak boleh diawali"
+                        f" {RESERVED_PREFIX!r}); pakai label lain",
                     ),
                 )
             if d.id in existing:
@@ -126,6 +156,8 @@ class Registry:
                         "id",
                         f"device {d.id!r} is already registered; edit it instead, or use"
                         " another label",
+                        f"perangkat {d.id!r} sudah terdaftar (huruf besar/kecil tidak"
+                        " dibedakan); ubah data itu, atau pakai label lain",
                     ),
                 )
             if d.model_id is not None:
@@ -136,11 +168,17 @@ class Registry:
                         FieldError(
                             "model_id",
                             f"unknown model {d.model_id!r}; register it first or leave empty",
+                            f"model {d.model_id!r} tidak dikenal; daftarkan dulu atau kosongkan",
                         ),
                     )
                 elif m.kind != d.kind:
                     out.add(
-                        i, FieldError("model_id", f"{m.id!r} is a {m.kind} model, not {d.kind}")
+                        i,
+                        FieldError(
+                            "model_id",
+                            f"{m.id!r} is a {m.kind} model, not {d.kind}",
+                            f"{m.id!r} adalah model {m.kind}, bukan {d.kind}",
+                        ),
                     )
             if d.uplink_id is not None:
                 kind = existing.get(d.uplink_id) or in_batch.get(d.uplink_id)
@@ -151,13 +189,17 @@ class Registry:
                             "uplink_id",
                             f"uplink {d.uplink_id!r} is not registered; register the network"
                             " node first or leave empty",
+                            f"uplink {d.uplink_id!r} belum terdaftar; daftarkan node jaringannya"
+                            " dulu atau kosongkan",
                         ),
                     )
                 elif kind != UPLINK_KIND:
                     out.add(
                         i,
                         FieldError(
-                            "uplink_id", f"uplink {d.uplink_id!r} is a {kind}, not a {UPLINK_KIND}"
+                            "uplink_id",
+                            f"uplink {d.uplink_id!r} is a {kind}, not a {UPLINK_KIND}",
+                            f"uplink {d.uplink_id!r} adalah {kind}, bukan node jaringan",
                         ),
                     )
         return out
@@ -224,8 +266,15 @@ class Registry:
         return issued
 
     async def update(
-        self, device_id: str, patch: Mapping[str, object], *, actor: str
+        self,
+        device_id: str,
+        patch: Mapping[str, object],
+        *,
+        actor: str,
+        expected: datetime | None = None,
     ) -> DeviceRecord:
+        """Edit a device; with ``expected`` (the ``updated_at`` the editor saw), refuse with
+        409 when someone else changed it meanwhile instead of overwriting their change."""
         unknown = set(patch) - set(EDITABLE) - {"id", "kind"}
         if "status" in unknown:
             raise RegistryError(
@@ -237,8 +286,15 @@ class Registry:
             )
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
+            _check_expected(current, expected)
+            device_id = current.id
             for fixed in ("id", "kind"):
-                if fixed in patch and patch[fixed] != getattr(current, fixed):
+                if fixed not in patch:
+                    continue
+                given = patch[fixed]
+                if fixed == "id" and isinstance(given, str):
+                    given = current.id if normalise_id(given) == current.id.upper() else given
+                if given != getattr(current, fixed):
                     raise RegistryError(
                         422,
                         f"{fixed} cannot change (it is on the label); decommission this device"
@@ -274,15 +330,31 @@ class Registry:
 
     async def _locked(self, conn: Any, device_id: str) -> DeviceRecord:
         current = await store.get_record(conn, device_id, lock=True)
+        if current is None and normalise_id(device_id) != device_id:
+            current = await store.get_record(conn, normalise_id(device_id), lock=True)
         if current is None:
-            raise RegistryError(404, f"device {device_id!r} is not registered")
+            raise RegistryError(
+                404,
+                f"device {device_id!r} is not registered",
+                [FieldError("id", "not registered", f"{device_id!r} belum terdaftar")],
+            )
         return current
 
     async def change_status(
-        self, device_id: str, target: str, *, actor: str, note: str | None = None
+        self,
+        device_id: str,
+        target: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        guard: Callable[[DeviceRecord], None] | None = None,
+        expected: datetime | None = None,
     ) -> DeviceRecord:
+        """Move the device along its lifecycle; ``guard`` may refuse a decommissioning
+        (raising RegistryError) after the row is locked."""
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
+            _check_expected(current, expected)
             try:
                 new = check_transition(current.status, target)
             except TransitionError as exc:
@@ -293,7 +365,23 @@ class Registry:
                 raise RegistryError(
                     422,
                     "latitude: set the device's location before it goes to " + new.value,
+                    [
+                        FieldError(
+                            "latitude",
+                            "set the device's location before it goes to " + new.value,
+                            "isi lokasi perangkat (lintang dan bujur) dulu",
+                        )
+                    ],
                 )
+            if new is Status.ACTIVE and current.kind in THRESHOLD_KINDS:
+                missing = gauge_ready_errors(
+                    current.mounting, [getattr(current, t) for t in THRESHOLDS]
+                )
+                if missing:
+                    raise RegistryError(422, "; ".join(map(str, missing)), missing)
+            if new is Status.DECOMMISSIONED and guard is not None:
+                guard(current)
+            device_id = current.id
             await store.update_device(conn, device_id, {"status": new.value})
             await store.add_journal(
                 conn,
@@ -316,18 +404,79 @@ class Registry:
         assert record is not None
         return record
 
+    async def decommission(
+        self, device_id: str, *, reason: str, confirm_id: str, actor: str
+    ) -> DeviceRecord:
+        """Retire a device for good, only with a reason and its id typed again."""
+        why = reason.strip()
+        errors = []
+        if len(why) < 3:
+            errors.append(
+                FieldError(
+                    "reason",
+                    "say why the device is retired (it is kept in the journal)",
+                    "tulis alasan perangkat dinonaktifkan (disimpan di jurnal)",
+                )
+            )
+
+        def confirmed(current: DeviceRecord) -> None:
+            if normalise_id(confirm_id) != normalise_id(current.id):
+                errors.append(
+                    FieldError(
+                        "confirm_id",
+                        f"type the device id {current.id} to confirm; decommissioning is final",
+                        f"ketik id perangkat {current.id} untuk memastikan; penonaktifan"
+                        " tidak bisa dibatalkan",
+                    )
+                )
+            if errors:
+                raise RegistryError(422, "; ".join(map(str, errors)), errors)
+
+        return await self.change_status(
+            device_id, Status.DECOMMISSIONED.value, actor=actor, note=why, guard=confirmed
+        )
+
     async def add_note(self, device_id: str, note: str, *, actor: str) -> None:
         text = note.strip()
         if not text:
-            raise RegistryError(422, "note: write something (it is kept in the journal)")
+            raise RegistryError(
+                422,
+                "note: write something (it is kept in the journal)",
+                [FieldError("note", "write something", "tulis catatannya dulu")],
+            )
         async with self.pool.acquire() as conn, conn.transaction():
-            await self._locked(conn, device_id)
-            await store.add_journal(conn, device_id, actor=actor, action="note", note=text[:4000])
+            current = await self._locked(conn, device_id)
+            await store.add_journal(conn, current.id, actor=actor, action="note", note=text[:4000])
+
+    async def add_photo(self, device_id: str, data: bytes, *, content_type: str, actor: str) -> int:
+        """Store a photo of the device and journal it; its id."""
+        if content_type not in photos.CONTENT_TYPES:
+            raise RegistryError(
+                415,
+                f"photo: send {', '.join(sorted(photos.CONTENT_TYPES))}, not {content_type!r}",
+                [FieldError("photo", "not a JPEG, PNG or WebP image", "bukan foto JPEG/PNG/WebP")],
+            )
+        if not data or len(data) > photos.MAX_BYTES:
+            raise RegistryError(
+                413,
+                f"photo: 1 byte to {photos.MAX_BYTES // 2**20} MiB; shrink it",
+                [FieldError("photo", "empty or over 2 MiB", "foto kosong atau lebih dari 2 MiB")],
+            )
+        async with self.pool.acquire() as conn, conn.transaction():
+            current = await self._locked(conn, device_id)
+            photo_id = await photos.insert_photo(
+                conn, current.id, actor=actor, content_type=content_type, data=data
+            )
+            await store.add_journal(
+                conn, current.id, actor=actor, action="photo", changes={"photo": [None, photo_id]}
+            )
+        return photo_id
 
     async def rotate(self, device_id: str, *, actor: str) -> Issued:
         password = new_password()
         async with self.pool.acquire() as conn, conn.transaction():
             current = await self._locked(conn, device_id)
+            device_id = current.id
             if current.status == Status.DECOMMISSIONED.value:
                 raise RegistryError(
                     409, f"device {device_id!r} is decommissioned; it gets no credentials"

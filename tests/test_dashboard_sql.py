@@ -13,8 +13,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from alerts.vocabulary import FloodLevel, Rule
 from core.kinds import KindRegistry
-from core.storage.alerts import raise_alert, set_level
+from core.storage.alerts import set_level
 from core.storage.batches import write_batch
 from core.storage.devices import DeviceRow, upsert_devices
 from core.storage.flood_thresholds import FloodBands, set_flood_bands
@@ -25,6 +26,7 @@ from dashboards.generate import boards, queries
 from dashboards.i18n import LANGS
 from dashboards.macros import QueryContext, VarValue
 from dashboards.query import ColumnType, SqlQuery
+from tests.support.operations import open_alert
 
 pytestmark = pytest.mark.anyio
 
@@ -79,14 +81,8 @@ async def _seed(pool: asyncpg.Pool, kinds: KindRegistry, uid: str) -> dict[str, 
         pass
     gauge = ids["flood_gauge"][0]
     await set_level(pool, gauge, "SIAGA")
-    await raise_alert(
-        pool,
-        rule="flood_level",
-        subject=gauge,
-        device_id=gauge,
-        severity="warning",
-        message=f"{gauge}: SIAGA",
-        details={},
+    await open_alert(
+        pool, Rule.FLOOD_LEVEL, gauge, device_id=gauge, level=FloodLevel.SIAGA, message="SIAGA"
     )
     return ids
 

@@ -32,7 +32,7 @@ def test_register_list_import_export_label_rotate_decommission(
     r = _cli(
         settings, tmp_path, "register", did, "--kind", "flood_gauge", "--district", "muara enim",
         "--lat", "-3.66", "--lon", "103.80", "--status", "active",
-        "--set", "station=Sukaraja", "--set", "river=Enim",
+        "--set", "station=Sukaraja", "--set", "river=Enim", "--set", "gauge_zero_m=57.2",
         "--set", "waspada_cm=300", "--set", "siaga_cm=450", "--set", "awas_cm=522",
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -94,7 +94,7 @@ def test_register_list_import_export_label_rotate_decommission(
     assert (tmp_path / f"{did}.png").read_bytes().startswith(b"\x89PNG")
     r = _cli(settings, tmp_path, "label", "--batch", f"b-{uid}")
     sheet = (tmp_path / f"labels-b-{uid}.html").read_text()
-    assert sheet.count('class="page"') == 5  # 120 labels, 27 per page
+    assert sheet.count('class="page"') == 7  # 120 labels, 18 (60 x 40 mm) per A4 page
 
     r = _cli(settings, tmp_path, "rotate-credentials", did)
     assert r.returncode == 0

@@ -7,15 +7,16 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
+from alerts.vocabulary import FloodLevel, Rule
 from api.app import create_app
 from core.kinds import KindRegistry
 from core.settings import Settings
-from core.storage.alerts import raise_alert
 from core.storage.api_keys import create_api_key
 from core.storage.batches import write_batch
 from core.storage.devices import DeviceRow, upsert_devices
 from core.wire import Reading
 from tests.support.api import api_client
+from tests.support.operations import open_alert
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.anyio
@@ -68,6 +69,12 @@ async def test_state_flags_online_offline_stale_and_filters(
             None,
         )
         assert (by_id[never]["online"], by_id[never]["time"]) == (False, None)
+        # every value carries its age; "no data yet" is a state of its own
+        assert 110 <= f["age_s"] <= 180
+        assert f["freshness"] == "current"
+        assert by_id[old]["freshness"] == "stale"
+        assert by_id[old]["age_s"] >= 24 * 3600
+        assert (by_id[never]["age_s"], by_id[never]["freshness"]) == (None, "no_data")
         gauges = (
             await http.get("/state", params={"district": district, "kind": "flood_gauge"})
         ).json()
@@ -106,17 +113,17 @@ async def test_alert_lifecycle_through_the_api_with_roles_and_409s(
     await upsert_devices(
         pool, [DeviceRow(device, "flood_gauge", "g", "active", "Lahat", None, None)]
     )
-    alert, change = await raise_alert(
+    alert, change = await open_alert(
         pool,
-        rule="flood_level",
-        subject=device,
+        Rule.FLOOD_LEVEL,
+        device,
         device_id=device,
-        severity="warning",
+        level=FloodLevel.SIAGA,
         message="SIAGA",
         details={"level": "SIAGA"},
-        level=2,
     )
     assert change == "opened"
+    assert (alert.priority, alert.level) == ("high", "SIAGA")
     _, op_key = await create_api_key(pool, f"ops-{uid}", "operator")
     _, viewer_key = await create_api_key(pool, f"view-{uid}", "viewer")
     op = {"Authorization": f"Bearer {op_key}"}
@@ -131,13 +138,39 @@ async def test_alert_lifecycle_through_the_api_with_roles_and_409s(
         assert (r.json()["status"], r.json()["acknowledged_by"]) == ("acknowledged", f"ops-{uid}")
         again = await http.post(f"/alerts/{alert.id}/acknowledge", headers=op)
         assert again.status_code == 409
-        assert "only an open alert" in again.json()["detail"]
+        assert "acknowledged alert cannot take 'acknowledge'" in again.json()["detail"]
+        bad = await http.post(f"/alerts/{alert.id}/shelve", headers=op, json={"minutes": 30})
+        assert bad.status_code == 422
+        assert "reason" in bad.json()["detail"]
+        r = await http.post(
+            f"/alerts/{alert.id}/shelve",
+            headers=op,
+            json={"minutes": 30, "reason": "tim sudah di lokasi"},
+        )
+        assert r.status_code == 200, r.text
+        assert (r.json()["status"], r.json()["shelve_reason"]) == (
+            "shelved",
+            "tim sudah di lokasi",
+        )
+        counts = (await http.get("/alerts/counts")).json()
+        assert set(counts) == {"urgent", "high", "medium", "low"}
+        r = await http.post(f"/alerts/{alert.id}/unshelve", headers=op)
+        assert r.json()["status"] == "returned"
         r = await http.post(f"/alerts/{alert.id}/resolve", headers=op)
         assert (r.json()["status"], r.json()["resolved_by"]) == ("resolved", f"ops-{uid}")
         assert r.json()["acknowledged_at"] is not None
         again = await http.post(f"/alerts/{alert.id}/resolve", headers=op)
         assert again.status_code == 409
-        assert "already resolved" in again.json()["detail"]
+        assert "resolved alert cannot take 'resolve'" in again.json()["detail"]
+        detail = (await http.get(f"/alerts/{alert.id}")).json()
+        assert [(e["event"], e["to_status"], e["by"]) for e in detail["timeline"]] == [
+            ("raise", "open", "system"),
+            ("acknowledge", "acknowledged", f"ops-{uid}"),
+            ("shelve", "shelved", f"ops-{uid}"),
+            ("unshelve", "returned", f"ops-{uid}"),
+            ("resolve", "resolved", f"ops-{uid}"),
+        ]
+        assert detail["timeline"][2]["note"] == "tim sudah di lokasi"
         assert (await http.post("/alerts/999999999/resolve", headers=op)).status_code == 404
         history = (
             await http.get("/alerts", params={"device": device, "status": "resolved"})

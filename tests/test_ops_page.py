@@ -101,7 +101,8 @@ def test_live_page_follows_mqtt_acknowledges_and_survives_a_dropped_stream(
         # A reading published over MQTT reaches the page through the real ingest in < 2 s.
         started = time.monotonic()
         _publish_level(broker.port, gauge, 487.25)
-        feed = page.locator(f"#feed li[data-device='{gauge}']", has_text="487.25")
+        # Field labels with units, numbers in Indonesian style: "Tinggi muka air 487,25 cm".
+        feed = page.locator(f"#feed li[data-device='{gauge}']", has_text="muka air 487,25 cm")
         expect(feed).to_be_visible(timeout=2_000)
         latency = time.monotonic() - started
         print(f"MQTT publish -> on the page: {latency * 1000:.0f} ms")
@@ -117,7 +118,7 @@ def test_live_page_follows_mqtt_acknowledges_and_survives_a_dropped_stream(
         page.click("#settings-save")
         page.click(f"[data-ack='{fleet.alert_id}']")
         row = page.locator(f"li[data-alert-id='{fleet.alert_id}']")
-        expect(row).to_have_class("critical acknowledged", timeout=5_000)
+        expect(row).to_have_class("critical acknowledged prio-high", timeout=5_000)
         expect(row).to_contain_text("diakui oleh meja-operasi")
         alert = _alert(stack.db, fleet.alert_id)
         assert (alert.status, alert.acknowledged_by) == ("acknowledged", "meja-operasi")
@@ -143,7 +144,7 @@ def test_live_page_follows_mqtt_acknowledges_and_survives_a_dropped_stream(
         stack.restart_api()
         expect(page.locator("body")).to_have_attribute("data-conn", "live", timeout=15_000)
         _publish_level(broker.port, gauge, 301.5)
-        expect(page.locator(f"#feed li[data-device='{gauge}']", has_text="301.5")).to_be_visible(
+        expect(page.locator(f"#feed li[data-device='{gauge}']", has_text="301,5 cm")).to_be_visible(
             timeout=5_000
         )
         assert errors == []

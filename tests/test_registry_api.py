@@ -80,7 +80,27 @@ async def test_lifecycle_allows_only_sensible_moves_and_journals_each(
         assert code == 403
         assert "supervisor" in text
         sup = keys["supervisor"]
-        assert (await move("decommissioned", "pole knocked down", sup))[0] == 200
+        # The phone's deliberate action: a supervisor, a reason and the id typed again.
+        r = await http.post(
+            f"/devices/{did}/decommission",
+            json={"reason": "pole knocked down", "confirm_id": did.lower()},
+            headers=tech,
+        )
+        assert r.status_code == 403
+        r = await http.post(
+            f"/devices/{did}/decommission",
+            json={"reason": "pole knocked down", "confirm_id": "PJU-WRONG"},
+            headers=sup,
+        )
+        assert r.status_code == 422
+        assert [e["field"] for e in r.json()["errors"]] == ["confirm_id"]
+        assert "ketik id perangkat" in r.json()["errors"][0]["pesan"]
+        r = await http.post(
+            f"/devices/{did}/decommission",
+            json={"reason": "pole knocked down", "confirm_id": did.lower()},
+            headers=sup,
+        )
+        assert r.status_code == 200, r.text
         code, text = await move("active")
         assert code == 409
         assert "register the replacement under a new id" in text
@@ -367,7 +387,7 @@ async def test_labels_svg_png_and_batch_sheet(
         assert png.content.startswith(b"\x89PNG")
         sheet = await http.get("/device-labels", params={"batch": batch})
         assert sheet.status_code == 200
-        assert sheet.text.count('class="page"') == 2  # 27 labels per A4 page
+        assert sheet.text.count('class="page"') == 2  # 18 labels per A4 page
         assert sheet.text.count(f"LBL-{uid}-") == 30
         missing = await http.get("/device-labels", params={"batch": "nope"})
         assert missing.status_code == 404
@@ -392,10 +412,19 @@ async def test_unregistered_publishers_can_be_claimed(
         found = {u["device_id"]: u for u in (await http.get("/unregistered-devices")).json()}
         assert found[did]["kind"] == "flood_gauge"
         assert found[did]["messages"] == 3
+        place = {"district": "Tanjung Agung", "latitude": -3.8974, "longitude": 103.8125}
+        # A flood gauge is not active until its station, river, gauge zero and thresholds
+        # are known: otherwise its alerts would quietly use defaults.
         r = await http.post(
-            f"/unregistered-devices/{did}/claim",
-            json={"district": "Tanjung Agung", "latitude": -3.8974, "longitude": 103.8125,
-                  "status": "active"},
+            f"/unregistered-devices/{did}/claim", json={**place, "status": "active"},
+            headers=keys["technician"],
+        )  # fmt: skip
+        assert r.status_code == 422
+        assert {e["field"] for e in r.json()["errors"]} == {
+            "station", "river", "gauge_zero_m", "waspada_cm"
+        }  # fmt: skip
+        r = await http.post(
+            f"/unregistered-devices/{did}/claim", json={**place, "status": "installed"},
             headers=keys["technician"],
         )  # fmt: skip
         assert r.status_code == 201, r.text

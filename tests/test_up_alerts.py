@@ -60,6 +60,11 @@ def test_up_evaluates_alerts_for_its_registered_demo_fleet_and_stops_cleanly(
             )
             assert alert["details"]["threshold"] >= gauge["waspada_cm"]
             assert alert["details"]["level"] in ("WASPADA", "SIAGA", "AWAS")
+            assert alert["level"] == alert["details"]["level"]
+            assert alert["priority"] in ("urgent", "high", "medium")
+            assert "WIB" in alert["message"], alert["message"]
+            timeline = httpx.get(f"{url}/alerts/{alert['id']}", timeout=10).json()["timeline"]
+            assert timeline[0]["event"] == "raise"
             states = _poll(
                 f"{url}/state?kind=flood_gauge",
                 lambda s: any(d["device_id"] == drill and d["level"] for d in s),

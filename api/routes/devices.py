@@ -6,21 +6,24 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, NoReturn
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from api.auth import Reader, Technician, forbidden, may_silence_or_end
 from api.deps import PoolDep
+from api.errors import FieldProblem
 from api.models import Problem
 from api.routes import technician_page
 from api.routes.devices_models import (
     Credentials,
+    Decommission,
     DeviceClaim,
     DeviceCreate,
     DeviceFields,
     DeviceOut,
     DevicePage,
     DistrictOut,
+    IdCheck,
     ImportOut,
     JournalOut,
     KindOut,
@@ -28,6 +31,7 @@ from api.routes.devices_models import (
     ModelIn,
     MountingOut,
     NoteIn,
+    PhotoOut,
     Registered,
     RegistryMeta,
     StatusChange,
@@ -35,13 +39,14 @@ from api.routes.devices_models import (
 )
 from core.kinds import KindRegistry
 from core.settings import Settings
+from core.storage import photos
 from core.storage import registry as store
 from core.storage.registry import DeviceFilter, DeviceModel
 from devices import labels
 from devices.csv_io import export_csv
 from devices.importer import run_import
 from devices.lifecycle import INITIAL, TRANSITIONS, Status
-from devices.model import DEVICE_ID
+from devices.model import DEVICE_ID, check_id, normalise_id
 from devices.mounting import MOUNTING, THRESHOLD_KINDS, THRESHOLDS
 from devices.region import Region, load_region
 from devices.registry import Registry, RegistryError
@@ -63,7 +68,17 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 def _fail(exc: RegistryError) -> NoReturn:
-    raise HTTPException(exc.status, str(exc)) from None
+    raise FieldProblem(exc.status, str(exc), [e.as_dict() for e in exc.errors]) from None
+
+
+async def _bounded_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it passes ``limit`` bytes."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise HTTPException(413, f"body over {limit // 2**20} MiB; shrink the photo")
+    return bytes(body)
 
 
 def _bbox(raw: str | None) -> tuple[float, float, float, float] | None:
@@ -94,6 +109,26 @@ def filters(
 
 
 Filters = Annotated[DeviceFilter, Depends(filters)]
+
+
+def if_match(
+    if_match: Annotated[
+        str | None,
+        Header(description="The device's updated_at as loaded: refuse if changed since."),
+    ] = None,
+) -> datetime | None:
+    if if_match is None or if_match.strip() in ("", "*"):
+        return None
+    try:
+        when = datetime.fromisoformat(if_match.strip().strip('"').replace("Z", "+00:00"))
+    except ValueError:
+        raise HTTPException(422, "If-Match: give the device's updated_at (ISO 8601)") from None
+    if when.tzinfo is None:
+        raise HTTPException(422, "If-Match: give updated_at with its time zone")
+    return when
+
+
+IfMatch = Annotated[datetime | None, Depends(if_match)]
 
 
 def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
@@ -143,6 +178,8 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
                         for f in MOUNTING.get(k.name, ())
                     ],
                     thresholds=k.name in THRESHOLD_KINDS,
+                    label_id=k.label_id or k.label,
+                    id_prefixes=list(k.id_prefixes),
                 )
                 for k in kinds.values()
             ],
@@ -150,6 +187,23 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             initial_statuses=sorted(s.value for s in INITIAL),
             transitions={s.value: sorted(t.value for t in TRANSITIONS[s]) for s in Status},
             topic_root=settings.topic_root,
+            id_pattern=DEVICE_ID.pattern,
+        )
+
+    @router.get("/registry/id-check", response_model=IdCheck)
+    async def id_check(
+        pool: PoolDep, _: Reader, id: Annotated[str, Query(max_length=200)]
+    ) -> IdCheck:
+        """Is this label valid, and is it registered (case does not matter)? The phone asks
+        before the form is filled, so a wrong label is caught first."""
+        device_id, errors = check_id(id)
+        found = None if errors else await _find(pool, device_id)
+        return IdCheck(
+            id=found.id if found else device_id,
+            valid=not errors,
+            registered=found is not None,
+            kind=found.kind if found else kinds.kind_for_id(device_id),
+            errors=[e.as_dict() for e in errors],
         )
 
     @router.get("/devices", response_model=DevicePage)
@@ -386,13 +440,19 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         rows = await store.list_devices_only(pool, f, limit=10_000, offset=0)
         if not rows:
             raise HTTPException(404, "no devices match; check the batch name or ids")
-        names = {k.name: k.label for k in kinds.values()}
+        names = {k.name: k.label_id or k.label for k in kinds.values()}
         return HTMLResponse(
             labels.sheet_html(f"labels {batch or ''}", labels.sheet_pages(rows, names))
         )
 
-    async def _one(pool: Any, device_id: str) -> store.DeviceRecord:
+    async def _find(pool: Any, device_id: str) -> store.DeviceRecord | None:
         r = await store.get_record(pool, device_id)
+        if r is None and normalise_id(device_id) != device_id:
+            r = await store.get_record(pool, normalise_id(device_id))
+        return r
+
+    async def _one(pool: Any, device_id: str) -> store.DeviceRecord:
+        r = await _find(pool, device_id)
         if r is None:
             raise HTTPException(404, f"device {device_id!r} is not registered")
         return r
@@ -403,24 +463,25 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
 
     @router.patch("/devices/{device_id}", response_model=DeviceOut, responses=ERRORS)
     async def update(
-        device_id: str, body: DeviceFields, request: Request, who: Technician
+        device_id: str, body: DeviceFields, request: Request, who: Technician, expected: IfMatch
     ) -> DeviceOut:
         """Edit or move a device (journalled). Status has its own endpoint. Changing a
-        gauge's flood thresholds needs a supervisor (sending them unchanged is fine)."""
+        gauge's flood thresholds needs a supervisor (sending them unchanged is fine). With
+        ``If-Match: <updated_at>`` a change made meanwhile by someone else is refused (409)."""
         fields = body.model_dump(exclude_unset=True)
         if not may_silence_or_end(who) and _changes_thresholds(
             await _one(request.app.state.pool, device_id), fields
         ):
             raise forbidden(who, "change flood thresholds (ubah ambang banjir)")
         try:
-            r = await registry(request).update(device_id, fields, actor=who.name)
+            r = await registry(request).update(device_id, fields, actor=who.name, expected=expected)
         except RegistryError as exc:
             _fail(exc)
         return DeviceOut.of(r)
 
     @router.post("/devices/{device_id}/status", response_model=DeviceOut, responses=ERRORS)
     async def change_status(
-        device_id: str, body: StatusChange, request: Request, who: Technician
+        device_id: str, body: StatusChange, request: Request, who: Technician, expected: IfMatch
     ) -> DeviceOut:
         """Move the device along its lifecycle; decommissioning (final: it revokes the
         device's credentials) needs a supervisor."""
@@ -428,7 +489,23 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             raise forbidden(who, "decommission a device (menonaktifkan perangkat)")
         try:
             r = await registry(request).change_status(
-                device_id, body.status, actor=who.name, note=body.note
+                device_id, body.status, actor=who.name, note=body.note, expected=expected
+            )
+        except RegistryError as exc:
+            _fail(exc)
+        return DeviceOut.of(r)
+
+    @router.post("/devices/{device_id}/decommission", response_model=DeviceOut, responses=ERRORS)
+    async def decommission(
+        device_id: str, body: Decommission, request: Request, who: Technician
+    ) -> DeviceOut:
+        """Retire the device for good and revoke its credentials: needs a supervisor, a
+        reason and the device id typed again (``confirm_id``); the phone's deliberate action."""
+        if not may_silence_or_end(who):
+            raise forbidden(who, "decommission a device (menonaktifkan perangkat)")
+        try:
+            r = await registry(request).decommission(
+                device_id, reason=body.reason, confirm_id=body.confirm_id, actor=who.name
             )
         except RegistryError as exc:
             _fail(exc)
@@ -444,11 +521,41 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             _fail(exc)
         return {"status": "noted"}
 
+    @router.post(
+        "/devices/{device_id}/photos",
+        status_code=201,
+        responses={**ERRORS, 413: {"model": Problem}, 415: {"model": Problem}},
+    )
+    async def add_photo(device_id: str, request: Request, who: Technician) -> dict[str, int]:
+        """A photo of the device (body: the JPEG, PNG or WebP image, at most 2 MiB)."""
+        data = await _bounded_body(request, photos.MAX_BYTES)
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            photo_id = await registry(request).add_photo(
+                device_id, data, content_type=kind, actor=who.name
+            )
+        except RegistryError as exc:
+            _fail(exc)
+        return {"id": photo_id}
+
+    @router.get("/devices/{device_id}/photos", response_model=list[PhotoOut], responses=ERRORS)
+    async def list_device_photos(device_id: str, pool: PoolDep, _: Reader) -> list[PhotoOut]:
+        r = await _one(pool, device_id)
+        return [PhotoOut.of(p) for p in await photos.list_photos(pool, r.id)]
+
+    @router.get("/devices/{device_id}/photos/{photo_id}", response_class=Response, responses=ERRORS)
+    async def get_device_photo(device_id: str, photo_id: int, pool: PoolDep, _: Reader) -> Response:
+        r = await _one(pool, device_id)
+        found = await photos.get_photo(pool, r.id, photo_id)
+        if found is None:
+            raise HTTPException(404, f"no photo {photo_id} of {r.id}")
+        return Response(found[1], media_type=found[0])
+
     @router.get("/devices/{device_id}/journal", response_model=list[JournalOut], responses=ERRORS)
     async def journal(device_id: str, pool: PoolDep, _: Reader) -> list[JournalOut]:
         """Every change to the device, newest first."""
-        await _one(pool, device_id)
-        return [JournalOut.of(e) for e in await store.list_journal(pool, device_id)]
+        r = await _one(pool, device_id)
+        return [JournalOut.of(e) for e in await store.list_journal(pool, r.id)]
 
     @router.post("/devices/{device_id}/credentials", response_model=Credentials, responses=ERRORS)
     async def rotate(
@@ -473,13 +580,16 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     @router.get("/devices/{device_id}/label.svg", response_class=Response, responses=ERRORS)
     async def label_svg(device_id: str, pool: PoolDep, _: Reader) -> Response:
         r = await _one(pool, device_id)
-        label = kinds[r.kind].label if r.kind in kinds else r.kind
-        return Response(labels.label_svg(r, label), media_type="image/svg+xml")
+        return Response(labels.label_svg(r, _kind_label(r.kind)), media_type="image/svg+xml")
 
     @router.get("/devices/{device_id}/label.png", response_class=Response, responses=ERRORS)
     async def label_png(device_id: str, pool: PoolDep, _: Reader) -> Response:
         r = await _one(pool, device_id)
-        return Response(labels.label_png(r.id), media_type="image/png")
+        return Response(labels.label_png(r, _kind_label(r.kind)), media_type="image/png")
+
+    def _kind_label(kind: str) -> str:
+        """The kind as printed on a label: its Bahasa name."""
+        return (kinds[kind].label_id or kinds[kind].label) if kind in kinds else kind
 
     return router
 

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.storage.photos import PhotoInfo
 from core.storage.registry import DeviceRecord, JournalEntry
 from devices.registry import Issued
 
@@ -36,8 +37,10 @@ class DeviceFields(BaseModel):
 
 
 class DeviceCreate(DeviceFields):
-    id: str = Field(description="The label on the device.")
-    kind: str
+    id: str = Field(description="The label on the device; stored upper case.")
+    kind: str | None = Field(
+        default=None, description="Leave out to take it from the id's prefix (AWLR-, PJU-, ...)."
+    )
     status: str | None = Field(default=None, description="planned (default), installed or active.")
 
 
@@ -49,6 +52,20 @@ class StatusChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
     status: str
     note: str | None = None
+
+
+class Decommission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(max_length=2000, description="Why the device is retired (journalled).")
+    confirm_id: str = Field(max_length=200, description="The device id, typed again.")
+
+
+class IdCheck(BaseModel):
+    id: str = Field(description="The id as it is (or would be) stored: upper case.")
+    valid: bool
+    registered: bool
+    kind: str | None = Field(description="The registered kind, else the one its prefix names.")
+    errors: list[dict[str, str]]
 
 
 class NoteIn(BaseModel):
@@ -122,6 +139,20 @@ class JournalOut(BaseModel):
         return cls(id=e.id, at=e.at, actor=e.actor, action=e.action, changes=e.changes, note=e.note)
 
 
+class PhotoOut(BaseModel):
+    id: int
+    taken_at: datetime
+    actor: str
+    content_type: str
+    size: int
+
+    @classmethod
+    def of(cls, p: PhotoInfo) -> PhotoOut:
+        return cls(
+            id=p.id, taken_at=p.taken_at, actor=p.actor, content_type=p.content_type, size=p.size
+        )
+
+
 class LineErrorOut(BaseModel):
     line: int
     field: str | None
@@ -166,6 +197,8 @@ class KindOut(BaseModel):
     label: str
     mounting: list[MountingOut]
     thresholds: bool
+    label_id: str
+    id_prefixes: list[str]
 
 
 class DistrictOut(BaseModel):
@@ -184,6 +217,7 @@ class RegistryMeta(BaseModel):
     initial_statuses: list[str]
     transitions: dict[str, list[str]]
     topic_root: str
+    id_pattern: str = Field(description="What a device id looks like (a regular expression).")
 
 
 GeoJsonType = Literal["FeatureCollection"]

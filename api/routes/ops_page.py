@@ -6,18 +6,22 @@ on the server is its static files and the per-station flood bands its river char
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 
+from alerts.vocabulary import vocabulary_json
 from api.auth import Reader
-from api.deps import PoolDep
+from api.deps import KindsDep, PoolDep
+from api.district_outlines import district_outlines
 from api.models import Problem
 from api.params import DEVICE_ID
 from core.storage.devices import devices_by_id
 from core.storage.flood_thresholds import all_flood_bands
+from devices.region import load_region
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "ops"
 _TYPES = {
@@ -73,6 +77,67 @@ async def flood_bands(
         for b in await all_flood_bands(pool)
         if wanted is None or b.device_id in wanted
     }
+
+
+# Bahasa Indonesia labels of the built-in kinds' fields; the English label and the unit come
+# from the kind's declaration (core/kinds.py), so a new kind's fields show their description.
+FIELD_LABELS_ID = {
+    "water_level": "Tinggi muka air",
+    "rain": "Curah hujan",
+    "battery_v": "Tegangan baterai",
+    "rssi": "Sinyal seluler",
+    "power_source": "Sumber daya",
+    "power_state": "Status lampu",
+    "dim_pct": "Peredupan",
+    "active_power": "Daya aktif",
+    "energy": "Energi",
+    "voltage": "Tegangan",
+    "current": "Arus",
+    "power_factor": "Faktor daya",
+    "burning_hours": "Jam nyala",
+    "driver_temp": "Suhu driver",
+    "lamp_failure": "Lampu rusak",
+    "day_burner": "Menyala siang",
+    "uptime": "Waktu hidup",
+    "latency": "Latensi",
+    "packet_loss": "Paket hilang",
+    "rx_bps": "Unduh",
+    "tx_bps": "Unggah",
+    "clients": "Klien",
+    "board_voltage": "Tegangan papan",
+    "temperature": "Suhu",
+}
+
+
+@router.get("/ops/fields.json", include_in_schema=False)
+async def field_labels(kinds: KindsDep) -> dict[str, dict[str, dict[str, str | None]]]:
+    """Per kind and field: its label in Bahasa Indonesia and English, and its unit."""
+    return {
+        k.name: {
+            f.name: {
+                "id": FIELD_LABELS_ID.get(f.name, f.description or f.name),
+                "en": f.description or f.name,
+                "unit": f.unit,
+            }
+            for f in k.fields
+        }
+        for k in kinds.values()
+    }
+
+
+@router.get("/ops/districts.geojson", include_in_schema=False)
+async def districts_geojson() -> Response:
+    """Approximate kecamatan outlines (Voronoi cells of the centres, clipped to the regency's
+    bbox) for the map without tiles; each feature says it is approximate."""
+    body = json.dumps(district_outlines(load_region()), separators=(",", ":"))
+    return Response(body, media_type="application/geo+json")
+
+
+@router.get("/ops/vocabulary.json", include_in_schema=False)
+async def vocabulary() -> dict[str, dict[str, dict[str, str]]]:
+    """Labels (Bahasa Indonesia, English) and colours of alert states, priorities, flood
+    levels and rules: the page's words come from alerts/vocabulary.py, as the API's do."""
+    return vocabulary_json()
 
 
 @router.get("/ops/{path:path}", include_in_schema=False)

@@ -1,4 +1,5 @@
-"""The technician's phone page: plain HTML/JS/CSS files, no build step."""
+"""The technician's phone page: plain HTML/JS/CSS files, no build step; an installable web
+app (manifest, service worker scoped to /technician/) that opens without a signal."""
 
 from __future__ import annotations
 
@@ -12,6 +13,13 @@ FILES = {
     "index.html": "text/html; charset=utf-8",
     "app.js": "text/javascript; charset=utf-8",
     "style.css": "text/css; charset=utf-8",
+    "offline.js": "text/javascript; charset=utf-8",
+    "tasks.js": "text/javascript; charset=utf-8",
+    "jsqr.min.js": "text/javascript; charset=utf-8",
+    "sw.js": "text/javascript; charset=utf-8",
+    "manifest.webmanifest": "application/manifest+json",
+    "icon-192.png": "image/png",
+    "icon-512.png": "image/png",
 }
 
 router = APIRouter(tags=["technician page"], include_in_schema=False)

@@ -227,12 +227,12 @@ def cmd_label(settings: Settings, kinds: KindRegistry, args: argparse.Namespace)
     if not rows:
         print("no such devices", file=sys.stderr)
         return 1
-    names = {k.name: k.label for k in kinds.values()}
+    names = {k.name: k.label_id or k.label for k in kinds.values()}
     if len(rows) == 1 and not args.batch:
         r = rows[0]
         out = Path(args.output or f"{r.id}.{'png' if args.png else 'svg'}")
         if args.png:
-            out.write_bytes(labels.label_png(r.id))
+            out.write_bytes(labels.label_png(r, names.get(r.kind, r.kind)))
         else:
             out.write_text(labels.label_svg(r, names.get(r.kind, r.kind)))
     else:

@@ -1,7 +1,13 @@
-"""Alerts and their lifecycle: open -> acknowledged -> resolved, with who and when.
+"""Alerts, their lifecycle moves and their history.
 
-At most one alert per (rule, subject) is active (not resolved), enforced by a unique partial
-index, so a condition that persists updates its alert instead of opening another.
+Every move goes through :func:`alerts.lifecycle.apply` and writes the new state and an
+``alert_events`` row in the caller's transaction (writes take a connection). At most one
+alert per (rule, subject) stands (is not resolved), enforced by a unique partial index, so a
+condition that persists updates its alert instead of opening another: a flood is one alert
+from its first WASPADA to its return to normal, with its peak and each level change.
+
+Journalled: raise, escalate, deescalate, acknowledge, shelve, unshelve, clear, resolve.
+Fact refreshes (``update``: a new value at the same level) only rewrite the row.
 """
 
 from __future__ import annotations
@@ -9,12 +15,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import asyncpg
 
-Change = Literal["opened", "escalated", "updated", "unchanged"]
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+from alerts.lifecycle import apply
+from alerts.vocabulary import AlertEvent, AlertState, FloodLevel, Priority
+
+if TYPE_CHECKING:
+    from core.storage.pool import Conn
+
+Change = Literal["opened", "escalated", "deescalated", "updated", "unchanged"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,15 +33,24 @@ class Alert:
     id: int
     rule: str
     severity: str
+    priority: str
+    rank: int
+    level: str | None
     device_id: str | None
     subject: str
     message: str
+    message_en: str
     status: str
     opened_at: datetime
     acknowledged_at: datetime | None
     acknowledged_by: str | None
     resolved_at: datetime | None
     resolved_by: str | None
+    shelved_until: datetime | None
+    shelved_by: str | None
+    shelve_reason: str | None
+    peak_value: float | None
+    peak_at: datetime | None
     details: dict[str, Any]
 
     def as_json(self) -> dict[str, Any]:
@@ -41,120 +61,339 @@ class Alert:
         return out
 
 
-_COLS = (
-    "id, rule, severity, device_id, subject, message, status, opened_at, acknowledged_at,"
-    " acknowledged_by, resolved_at, resolved_by, details::text AS details"
-)
+@dataclass(frozen=True, slots=True)
+class AlertHistoryRow:
+    """One journalled move: what happened, when (and when it was observed), by whom."""
+
+    id: int
+    alert_id: int
+    at: datetime
+    observed_at: datetime | None
+    event: str
+    by: str
+    from_status: str
+    to_status: str
+    level: str | None
+    value: float | None
+    priority: str | None
+    note: str
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for k in self.__slots__:
+            v = getattr(self, k)
+            out[k] = v.isoformat() if isinstance(v, datetime) else v
+        return out
 
 
-def _alert(r: asyncpg.Record | dict[str, Any]) -> Alert:
+_FIELDS = [f for f in Alert.__slots__ if f != "details"]
+_COLS = ", ".join(_FIELDS) + ", details::text AS details"
+_ACOLS = ", ".join(f"a.{f}" for f in _FIELDS) + ", a.details::text AS details"
+
+
+def _alert(r: asyncpg.Record) -> Alert:
     d = dict(r.items())
-    d.pop("rank", None)
     d["details"] = json.loads(d["details"])
     return Alert(**d)
 
 
+async def _journal(
+    conn: Conn,
+    alert: Alert,
+    event: AlertEvent,
+    *,
+    before: AlertState | str,
+    by: str,
+    observed_at: datetime | None = None,
+    value: float | None = None,
+    note: str = "",
+) -> None:
+    await conn.execute(
+        "INSERT INTO alert_events (alert_id, observed_at, event, by, from_status, to_status,"
+        " level, value, priority, note) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        alert.id,
+        observed_at,
+        event.value,
+        by,
+        str(before),
+        alert.status,
+        alert.level,
+        value,
+        alert.priority,
+        note,
+    )
+
+
+def _level_rank(level: str | None) -> int:
+    return FloodLevel(level).rank if level else 0
+
+
+def _direction(current: Alert, priority: Priority, level: str | None) -> int:
+    """+1 if the condition got worse (priority or level up), -1 if better, 0 if the same."""
+    old = (Priority(current.priority).order, _level_rank(current.level))
+    new = (priority.order, _level_rank(level))
+    return (new > old) - (new < old)
+
+
 async def raise_alert(
-    pool: asyncpg.Pool,
+    conn: Conn,
     *,
     rule: str,
     subject: str,
     device_id: str | None,
+    priority: Priority,
     severity: str,
+    rank: int,
     message: str,
+    message_en: str,
     details: dict[str, Any],
-    level: int = 0,
+    level: str | None = None,
+    value: float | None = None,
+    observed_at: datetime | None = None,
 ) -> tuple[Alert, Change]:
-    """Open the (rule, subject) alert, or update the active one.
+    """Open the (rule, subject) alert, or move the standing one.
 
-    ``level`` orders escalation within a rule: a higher level than the active alert's
-    re-opens an acknowledged alert (someone must look again); a lower one only updates it.
+    Worse (higher priority or level) escalates: an acknowledged or shelved alert becomes
+    active again, someone must look. Better de-escalates and keeps the operator's state.
+    ``value``/``observed_at`` track the episode's peak. Call inside a transaction.
     """
-    payload = json.dumps({**details, "level_rank": level}, default=str)
-    async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            f"SELECT {_COLS}, (details->>'level_rank')::int AS rank FROM alerts"
-            " WHERE rule = $1 AND subject = $2 AND status <> 'resolved' FOR UPDATE",
-            rule,
-            subject,
-        )
-        if row is None:
-            new = await conn.fetchrow(
-                "INSERT INTO alerts (rule, subject, device_id, severity, message, details)"
-                " VALUES ($1, $2, $3, $4, $5, $6::jsonb)"
-                " ON CONFLICT (rule, subject) WHERE status <> 'resolved' DO NOTHING"
-                f" RETURNING {_COLS}",
-                rule,
-                subject,
-                device_id,
-                severity,
-                message,
-                payload,
-            )
-            if new is None:  # a concurrent evaluator opened it first
-                return await raise_alert(
-                    pool,
-                    rule=rule,
-                    subject=subject,
-                    device_id=device_id,
-                    severity=severity,
-                    message=message,
-                    details=details,
-                    level=level,
-                )
-            return _alert(new), "opened"
-        rank = row["rank"] or 0
-        current = _alert(row)
-        if level > rank:
-            updated = await conn.fetchrow(
-                "UPDATE alerts SET severity = $2, message = $3, details = $4::jsonb,"
-                " status = 'open', acknowledged_at = NULL, acknowledged_by = NULL,"
-                " updated_at = now() WHERE id = $1"
-                f" RETURNING {_COLS}",
-                current.id,
-                severity,
-                message,
-                json.dumps(
-                    {
-                        **details,
-                        "level_rank": level,
-                        "escalated_from": current.severity,
-                        "previously_acknowledged_by": current.acknowledged_by,
-                    },
-                    default=str,
-                ),
-            )
-            assert updated is not None
-            return _alert(updated), "escalated"
-        if level == rank and current.message == message and current.severity == severity:
-            return current, "unchanged"
-        updated = await conn.fetchrow(
-            "UPDATE alerts SET severity = $2, message = $3, details = details || $4::jsonb,"
-            f" updated_at = now() WHERE id = $1 RETURNING {_COLS}",
-            current.id,
-            severity,
-            message,
-            payload,
-        )
-        assert updated is not None
-        return _alert(updated), "updated"
-
-
-async def resolve_active(
-    pool: asyncpg.Pool, *, rule: str, subject: str, by: str, note: str
-) -> Alert | None:
-    """Resolve the active (rule, subject) alert, if any (the condition cleared)."""
-    row = await pool.fetchrow(
-        "UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = $3,"
-        " details = details || jsonb_build_object('resolution', $4::text), updated_at = now()"
-        " WHERE rule = $1 AND subject = $2 AND status <> 'resolved'"
-        f" RETURNING {_COLS}",
+    payload = json.dumps(details, default=str)
+    row = await conn.fetchrow(
+        f"SELECT {_COLS} FROM alerts WHERE rule = $1 AND subject = $2"
+        " AND status <> 'resolved' FOR UPDATE",
         rule,
         subject,
-        by,
+    )
+    if row is None:
+        new = await conn.fetchrow(
+            "INSERT INTO alerts (rule, subject, device_id, severity, priority, rank, level,"
+            " message, message_en, details, peak_value, peak_at, opened_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, $11, $12, now())"
+            " ON CONFLICT (rule, subject) WHERE status <> 'resolved' DO NOTHING"
+            f" RETURNING {_COLS}",
+            rule,
+            subject,
+            device_id,
+            severity,
+            priority.value,
+            rank,
+            level,
+            message,
+            message_en,
+            payload,
+            value,
+            observed_at if value is not None else None,
+        )
+        if new is None:  # a concurrent evaluator opened it first: move that one
+            return await raise_alert(
+                conn,
+                rule=rule,
+                subject=subject,
+                device_id=device_id,
+                priority=priority,
+                severity=severity,
+                rank=rank,
+                message=message,
+                message_en=message_en,
+                details=details,
+                level=level,
+                value=value,
+                observed_at=observed_at,
+            )
+        alert = _alert(new)
+        apply(AlertState.NORMAL, AlertEvent.RAISE)
+        await _journal(
+            conn,
+            alert,
+            AlertEvent.RAISE,
+            before=AlertState.NORMAL,
+            by="system",
+            observed_at=observed_at,
+            value=value,
+        )
+        return alert, "opened"
+    current = _alert(row)
+    direction = _direction(current, priority, level)
+    event = {1: AlertEvent.ESCALATE, -1: AlertEvent.DEESCALATE, 0: AlertEvent.UPDATE}[direction]
+    peak = current.peak_value is None or (value is not None and value > current.peak_value)
+    if (
+        event is AlertEvent.UPDATE
+        and not (peak and value is not None)
+        and (current.message, current.rank, current.details) == (message, rank, details)
+    ):
+        return current, "unchanged"
+    move = apply(current.status, event)
+    updated = await conn.fetchrow(
+        "UPDATE alerts SET severity = $2, priority = $3, rank = $4, level = $5, message = $6,"
+        " message_en = $7, details = $8::jsonb, status = $9, updated_at = now(),"
+        " acknowledged_at = CASE WHEN $10 THEN NULL ELSE acknowledged_at END,"
+        " acknowledged_by = CASE WHEN $10 THEN NULL ELSE acknowledged_by END,"
+        " shelved_until = CASE WHEN $10 THEN NULL ELSE shelved_until END,"
+        " peak_value = CASE WHEN $11 THEN $12 ELSE peak_value END,"
+        " peak_at = CASE WHEN $11 THEN $13 ELSE peak_at END"
+        f" WHERE id = $1 RETURNING {_COLS}",
+        current.id,
+        severity,
+        priority.value,
+        rank,
+        level,
+        message,
+        message_en,
+        payload,
+        move.after.value,
+        event is AlertEvent.ESCALATE,
+        peak and value is not None,
+        value,
+        observed_at,
+    )
+    assert updated is not None
+    alert = _alert(updated)
+    if event is AlertEvent.UPDATE:
+        return alert, "updated"
+    note = ""
+    if event is AlertEvent.ESCALATE and current.acknowledged_by:
+        note = f"previously acknowledged by {current.acknowledged_by}"
+    await _journal(
+        conn,
+        alert,
+        event,
+        before=current.status,
+        by="system",
+        observed_at=observed_at,
+        value=value,
+        note=note,
+    )
+    return alert, "escalated" if event is AlertEvent.ESCALATE else "deescalated"
+
+
+async def clear_active(
+    conn: Conn,
+    *,
+    rule: str,
+    subject: str,
+    note: str,
+    observed_at: datetime | None = None,
+    value: float | None = None,
+) -> Alert | None:
+    """Resolve the standing (rule, subject) alert because its condition cleared, if any."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLS} FROM alerts WHERE rule = $1 AND subject = $2"
+        " AND status <> 'resolved' FOR UPDATE",
+        rule,
+        subject,
+    )
+    if row is None:
+        return None
+    current = _alert(row)
+    move = apply(current.status, AlertEvent.CLEAR)
+    updated = await conn.fetchrow(
+        "UPDATE alerts SET status = $2, resolved_at = now(), resolved_by = 'system',"
+        " level = CASE WHEN level IS NULL THEN NULL ELSE 'NORMAL' END,"
+        " details = details || jsonb_build_object('resolution', $3::text), updated_at = now()"
+        f" WHERE id = $1 RETURNING {_COLS}",
+        current.id,
+        move.after.value,
         note,
     )
-    return None if row is None else _alert(row)
+    assert updated is not None
+    alert = _alert(updated)
+    await _journal(
+        conn,
+        alert,
+        AlertEvent.CLEAR,
+        before=current.status,
+        by="system",
+        observed_at=observed_at,
+        value=value,
+        note=note,
+    )
+    return alert
+
+
+async def _operator_move(
+    conn: Conn,
+    alert_id: int,
+    event: AlertEvent,
+    who: str,
+    sets: str,
+    args: list[Any],
+    note: str = "",
+) -> Alert | None:
+    row = await conn.fetchrow(f"SELECT {_COLS} FROM alerts WHERE id = $1 FOR UPDATE", alert_id)
+    if row is None:
+        return None
+    current = _alert(row)
+    move = apply(current.status, event)  # raises TransitionError before anything is written
+    updated = await conn.fetchrow(
+        f"UPDATE alerts SET status = $2, updated_at = now(), {sets}"
+        f" WHERE id = $1 RETURNING {_COLS}",
+        alert_id,
+        move.after.value,
+        *args,
+    )
+    assert updated is not None
+    alert = _alert(updated)
+    await _journal(conn, alert, event, before=current.status, by=who, note=note)
+    return alert
+
+
+async def acknowledge(conn: Conn, alert_id: int, who: str) -> Alert | None:
+    """Someone is on it. None if there is no such alert; TransitionError if not allowed."""
+    return await _operator_move(
+        conn,
+        alert_id,
+        AlertEvent.ACKNOWLEDGE,
+        who,
+        "acknowledged_at = now(), acknowledged_by = $3",
+        [who],
+    )
+
+
+async def resolve(conn: Conn, alert_id: int, who: str) -> Alert | None:
+    """An operator closes the alert. None if there is no such alert; TransitionError if
+    it is already resolved."""
+    return await _operator_move(
+        conn, alert_id, AlertEvent.RESOLVE, who, "resolved_at = now(), resolved_by = $3", [who]
+    )
+
+
+async def shelve(
+    conn: Conn, alert_id: int, *, who: str, until: datetime, reason: str
+) -> Alert | None:
+    """Hide the alert until ``until`` for a stated reason (journalled); it returns then."""
+    return await _operator_move(
+        conn,
+        alert_id,
+        AlertEvent.SHELVE,
+        who,
+        "shelved_until = $3, shelved_by = $4, shelve_reason = $5",
+        [until, who, reason],
+        note=reason,
+    )
+
+
+async def unshelve(conn: Conn, alert_id: int, who: str) -> Alert | None:
+    """Bring a shelved alert back before its time (it becomes ``returned``)."""
+    return await _operator_move(
+        conn, alert_id, AlertEvent.UNSHELVE, who, "shelved_until = NULL", []
+    )
+
+
+async def unshelve_due(conn: Conn, now: datetime) -> list[Alert]:
+    """Every shelved alert whose time is up, moved to ``returned`` (journalled)."""
+    ids = await conn.fetch(
+        "SELECT id FROM alerts WHERE status = $1 AND shelved_until <= $2 ORDER BY id",
+        AlertState.SHELVED.value,
+        now,
+    )
+    back: list[Alert] = []
+    for r in ids:
+        a = await _operator_move(
+            conn, r["id"], AlertEvent.UNSHELVE, "system", "shelved_until = NULL", [], "time up"
+        )
+        if a is not None:
+            back.append(a)
+    return back
 
 
 async def active_alerts(pool: asyncpg.Pool, rule: str | None = None) -> list[Alert]:
@@ -166,9 +405,19 @@ async def active_alerts(pool: asyncpg.Pool, rule: str | None = None) -> list[Ale
     return [_alert(r) for r in rows]
 
 
-async def get_alert(pool: asyncpg.Pool, alert_id: int) -> Alert | None:
+async def get_alert(pool: asyncpg.Pool | Conn, alert_id: int) -> Alert | None:
     row = await pool.fetchrow(f"SELECT {_COLS} FROM alerts WHERE id = $1", alert_id)
     return None if row is None else _alert(row)
+
+
+async def alert_history(pool: asyncpg.Pool, alert_id: int) -> list[AlertHistoryRow]:
+    """The alert's journal, oldest first."""
+    rows = await pool.fetch(
+        "SELECT id, alert_id, at, observed_at, event, by, from_status, to_status, level, value,"
+        " priority, note FROM alert_events WHERE alert_id = $1 ORDER BY id",
+        alert_id,
+    )
+    return [AlertHistoryRow(**dict(r.items())) for r in rows]
 
 
 async def list_alerts(
@@ -179,66 +428,40 @@ async def list_alerts(
     district: str | None = None,
     device_id: str | None = None,
     rule: str | None = None,
+    priority: str | None = None,
     limit: int = 500,
 ) -> list[Alert]:
-    cols = ", ".join(f"a.{c.strip()}" for c in _COLS.split(",") if "details" not in c)
+    """Standing alerts first, highest priority (rank) first, then newest; then history."""
     rows = await pool.fetch(
-        f"SELECT {cols}, a.details::text AS details FROM alerts a"
+        f"SELECT {_ACOLS} FROM alerts a"
         " LEFT JOIN devices d ON d.id = a.device_id"
         " WHERE ($1::text IS NULL OR a.status = $1)"
         " AND ($2::text IS NULL OR d.kind = $2)"
         " AND ($3::text IS NULL OR d.district = $3)"
         " AND ($4::text IS NULL OR a.device_id = $4)"
         " AND ($5::text IS NULL OR a.rule = $5)"
-        " ORDER BY a.opened_at DESC, a.id DESC LIMIT $6",
+        " AND ($7::text IS NULL OR a.priority = $7)"
+        " ORDER BY (a.status = 'resolved'), (a.status = 'shelved'), a.rank DESC,"
+        " a.opened_at DESC, a.id DESC LIMIT $6",
         status,
         kind,
         district,
         device_id,
         rule,
         limit,
+        priority,
     )
     return [_alert(r) for r in rows]
 
 
-async def acknowledge(pool: asyncpg.Pool, alert_id: int, who: str) -> Alert | str | None:
-    """Acknowledge an open alert. Returns the alert, a reason it is not allowed, or None."""
-    row = await pool.fetchrow(
-        "UPDATE alerts SET status = 'acknowledged', acknowledged_at = now(),"
-        " acknowledged_by = $2, updated_at = now() WHERE id = $1 AND status = 'open'"
-        f" RETURNING {_COLS}",
-        alert_id,
-        who,
+async def priority_counts(pool: asyncpg.Pool) -> dict[str, int]:
+    """Standing, unshelved alerts per priority (every priority present, zeros included)."""
+    rows = await pool.fetch(
+        "SELECT priority, count(*) AS n FROM alerts"
+        " WHERE status <> 'resolved' AND status <> 'shelved' GROUP BY priority"
     )
-    if row is not None:
-        return _alert(row)
-    current = await get_alert(pool, alert_id)
-    if current is None:
-        return None
-    who_did = current.acknowledged_by or current.resolved_by
-    return (
-        f"alert {alert_id} is already {current.status} by {who_did};"
-        " only an open alert can be acknowledged"
-    )
-
-
-async def resolve(pool: asyncpg.Pool, alert_id: int, who: str) -> Alert | str | None:
-    """Resolve an open or acknowledged alert. Returns the alert, a reason, or None."""
-    row = await pool.fetchrow(
-        "UPDATE alerts SET status = 'resolved', resolved_at = now(), resolved_by = $2,"
-        " updated_at = now() WHERE id = $1 AND status <> 'resolved'"
-        f" RETURNING {_COLS}",
-        alert_id,
-        who,
-    )
-    if row is not None:
-        return _alert(row)
-    current = await get_alert(pool, alert_id)
-    if current is None:
-        return None
-    return f"alert {alert_id} was already resolved by {current.resolved_by} at " + (
-        current.resolved_at.isoformat() if current.resolved_at else "?"
-    )
+    found = {r["priority"]: r["n"] for r in rows}
+    return {p.value: int(found.get(p.value, 0)) for p in Priority}
 
 
 async def get_levels(pool: asyncpg.Pool, device_ids: list[str]) -> dict[str, str]:

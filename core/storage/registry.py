@@ -220,9 +220,13 @@ async def get_record(
 
 
 async def existing_kinds(conn: Conn | asyncpg.Pool, ids: Sequence[str]) -> dict[str, str]:
-    """Kind of each of ``ids`` that is registered."""
-    rows = await conn.fetch("SELECT id, kind FROM devices WHERE id = ANY($1::text[])", list(ids))
-    return {r["id"]: r["kind"] for r in rows}
+    """Kind of each of ``ids`` that is registered, keyed by the upper-cased id: ids are
+    unique regardless of case (``devices_id_upper_idx``, migration 0014)."""
+    rows = await conn.fetch(
+        "SELECT upper(id) AS key, kind FROM devices WHERE upper(id) = ANY($1::text[])",
+        [i.upper() for i in ids],
+    )
+    return {r["key"]: r["kind"] for r in rows}
 
 
 async def insert_devices(

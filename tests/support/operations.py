@@ -13,9 +13,12 @@ import asyncpg
 
 from alerts.config import AlertConfig
 from alerts.notify import Notifier
+from alerts.policy import priority_of
 from alerts.service import OperationsService
+from alerts.vocabulary import SEVERITY_OF, FloodLevel, Rule
 from core.kinds import KindRegistry
 from core.settings import Settings
+from core.storage.alerts import Alert, Change, clear_active, raise_alert
 from core.storage.devices import DeviceRow, upsert_devices
 from core.wire import Topics
 from tests.support.mqtt import publish_all
@@ -78,3 +81,42 @@ async def publish(
 
 def ago(minutes: float) -> str:
     return (datetime.now(UTC) - timedelta(minutes=minutes)).isoformat()
+
+
+async def open_alert(
+    pool: asyncpg.Pool,
+    rule: Rule,
+    subject: str,
+    *,
+    device_id: str | None = None,
+    level: FloodLevel | None = None,
+    message: str = "",
+    details: dict[str, Any] | None = None,
+    value: float | None = None,
+) -> tuple[Alert, Change]:
+    """Raise an alert directly (as the evaluator's sink would), priority from the policy."""
+    priority, rank = priority_of(rule, level=level)
+    async with pool.acquire() as conn, conn.transaction():
+        return await raise_alert(
+            conn,
+            rule=rule,
+            subject=subject,
+            device_id=device_id,
+            priority=priority,
+            severity=SEVERITY_OF[priority],
+            rank=rank,
+            message=message or f"{subject}: {rule}",
+            message_en=message or f"{subject}: {rule}",
+            details=details or {},
+            level=level,
+            value=value,
+            observed_at=datetime.now(UTC) if value is not None else None,
+        )
+
+
+async def close_alert(
+    pool: asyncpg.Pool, rule: Rule, subject: str, note: str = "ok"
+) -> Alert | None:
+    """Resolve the standing (rule, subject) alert, as the evaluator does when it clears."""
+    async with pool.acquire() as conn, conn.transaction():
+        return await clear_active(conn, rule=rule, subject=subject, note=note)

@@ -9,14 +9,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from alerts.vocabulary import FloodLevel, Rule
 from core.kinds import builtin_kinds
-from core.storage.alerts import raise_alert, set_level
+from core.storage.alerts import set_level
 from core.storage.api_keys import create_api_key
 from core.storage.batches import write_batch
 from core.storage.devices import DeviceRow, upsert_devices
 from core.storage.flood_thresholds import FloodBands, set_flood_bands
 from core.storage.pool import create_pool
 from core.wire import Reading, Value
+from tests.support.operations import open_alert
 
 DISTRICTS = json.loads(
     (Path(__file__).resolve().parents[2] / "api/static/ops/districts.json").read_text()
@@ -91,26 +93,23 @@ async def _seed(dsn: str, n: int, seed: int, alerts: bool) -> Fleet:
             await write_batch(pool, kinds, readings[start : start + 5000], [], now)
         if alerts:
             await set_level(pool, fleet.gauges[1], "SIAGA")
-            alert, _ = await raise_alert(
+            alert, _ = await open_alert(
                 pool,
-                rule="flood_level",
-                subject=fleet.gauges[1],
+                Rule.FLOOD_LEVEL,
+                fleet.gauges[1],
                 device_id=fleet.gauges[1],
-                severity="critical",
+                level=FloodLevel.SIAGA,
                 message="Sungai Rotan 330 cm: SIAGA (batas 320 cm)",
                 details={"level": "SIAGA", "value": 330.0},
-                level=2,
+                value=330.0,
             )
             fleet.alert_id = alert.id
-            await raise_alert(
+            await open_alert(
                 pool,
-                rule="node_latency",
-                subject=fleet.devices[3],
+                Rule.NODE_LATENCY,
+                fleet.devices[3],
                 device_id=fleet.devices[3],
-                severity="warning",
                 message=f"{fleet.devices[3]}: latensi tinggi 850 ms (15 menit)",
-                details={},
-                level=1,
             )
             _, fleet.operator_key = await create_api_key(pool, "meja-operasi", "operator")
     finally:

@@ -1,0 +1,1 @@
+"""Work orders: jobs for technicians that hang off alarms and close when the alarm does."""
