@@ -2,9 +2,10 @@
 notifications, announcing every reading against announcing what the live picture needs
 (``core.storage.events.live_readings``), in the same run.
 
-Two batches as ingest builds them in the ingest benchmark's phases: a backlog batch (200
-messages of 100 flood-gauge readings, random values as the load generator makes them, one
-millisecond apart), a live batch (5,000 gauges, one reading each) and a fast live batch
+Batches as ingest builds them: a backlog batch of network nodes and one of flood gauges
+(200 messages of 100 readings, random values as the load generator makes them, one
+millisecond apart; every gauge reading is announced, its water level being judged reading
+by reading), a live batch (5,000 gauges, one reading each) and a fast live batch
 (1,000 gauges, five readings each in turn, as the single-reading phase at 30,000/s makes).
 Prints CPU ms per 1,000 readings (best of ``repeat``) and the ratio; writes
 bench/results/events.json.
@@ -33,18 +34,18 @@ RESULTS = Path(__file__).parent / "results" / "events.json"
 KINDS = builtin_kinds()
 
 
-def _batch(devices: int, per_device: int, seed: int = 1) -> list[Reading]:
+def _batch(
+    devices: int, per_device: int, seed: int = 1, kind: str = "flood_gauge"
+) -> list[Reading]:
     rng = random.Random(seed)
-    frags = [json.loads(b"{" + f + b"}") for f in value_fragments(KINDS["flood_gauge"], rng)]
+    frags = [json.loads(b"{" + f + b"}") for f in value_fragments(KINDS[kind], rng)]
     now = datetime.now(UTC).replace(microsecond=0)
     out = []
     for d in range(devices):
         start = now - timedelta(seconds=60 + d)
         for j in range(per_device):
             values = dict(frags[(d * per_device + j) % len(frags)])
-            out.append(
-                Reading(f"B-{d:06d}", "flood_gauge", start + timedelta(milliseconds=j), values)
-            )
+            out.append(Reading(f"B-{d:06d}", kind, start + timedelta(milliseconds=j), values))
     return out
 
 
@@ -68,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     received = datetime.now(UTC)
     results: dict[str, Any] = {"benchmark": "events", "repeat": repeat}
     for name, readings in (
-        ("backlog: 200 messages x 100 readings", _batch(200, 100)),
+        ("node backlog: 200 messages x 100", _batch(200, 100, kind="network_node")),
+        ("gauge backlog: 200 messages x 100", _batch(200, 100)),
         ("live: 5,000 devices x 1 reading", _batch(5000, 1)),
         ("fast live: 1,000 devices x 5 readings", _interleaved(1000, 5)),
     ):

@@ -78,9 +78,9 @@ class DeviceKind:
     interval_s: int = field(default=300)
     """Expected reporting interval of a healthy device, in seconds."""
     judged_per_reading: tuple[str, ...] = ()
-    """Numeric fields an alert rule judges reading by reading, with hysteresis (the flood
-    level): a batch announces, beyond each device's oldest and newest reading, the readings
-    where these turn (see :func:`core.storage.events.live_readings`)."""
+    """Numeric fields an alert rule judges reading by reading (the flood level: deadband and
+    dwell in reading time): a batch announces every reading of such a kind, not only each
+    device's oldest and newest (see :func:`core.storage.events.live_readings`)."""
     commands: tuple[CommandSpec, ...] = ()
     """Commands its devices accept on ``<root>/<kind>/<id>/commands``."""
     label_id: str = ""
@@ -161,7 +161,7 @@ FLOOD_GAUGE = DeviceKind(
     label_id="Pos duga air banjir (AWLR)",
     id_prefixes=("AWLR", "TMA"),
     interval_s=300,
-    judged_per_reading=("water_level",),  # the flood level's hysteresis (alerts/levels.py)
+    judged_per_reading=("water_level",),  # the flood level's dwell (alerts/levels.py)
     fields=(
         TelemetryField(
             "water_level",

@@ -2,9 +2,9 @@
 ``NOTIFY`` per batch for the live stream and the alert evaluator.
 
 Rollup marks cover every reading; the notification carries what the live picture needs
-(:func:`live_readings`): each device's oldest and newest reading, and the readings where a
-field judged reading by reading (the gauges' water level) turns. A batch of live traffic
-(a reading or two per device) is announced whole; a backlog of hours, as a few readings.
+(:func:`live_readings`): each device's oldest and newest reading, and every reading of a
+kind with a field judged reading by reading (the gauges' water level). A batch of live traffic is
+announced whole; a backlog of hours from a light or a node, as two readings.
 
 Called once inside ``write_batch``'s transaction: the dirty marks commit with the readings,
 and PostgreSQL delivers the notifications at commit, in commit order.
@@ -413,77 +413,41 @@ class BatchEvents:
     """The "readings" notifications."""
 
 
-def _turning(values: Sequence[float]) -> list[int]:
-    """Positions of the values that decide where every hysteresis relay ends, whatever its
-    thresholds: the last value, and going back from it each new maximum or minimum, of which
-    only the first of each run of the same sort is kept.
-
-    A relay (on at ``v >= up``, off at ``v < down``) ends as the last value that switched it
-    left it. That value is greater (on) or less (off) than every later one, so it is a new
-    maximum or minimum seen from the end; and of a run of such maxima with no minimum
-    between, the first is the largest and switches on every relay the later ones would,
-    with nothing in between to switch them off (symmetrically for minima). Feeding a rule
-    these values in order, or any of the original values in order as long as these are
-    among them, leaves it where the whole sequence would: the same flood level (which is
-    nested relays, alerts/levels.py), and the highest and lowest value always among them.
-    """
-    n = len(values)
-    hi = lo = values[-1]
-    marks: list[tuple[int, int]] = []
-    for i in range(n - 2, -1, -1):
-        v = values[i]
-        if v > hi:
-            hi = v
-            marks.append((i, 1))
-        elif v < lo:
-            lo = v
-            marks.append((i, -1))
-    keep = [n - 1]
-    previous = 0
-    for i, sort in reversed(marks):
-        if sort != previous:
-            keep.append(i)
-            previous = sort
-    return keep
-
-
 _BACKLOG = 8
 """Readings of one device in a batch from which :func:`live_readings` picks."""
 
 
 def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) -> list[Reading]:
-    """What of a batch the live picture needs: per device its oldest and newest reading, and
-    for each field its kind judges reading by reading (``judged_per_reading``: the flood
-    level, with hysteresis) the readings where that field turns (:func:`_turning`).
+    """What of a batch the live picture needs: per device its oldest and newest reading,
+    and every reading of a kind that judges a field reading by reading
+    (``judged_per_reading``: the gauges' water level, whose flood level steps down only after
+    a dwell measured in reading time, so it depends on every reading and its time).
 
-    A device's backlog of old readings changes the live stream and the alert rules only
-    through these: each rule that reads a window (rate of rise, node latency and loss) reads
-    it from the database up to the device's newest reading; offline, stale and "back"
-    judge its newest and oldest time; the flood level ends where every reading would have
-    left it, and the backlog's highest water is always judged. Returned in batch order. A
-    device with fewer than :data:`_BACKLOG` readings in the batch is announced whole
-    (announcing more is always safe): picking costs more than it saves there.
+    A device's backlog of old readings changes the live stream and the other alert rules
+    only through these: each rule that reads a window (node latency and loss) reads it from
+    the database up to the device's newest reading; offline, stale, "late" and "back" judge
+    its newest and oldest time. Returned in batch order. A device with fewer than
+    :data:`_BACKLOG` readings in the batch is announced whole (announcing more is always
+    safe): picking costs more than it saves there.
     """
-    counts = Counter(map(_ID, readings))  # counted in C: live traffic stops here
-    if not counts or max(counts.values()) < _BACKLOG:
+    judged = {name for name, k in kinds.items() if k.judged_per_reading}
+    if set(map(_KIND, readings)) <= judged:  # counted in C: gauges only, all of them
+        return list(readings)
+    counts = Counter(map(_ID, readings))  # live traffic stops here
+    if max(counts.values()) < _BACKLOG:
         return list(readings)
     groups: dict[str, list[Reading]] = {d: [] for d, n in counts.items() if n >= _BACKLOG}
     keep: set[int] = set()
     for r in readings:
         group = groups.get(r.device_id)
-        if group is None:
+        if group is None or r.kind in judged:
             keep.add(id(r))
         else:
             group.append(r)
     for group in groups.values():
-        group.sort(key=_TIME)
-        keep.add(id(group[0]))
-        keep.add(id(group[-1]))
-        kind = kinds.get(group[0].kind)
-        for name in kind.judged_per_reading if kind is not None else ():
-            judged = [(r, v) for r in group if isinstance(v := r.values.get(name), int | float)]
-            if judged:
-                keep.update(id(judged[i][0]) for i in _turning([v for _, v in judged]))
+        if group:
+            keep.add(id(min(group, key=_TIME)))
+            keep.add(id(max(group, key=_TIME)))
     return [r for r in readings if id(r) in keep]
 
 
