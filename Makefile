@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format typecheck test bench run clean
+.PHONY: install lint format typecheck test test-timescale bench run clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,12 @@ typecheck: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The same suite on the TimescaleDB storage path. The server: CITYSENSE_TEST_DATABASE_URL (one
+# with the extension preloaded), or a private cluster from CITYSENSE_TEST_PG_BINDIR (a PostgreSQL
+# bin directory with the extension; .ci/run passes ../shared/timescaledb/install's).
+test-timescale: $(STAMP)
+	CITYSENSE_TEST_STORAGE=timescaledb $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
