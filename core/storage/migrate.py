@@ -74,18 +74,29 @@ def _storage_path(conn: psycopg.Connection) -> str:
     return path
 
 
-def plain_rollups(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
-    """(readings table, rollup table, numeric fields) of every rollup still a plain table."""
+def _rollups(conn: psycopg.Connection, relkind: str) -> list[tuple[str, str, list[str]]]:
     rows = conn.execute(
         "SELECT k.readings_table, c.relname,"
         " array_agg(substr(a.attname, 1, length(a.attname) - 4) ORDER BY a.attnum)"
         " FROM citysense_kinds k"
-        " JOIN pg_class c ON c.relname = 'rollup_' || k.kind || '_1h' AND c.relkind = 'r'"
+        " JOIN pg_class c ON c.relname = 'rollup_' || k.kind || '_1h' AND c.relkind = %s"
+        "  AND c.relnamespace = current_schema()::regnamespace"
         " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
-        "  AND a.attname LIKE '%\\_sum'"
-        " GROUP BY k.readings_table, c.relname ORDER BY c.relname"
+        "  AND a.attname LIKE '%%\\_sum'"
+        " GROUP BY k.readings_table, c.relname ORDER BY c.relname",
+        (relkind,),
     ).fetchall()
     return [(str(r[0]), str(r[1]), list(r[2])) for r in rows]
+
+
+def plain_rollups(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
+    """(readings table, rollup table, numeric fields) of every rollup still a plain table."""
+    return _rollups(conn, "r")
+
+
+def aggregate_rollups(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
+    """The same for every rollup that is a continuous aggregate (its user view)."""
+    return _rollups(conn, "v")
 
 
 def _apply_timescale(
@@ -95,6 +106,18 @@ def _apply_timescale(
     aggregates (same name and columns), and the read-only role's grants are re-applied."""
     for (table,) in conn.execute("SELECT readings_table FROM citysense_kinds").fetchall():
         for stmt in timescale.hypertable_statements(str(table), retention_days):
+            conn.execute(stmt.encode())
+    outdated = {str(r[0]) for r in conn.execute(timescale.OUTDATED_AGGREGATES.encode())}
+    for readings, rollup, fields in aggregate_rollups(conn):
+        if rollup in outdated:  # an older definition (NULL-blind last): define it again
+            log.warning("re-creating continuous aggregate %s (NULL-skipping last)", rollup)
+            conn.execute(f"DROP MATERIALIZED VIEW {rollup}".encode())
+            stmts = timescale.continuous_aggregate_statements(
+                readings, rollup, fields, retention_days
+            )
+        else:
+            stmts = timescale.aggregate_policy_statements(rollup, retention_days)
+        for stmt in stmts:
             conn.execute(stmt.encode())
     for readings, rollup, fields in plain_rollups(conn):
         for stmt in timescale.continuous_aggregate_statements(

@@ -23,9 +23,8 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from urllib.parse import urlsplit, urlunsplit
-
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
@@ -44,7 +43,9 @@ def storage_under_test() -> str:
     """``postgresql`` (``make test``) or ``timescaledb`` (``make test-timescale``)."""
     path = os.environ.get("CITYSENSE_TEST_STORAGE", "postgresql")
     if path not in ("postgresql", "timescaledb"):
-        raise ServiceError(f"CITYSENSE_TEST_STORAGE must be postgresql or timescaledb, not {path!r}")
+        raise ServiceError(
+            f"CITYSENSE_TEST_STORAGE must be postgresql or timescaledb, not {path!r}"
+        )
     return path
 
 
