@@ -159,16 +159,28 @@ def _args(q: BucketQuery) -> list[object]:
     return [list(q.device_ids), q.start, q.end, q.bucket, q.tz, q.kind.name]
 
 
+# Planned for each call's own devices and range: after five executions PostgreSQL may
+# switch asyncpg's prepared statement to a generic plan, which on TimescaleDB scanned the
+# whole materialised month by time and discarded ~343,000 rows on the device filter
+# (233 ms vs 61 ms custom at 22 M readings). Planning costs well under a millisecond.
+_SESSION = (
+    "SELECT set_config('TimeZone', $1, true),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+
+
 async def buckets_json(pool: asyncpg.Pool, q: BucketQuery) -> str:
     """The bucketed rows as a JSON array, times rendered in the viewer's zone."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('TimeZone', $1, true)", q.tz)
+        await conn.execute(_SESSION, q.tz)
         return str(await conn.fetchval(_json_wrap(q, bucket_sql(q)), *_args(q)))
 
 
 async def buckets_rows(pool: asyncpg.Pool, q: BucketQuery) -> list[tuple[object, ...]]:
     """The bucketed rows as tuples (device_id, time, values in field/agg order)."""
-    rows = await pool.fetch(bucket_sql(q) + " ORDER BY d.device_id, t", *_args(q))
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(_SESSION, "UTC")  # the pool's zone (see core.storage.pool)
+        rows = await conn.fetch(bucket_sql(q) + " ORDER BY d.device_id, t", *_args(q))
     return [tuple(r.values()) for r in rows]
 
 
@@ -200,7 +212,7 @@ async def raw_json(
         f" FROM ({_raw_sql(kind, fields)}) q"
     )
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT set_config('TimeZone', $1, true)", tz)
+        await conn.execute(_SESSION, tz)
         row = await conn.fetchrow(sql, list(device_ids), start, end, limit)
     assert row is not None
     return str(row[0]), int(row[1])
