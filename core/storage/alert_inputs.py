@@ -29,8 +29,19 @@ async def rise_windows(
     if not newest:
         return []
     ids = sorted(newest)
-    rows = await pool.fetch(RISE_SQL, ids, [newest[d] for d in ids], window, *_span(newest, window))
+    rows = await _fetch_custom(
+        pool, RISE_SQL, ids, [newest[d] for d in ids], window, *_span(newest, window)
+    )
     return [RiseWindow(**dict(r.items())) for r in rows]
+
+
+async def _fetch_custom(pool: asyncpg.Pool, sql: str, *args: object) -> list[asyncpg.Record]:
+    """Planned with this batch's bounds each time. A generic plan (PostgreSQL's choice after
+    five runs of a prepared statement) would hold every chunk of the hypertable: building it
+    took 420 ms with 424 chunks, and it only excludes them again at run time."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_custom_plan")
+        return list(await conn.fetch(sql, *args))
 
 
 def _span(newest: Mapping[str, datetime], window: timedelta) -> tuple[datetime, datetime]:
@@ -75,7 +86,9 @@ async def node_windows(
     if not newest:
         return []
     ids = sorted(newest)
-    rows = await pool.fetch(sql, ids, [newest[d] for d in ids], window, *_span(newest, window))
+    rows = await _fetch_custom(
+        pool, sql, ids, [newest[d] for d in ids], window, *_span(newest, window)
+    )
     return [NodeWindow(**dict(r.items())) for r in rows]
 
 

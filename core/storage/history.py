@@ -99,6 +99,8 @@ def bucket_sql(q: BucketQuery) -> str:
             f"{aggregate_columns_sql(q.kind, 'r', q.fields)}"
             f" FROM rollup_dirty x JOIN {q.kind.table} r ON r.device_id = x.device_id"
             " AND r.time >= x.bucket AND r.time < x.bucket + interval '1 hour'"
+            # the range as constants too: TimescaleDB then plans only its chunks
+            " AND r.time >= $2 AND r.time < $3"
             " WHERE x.kind = $6::text AND x.device_id = ANY($1::text[])"
             " AND x.bucket >= $2 AND x.bucket < $3 GROUP BY r.device_id, x.bucket) d"
         )
