@@ -60,6 +60,17 @@ _RETRYABLE = (
     asyncpg.InternalClientError,
 )
 
+
+def _database_away(exc: BaseException) -> bool:
+    """Retry the same batch later? Not for SQLSTATE 53400 (configuration_limit_exceeded,
+    e.g. TimescaleDB's max_tuples_decompressed_per_dml_transaction when a batch resends
+    readings into compressed chunks): that batch fails the same way every time, so it is
+    split and what still cannot be written is dead-lettered, like any refused batch."""
+    if isinstance(exc, asyncpg.ConfigurationLimitExceededError):
+        return False
+    return isinstance(exc, _RETRYABLE)
+
+
 SESSION_EXPIRY_S = 7 * 24 * 3600
 PIPELINE_DEPTH = 2
 """Batches in flight at once: one in the database while the next is decoded."""
@@ -309,7 +320,7 @@ class IngestService:
         try:
             result = await self._store(routed, now)
         except asyncpg.PostgresError as exc:
-            if isinstance(exc, _RETRYABLE):
+            if _database_away(exc):
                 raise
             # The database refused the batch (a constraint, a trigger, a bug): find the
             # messages it refuses one by one, keep those as dead letters with the reason,
@@ -328,7 +339,7 @@ class IngestService:
             try:
                 r = await self._store(one, now)
             except asyncpg.PostgresError as exc:
-                if isinstance(exc, _RETRYABLE):
+                if _database_away(exc):
                     raise
                 parts = self._topics.parse(m.topic)
                 reason = f"the database refused this message: {exc}"[:500]
