@@ -60,18 +60,56 @@ def bundled_migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-def _storage_path(conn: psycopg.Connection) -> str:
+def _detect(conn: psycopg.Connection, storage: str) -> str:
+    """The path a new database takes: TimescaleDB when the server can serve it, plain
+    PostgreSQL when it has no TimescaleDB (or ``storage`` says so); a set-up that would
+    half-work is refused with one line saying what to do."""
+    if storage == "postgresql":
+        return "postgresql"
+    installed = conn.execute(timescale.DETECT).fetchone()
+    if installed is None and conn.execute(timescale.AVAILABLE).fetchone() is None:
+        if storage == "timescaledb":
+            raise timescale.SetupError(
+                "CITYSENSE_STORAGE=timescaledb, but this PostgreSQL server has no TimescaleDB"
+                " extension: install it (or use a TimescaleDB image), or set it to auto"
+            )
+        return "postgresql"
+    # checked before CREATE EXTENSION: without preloading, that ends the server's session
+    # ("the connection is closed") instead of saying why
+    if not conn.execute(timescale.PRELOADED).fetchone()[0]:  # type: ignore[index]
+        raise timescale.SetupError(timescale.NOT_PRELOADED)
+    if conn.execute(timescale.LICENSE).fetchone()[0] == "apache":  # type: ignore[index]
+        if storage == "timescaledb":
+            raise timescale.SetupError(timescale.APACHE_ONLY.split(":", 1)[0])
+        log.warning(timescale.APACHE_ONLY)
+        return "postgresql"
+    if installed is not None:
+        timescale.check_version(str(installed[0]))
+    conn.execute(timescale.CREATE_EXTENSION)
+    return "timescaledb"
+
+
+def _storage_path(conn: psycopg.Connection, storage: str) -> str:
     row = conn.execute("SELECT value FROM citysense_meta WHERE key = 'storage_path'").fetchone()
     if row is not None:
         return str(row[0])
-    path = "postgresql"
-    if conn.execute(timescale.DETECT).fetchone() is not None:
-        path = "timescaledb"
-    elif conn.execute(timescale.AVAILABLE).fetchone() is not None:
-        conn.execute(timescale.CREATE_EXTENSION)
-        path = "timescaledb"
+    path = _detect(conn, storage)
     conn.execute("INSERT INTO citysense_meta (key, value) VALUES ('storage_path', %s)", (path,))
     return path
+
+
+def _check_timescale(conn: psycopg.Connection) -> None:
+    """On each migrate of a TimescaleDB database: still preloaded, recent enough, and able
+    to compress (a server switched to the Apache build would fail on the first policy)."""
+    installed = conn.execute(timescale.DETECT).fetchone()
+    if installed is None or not conn.execute(timescale.PRELOADED).fetchone()[0]:  # type: ignore[index]
+        raise timescale.SetupError(timescale.NOT_PRELOADED)
+    timescale.check_version(str(installed[0]))
+    if conn.execute(timescale.LICENSE).fetchone()[0] == "apache":  # type: ignore[index]
+        raise timescale.SetupError(
+            "this database is on the TimescaleDB path but the server now runs the Apache-2"
+            " build (timescaledb.license = 'apache'): set timescaledb.license = 'timescale'"
+        )
 
 
 def _rollups(conn: psycopg.Connection, relkind: str) -> list[tuple[str, str, list[str]]]:
@@ -134,8 +172,17 @@ def migrate(
     *,
     retention_days: int,
     extra: Iterable[Migration] = (),
+    storage: str = "auto",
 ) -> MigrateResult:
-    """Apply every pending migration; safe to run concurrently from several processes."""
+    """Apply every pending migration; safe to run concurrently from several processes.
+
+    ``storage`` (``auto``, ``postgresql``, ``timescaledb``) chooses the path of a new
+    database; an existing one keeps the path it was created with. Raises
+    :class:`core.storage.timescale.SetupError` (one line saying what to do) for a
+    TimescaleDB server that cannot serve it as set up.
+    """
+    if storage not in ("auto", "postgresql", "timescaledb"):
+        raise ValueError(f"storage must be auto, postgresql or timescaledb, not {storage!r}")
     migrations: Sequence[Migration] = sorted(
         [*bundled_migrations(), *extra], key=lambda m: m.version
     )
@@ -148,7 +195,9 @@ def migrate(
         try:
             with conn.transaction():
                 conn.execute(_BOOTSTRAP)
-                path = _storage_path(conn)
+                path = _storage_path(conn, storage)
+                if path == "timescaledb":
+                    _check_timescale(conn)
             done = {r[0] for r in conn.execute("SELECT version FROM citysense_migrations")}
             for m in migrations:
                 if m.version in done:

@@ -16,6 +16,47 @@ COMPRESS_AFTER = "7 days"
 DETECT = "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
 AVAILABLE = "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
 CREATE_EXTENSION = "CREATE EXTENSION IF NOT EXISTS timescaledb"
+PRELOADED = (
+    "SELECT 'timescaledb' = ANY(string_to_array(replace("
+    "current_setting('shared_preload_libraries'), ' ', ''), ','))"
+)
+# 'timescale' (community licence: compression, continuous aggregates) or 'apache' (neither);
+# NULL when the library is not loaded
+LICENSE = "SELECT current_setting('timescaledb.license', true)"
+
+MINIMUM_VERSION = (2, 13, 0)
+"""``create_hypertable(.., by_range(..))`` and the jobs catalogue used here need 2.13."""
+
+
+class SetupError(RuntimeError):
+    """The server's TimescaleDB cannot serve Citysense as it is; the message says what to do."""
+
+
+NOT_PRELOADED = (
+    "TimescaleDB is installed on this PostgreSQL server but not preloaded: add"
+    " shared_preload_libraries = 'timescaledb' to postgresql.conf and restart PostgreSQL,"
+    " then migrate again (or set CITYSENSE_STORAGE=postgresql to use plain PostgreSQL)"
+)
+APACHE_ONLY = (
+    "TimescaleDB on this server is the Apache-2 build (timescaledb.license = 'apache'),"
+    " which lacks compression and continuous aggregates: using the plain PostgreSQL path"
+    " (set timescaledb.license = 'timescale' with the community build for the TimescaleDB path)"
+)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in version.split("-", 1)[0].split(".")[:3] if p.isdigit())
+
+
+def check_version(version: str) -> None:
+    """Refuse a TimescaleDB older than :data:`MINIMUM_VERSION`, saying how to update."""
+    if version_tuple(version) < MINIMUM_VERSION:
+        need = ".".join(map(str, MINIMUM_VERSION))
+        raise SetupError(
+            f"TimescaleDB {version} in this database is older than the {need} Citysense needs:"
+            " install a newer TimescaleDB package or image, then run"
+            " ALTER EXTENSION timescaledb UPDATE (first thing in a new session) and migrate again"
+        )
 
 
 def hypertable_statements(table: str, retention_days: int) -> list[str]:
