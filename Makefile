@@ -28,7 +28,7 @@ typecheck: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest
 
-# The same suite on the TimescaleDB storage path. The server: CITYSENSE_TEST_DATABASE_URL (one
+# The same suite on the TimescaleDB storage path. The server: CITYSENSE_TEST_TIMESCALE_URL (one
 # with the extension preloaded), or a private cluster from CITYSENSE_TEST_PG_BINDIR (a PostgreSQL
 # bin directory with the extension; .ci/run passes ../shared/timescaledb/install's).
 test-timescale: $(STAMP)

@@ -6,8 +6,9 @@ PostgreSQL: ``CITYSENSE_TEST_DATABASE_URL`` (a server-level URL) if set; else th
 own configuration (the machine's default one keeps too few messages for the guarantees).
 
 Storage path: ``CITYSENSE_TEST_STORAGE=timescaledb`` (``make test-timescale``) runs the same
-suite on TimescaleDB. The server is then ``CITYSENSE_TEST_DATABASE_URL`` (one with the
-extension preloaded), else a private cluster started from ``CITYSENSE_TEST_PG_BINDIR`` (a
+suite on TimescaleDB. The server is then ``CITYSENSE_TEST_TIMESCALE_URL`` (one with the
+extension preloaded; ``CITYSENSE_TEST_DATABASE_URL`` names the plain run's server only),
+else a private cluster started from ``CITYSENSE_TEST_PG_BINDIR`` (a
 PostgreSQL bin directory whose server has the extension, e.g. the one
 ``../shared/timescaledb/install`` prints) with ``shared_preload_libraries = 'timescaledb'``.
 The machine's own server is never used for it. The scheduler is off
@@ -57,7 +58,7 @@ def _timescale_bindir() -> Path:
         raise ServiceError(
             f"no TimescaleDB extension next to the PostgreSQL in {bindir}: set"
             " CITYSENSE_TEST_PG_BINDIR to a bin directory whose server has it (on this machine"
-            " kind: ../shared/timescaledb/install prints one) or CITYSENSE_TEST_DATABASE_URL to"
+            " kind: ../shared/timescaledb/install prints one) or CITYSENSE_TEST_TIMESCALE_URL to"
             " a TimescaleDB server"
         )
     return bindir
@@ -77,11 +78,13 @@ def postgres_server() -> Iterator[str]:
 
     ``CITYSENSE_TEST_POSTGRES=private`` skips the machine's server and starts a private one.
     """
-    url = os.environ.get("CITYSENSE_TEST_DATABASE_URL")
+    timescale = storage_under_test() == "timescaledb"
+    url = os.environ.get(
+        "CITYSENSE_TEST_TIMESCALE_URL" if timescale else "CITYSENSE_TEST_DATABASE_URL"
+    )
     if url:
         yield url
         return
-    timescale = storage_under_test() == "timescaledb"
     default = "postgresql://postgres@127.0.0.1:5432/postgres"
     private = os.environ.get("CITYSENSE_TEST_POSTGRES") == "private"
     if not timescale and not private and is_listening("127.0.0.1", 5432) and _connectable(default):
