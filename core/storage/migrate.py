@@ -78,15 +78,23 @@ def _detect(conn: psycopg.Connection, storage: str) -> str:
     # ("the connection is closed") instead of saying why
     if not conn.execute(timescale.PRELOADED).fetchone()[0]:  # type: ignore[index]
         raise timescale.SetupError(timescale.NOT_PRELOADED)
-    if conn.execute(timescale.LICENSE).fetchone()[0] == "apache":  # type: ignore[index]
+    try:
+        with conn.transaction():  # a savepoint: an Apache-only build leaves nothing behind
+            conn.execute(timescale.CREATE_EXTENSION)
+            # loaded now, so this is the build's own licence
+            if conn.execute(timescale.LICENSE).fetchone()[0] == "apache":  # type: ignore[index]
+                raise _ApacheOnlyError
+    except _ApacheOnlyError:
         if storage == "timescaledb":
-            raise timescale.SetupError(timescale.APACHE_ONLY.split(":", 1)[0])
+            raise timescale.SetupError(timescale.APACHE_ONLY.split(":", 1)[0]) from None
         log.warning(timescale.APACHE_ONLY)
         return "postgresql"
-    if installed is not None:
-        timescale.check_version(str(installed[0]))
-    conn.execute(timescale.CREATE_EXTENSION)
+    timescale.check_version(str(conn.execute(timescale.DETECT).fetchone()[0]))  # type: ignore[index]
     return "timescaledb"
+
+
+class _ApacheOnlyError(Exception):
+    """Internal: rolls the savepoint back when the extension turns out to be Apache-only."""
 
 
 def _storage_path(conn: psycopg.Connection, storage: str) -> str:

@@ -16,12 +16,11 @@ COMPRESS_AFTER = "7 days"
 DETECT = "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
 AVAILABLE = "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
 CREATE_EXTENSION = "CREATE EXTENSION IF NOT EXISTS timescaledb"
-PRELOADED = (
-    "SELECT 'timescaledb' = ANY(string_to_array(replace("
-    "current_setting('shared_preload_libraries'), ' ', ''), ','))"
-)
+# The loader's settings exist only when it was preloaded (readable by any user, unlike
+# shared_preload_libraries itself)
+PRELOADED = "SELECT current_setting('timescaledb.disable_load', true) IS NOT NULL"
 # 'timescale' (community licence: compression, continuous aggregates) or 'apache' (neither);
-# NULL when the library is not loaded
+# NULL until the extension is loaded in the session, unless postgresql.conf sets it
 LICENSE = "SELECT current_setting('timescaledb.license', true)"
 
 MINIMUM_VERSION = (2, 13, 0)
