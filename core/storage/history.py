@@ -95,14 +95,17 @@ def bucket_sql(q: BucketQuery) -> str:
             " AND NOT EXISTS (SELECT 1 FROM rollup_dirty x WHERE x.kind = $6::text"
             " AND x.device_id = ru.device_id AND x.bucket = ru.bucket)"
             " UNION ALL "
-            "SELECT * FROM (SELECT r.device_id, x.bucket, "
-            f"{aggregate_columns_sql(q.kind, 'r', q.fields)}"
-            f" FROM rollup_dirty x JOIN {q.kind.table} r ON r.device_id = x.device_id"
+            # dirty hours from the raw rows, one index range per hour (every live device's
+            # current hour is dirty: a hash join over the range's raw rows looked cheaper to
+            # the planner and read the whole month); the range as constants too, so
+            # TimescaleDB plans only its chunks
+            "SELECT x.device_id, x.bucket, a.* FROM rollup_dirty x CROSS JOIN LATERAL ("
+            f"SELECT {aggregate_columns_sql(q.kind, 'r', q.fields)} FROM {q.kind.table} r"
+            " WHERE r.device_id = x.device_id"
             " AND r.time >= x.bucket AND r.time < x.bucket + interval '1 hour'"
-            # the range as constants too: TimescaleDB then plans only its chunks
-            " AND r.time >= $2 AND r.time < $3"
+            " AND r.time >= $2 AND r.time < $3) a"
             " WHERE x.kind = $6::text AND x.device_id = ANY($1::text[])"
-            " AND x.bucket >= $2 AND x.bucket < $3 GROUP BY r.device_id, x.bucket) d"
+            " AND x.bucket >= $2 AND x.bucket < $3 AND a.n > 0"
         )
         if q.bucket == timedelta(hours=1):
             # one rollup row is one bucket: no regrouping needed
