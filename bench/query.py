@@ -3,7 +3,8 @@ on both storage paths (plain PostgreSQL and TimescaleDB) in one run.
 
 Generates ``--devices`` devices (5 % flood gauges, 15 % network nodes, 80 % street lights in
 22 districts) and ``--days`` of readings with ``generate_series`` into a scratch database,
-plus one reading a day for ``--old-days`` before that for one device of each kind (so
+with every device's current hour marked dirty (as live traffic leaves it), plus one reading
+a day for ``--old-days`` before that for one device of each kind (so
 TimescaleDB holds that many more daily chunks: alert evaluation must not slow down with
 them), then times, through the HTTP API and as the equivalent query on the raw readings tables:
 
@@ -244,6 +245,12 @@ def generate(
         c.execute(
             "INSERT INTO flood_levels (device_id, level) SELECT id, 'NORMAL' FROM devices"
             " WHERE kind = 'flood_gauge'"
+        )
+        # as with live traffic: every device's current hour is dirty (not yet rolled up)
+        c.execute(
+            "INSERT INTO rollup_dirty (kind, device_id, bucket)"
+            " SELECT kind, id, date_trunc('hour', %s::timestamptz, 'UTC') FROM devices",
+            (end,),
         )
         c.execute("VACUUM ANALYZE")
         counts = {
