@@ -9,8 +9,21 @@ import asyncpg
 from fastapi import FastAPI
 
 from api import errors
+from api.headers import SecurityHeaders
+from api.limits import HeavyLimiter
 from api.live import EventHub
-from api.routes import alerts, devices, health, history, ops_page, readings, state, stream
+from api.routes import (
+    alerts,
+    devices,
+    health,
+    history,
+    keys,
+    ops_page,
+    readings,
+    state,
+    stream,
+)
+from api.state_cache import StateCache
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.pool import create_pool
@@ -27,11 +40,17 @@ def create_app(
         app.state.pool = pool or await create_pool(
             settings.database_url, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )
+        app.state.state_cache = StateCache(
+            app.state.pool,
+            state.liveness_limits(kinds),
+            max_age_s=settings.api_state_max_age_s,
+        )
         app.state.hub = EventHub(settings.database_url)
         await app.state.hub.start()
         try:
             yield
         finally:
+            await app.state.state_cache.close()
             await app.state.hub.close()
             if own:
                 await app.state.pool.close()
@@ -44,11 +63,15 @@ def create_app(
     )
     app.state.settings = settings
     app.state.kinds = kinds
+    app.state.heavy = HeavyLimiter(
+        settings.api_heavy_slots, settings.api_heavy_queue, settings.api_heavy_wait_s
+    )
+    app.add_middleware(SecurityHeaders)
     app.include_router(health.router)
     app.include_router(readings.build_router(kinds))
     app.include_router(devices.build_router(settings, kinds))
     errors.install(app)
-    for router in (state.router, history.router, stream.router, alerts.router):
+    for router in (state.router, history.router, stream.router, alerts.router, keys.router):
         app.include_router(router)
     app.include_router(ops_page.router)
     return app

@@ -1,30 +1,24 @@
-"""Who is calling, and may they? API keys with roles.
+"""Who is calling, and may they? API keys with roles (:mod:`core.roles` says what each
+role may do).
 
-Send ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Roles are ordered:
-viewer < operator < technician < admin, except that technicians manage devices and
-operators handle alerts, so endpoints name the roles they accept (:func:`require`).
-Reads are open without a key while ``CITYSENSE_PUBLIC_READ`` is true (a wall screen).
-The bootstrap key ``CITYSENSE_ADMIN_API_KEY`` acts as admin; production refuses a default.
+Send ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. Technicians manage devices,
+operators handle alerts, supervisors do both plus what can silence or end a device, admins
+everything; endpoints name the roles they accept (:func:`require`). Reads are open without
+a key while ``CITYSENSE_PUBLIC_READ`` is true (a wall screen; off in production unless set).
+The bootstrap key ``CITYSENSE_ADMIN_API_KEY`` acts as admin; production refuses a weak one.
 """
 
 from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 
 from api.deps import PoolDep, SettingsDep
+from core.roles import Role
 from core.storage.api_keys import digest, find_api_key
-
-
-class Role(StrEnum):
-    ADMIN = "admin"
-    TECHNICIAN = "technician"
-    OPERATOR = "operator"
-    VIEWER = "viewer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +48,9 @@ async def current_principal(
         return Principal(name="bootstrap-admin", role=Role.ADMIN)
     found = await find_api_key(pool, key)
     if found is None:
-        raise HTTPException(401, "API key not recognised or revoked; ask an admin for a key")
+        raise HTTPException(
+            401, "API key not recognised, revoked or expired; ask an admin for a key"
+        )
     return Principal(name=found.name, role=Role(found.role))
 
 
@@ -95,7 +91,24 @@ async def reader(principal: MaybePrincipal, settings: SettingsDep) -> Principal:
     )
 
 
+def may_silence_or_end(principal: Principal) -> bool:
+    """Thresholds, decommissioning, credentials of a device in service: above technician."""
+    return principal.role in (Role.ADMIN, Role.SUPERVISOR)
+
+
+def forbidden(principal: Principal, what: str) -> HTTPException:
+    return HTTPException(
+        403,
+        f"role {principal.role.value!r} may not {what}; ask a supervisor or an admin"
+        " (peran ini tidak boleh; minta supervisor atau admin)",
+    )
+
+
 Reader = Annotated[Principal, Depends(reader)]
 Admin = Annotated[Principal, require()]
-Technician = Annotated[Principal, require(Role.TECHNICIAN)]
-Operator = Annotated[Principal, require(Role.OPERATOR, Role.TECHNICIAN)]
+Supervisor = Annotated[Principal, require(Role.SUPERVISOR)]
+Technician = Annotated[Principal, require(Role.TECHNICIAN, Role.SUPERVISOR)]
+Operator = Annotated[Principal, require(Role.OPERATOR, Role.TECHNICIAN, Role.SUPERVISOR)]
+"""Acknowledging an alert: anyone who may go and look."""
+Resolver = Annotated[Principal, require(Role.OPERATOR, Role.SUPERVISOR)]
+"""Resolving an alert: the operations room, not the technician whose work it judges."""

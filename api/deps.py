@@ -7,6 +7,7 @@ from typing import Annotated
 import asyncpg
 from fastapi import Depends, Request
 
+from api.limits import HeavyLimiter
 from core.kinds import KindRegistry
 from core.settings import Settings
 
@@ -26,6 +27,12 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
+def get_heavy(request: Request) -> HeavyLimiter:
+    heavy: HeavyLimiter = request.app.state.heavy
+    return heavy
+
+
 PoolDep = Annotated[asyncpg.Pool, Depends(get_pool)]
 KindsDep = Annotated[KindRegistry, Depends(get_kinds)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+HeavyDep = Annotated[HeavyLimiter, Depends(get_heavy)]

@@ -181,3 +181,8 @@ class History(BaseModel):
     agg: list[str]
     source: Literal["raw", "rollup"]
     rows: list[HistoryRow]
+    truncated: str | None = Field(
+        default=None,
+        description="Present only when the answer reached the response byte limit and was"
+        " cut: says so and how to ask for less.",
+    )

@@ -26,7 +26,7 @@ from citysense.commands import (
     up,
 )
 from core.kinds import builtin_kinds
-from core.settings import load_settings
+from core.settings import load_settings, settings_error
 
 # Each area registers its own subcommands; add a module here to add an area.
 AREAS = (
@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
     except ValidationError as exc:
-        print(f"citysense: invalid settings: {exc}", file=sys.stderr)
+        print(f"citysense: invalid settings: {settings_error(exc)}", file=sys.stderr)
         return 2
     try:
         code: int = args.func(settings, builtin_kinds(), args)

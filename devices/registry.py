@@ -15,11 +15,12 @@ from typing import Any
 
 import asyncpg
 
+from core.broker_accounts import RESERVED_PREFIX, is_reserved_username
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage import registry as store
 from core.storage.registry import DeviceRecord, NewDevice
-from devices.broker_auth import DEFAULT_INGEST_USER, service_accounts, sync_broker_auth
+from devices.broker_auth import sync_broker_auth
 from devices.credentials import mosquitto_hash, new_password
 from devices.lifecycle import Status, TransitionError, check_transition
 from devices.model import EDITABLE, DeviceInput, FieldError, validate_device
@@ -108,10 +109,16 @@ class Registry:
         existing = await store.existing_kinds(db, [*ids, *uplinks])
         models = {m.id: m for m in await store.list_models(db)}
         in_batch = {d.id: d.kind for d in devices}
-        reserved = {a.username for a in service_accounts(self.settings)} | {DEFAULT_INGEST_USER}
         for i, d in enumerate(devices):
-            if d.id in reserved:
-                out.add(i, FieldError("id", f"{d.id!r} is the ingest service's broker account"))
+            if is_reserved_username(self.settings, d.id):
+                out.add(
+                    i,
+                    FieldError(
+                        "id",
+                        f"{d.id!r} is reserved for the platform's own broker accounts (ids may"
+                        f" not start with {RESERVED_PREFIX!r}); use another label",
+                    ),
+                )
             if d.id in existing:
                 out.add(
                     i,

@@ -107,6 +107,11 @@ class IngestMetrics:
             ["reason"],
             registry=r,
         )
+        self.dead_letters_dropped = Counter(
+            "citysense_ingest_dead_letters_dropped",
+            "Rejected messages not kept: their device was over its dead-letter quota",
+            registry=r,
+        )
         self.statuses = Counter(
             "citysense_ingest_status_updates", "Device online/offline updates stored", registry=r
         )

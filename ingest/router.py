@@ -14,7 +14,7 @@ from core.kinds import KindRegistry
 from core.storage.dead_letters import DeadLetter
 from core.storage.device_status import StatusChange
 from core.storage.devices import DeviceRow
-from core.wire import DecodeLimits, Reading, Topics, decode_telemetry
+from core.wire import DecodeLimits, Reading, Rejection, Topics, decode_telemetry
 
 
 @dataclass(slots=True)  # not frozen: built for every message, and frozen init costs 2.5x
@@ -43,6 +43,33 @@ def parse_status(payload: bytes) -> bool | None:
     if text.startswith(b'"') and text.endswith(b'"'):
         text = text[1:-1]
     return STATUS_VALUES.get(text.decode("utf-8", "replace").lower())
+
+
+SHOWN_ITEMS = 5
+"""Item indexes listed per reason in a summarised dead letter."""
+
+
+def summarise(rejections: Sequence[Rejection], items: int) -> tuple[str, str]:
+    """One dead letter's code and reason for all of a message's rejected items.
+
+    A single rejection keeps its own code and reason. Several: the most frequent code, and
+    a count per code with its first few item indexes, then the first item's full reason.
+    """
+    if len(rejections) == 1:
+        return rejections[0].code, rejections[0].reason
+    by_code: dict[str, list[int | None]] = {}
+    for r in rejections:
+        by_code.setdefault(r.code, []).append(r.item)
+    code = max(by_code, key=lambda c: len(by_code[c]))  # first seen wins a tie
+    parts = []
+    for c, indexes in by_code.items():
+        shown = ", ".join(str(i) for i in indexes[:SHOWN_ITEMS] if i is not None)
+        more = ", ..." if len(indexes) > SHOWN_ITEMS else ""
+        parts.append(f"{c} x{len(indexes)} (items {shown}{more})")
+    return code, (
+        f"{len(rejections)} of {items} items rejected: {'; '.join(parts)}."
+        f" First: {rejections[0].reason}"
+    )
 
 
 def device_ids(topics: Topics, messages: Sequence[Incoming]) -> list[str]:
@@ -124,8 +151,9 @@ def route(
                 continue
             readings, rejections = decode_telemetry(kind, parts.device_id, m.payload, now, limits)
             out.readings.extend(readings)
-            for rej in rejections:
-                reject(m, parts.device_id, rej.code, rej.reason)
+            if rejections:
+                code, reason = summarise(rejections, len(readings) + len(rejections))
+                reject(m, parts.device_id, code, reason)
         except Exception as exc:  # a bad message never stops the rest
             reject(m, None, "internal", f"ingest could not process this message: {exc!r}"[:500])
     return out

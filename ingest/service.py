@@ -8,6 +8,7 @@ rest). Writes are idempotent on (device, time), so redeliveries create no duplic
 The buffer is bounded by MQTT 5 receive-maximum: the broker never has more than that many
 unacknowledged messages out to this worker, so while the database is down ingest holds at
 most that many, stops acknowledging, backs off and retries, and the broker queues the rest.
+It is bounded in bytes too (INBOX_MAX_BYTES): when full, the network thread stops reading.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from core.broker_accounts import share_group as default_share_group
 from core.kinds import KindRegistry
 from core.settings import Settings
 from core.storage.batches import BatchResult, write_batch
@@ -38,6 +41,7 @@ from core.storage.maintenance import prune
 from core.wire import DecodeLimits, Topics
 from ingest.acks import ack_all
 from ingest.buffered_client import BufferedClient, Publish
+from ingest.dead_letter_quota import DeadLetterQuota
 from ingest.metrics import IngestMetrics
 from ingest.router import Incoming, Routed, device_ids, route
 
@@ -76,6 +80,10 @@ PIPELINE_DEPTH = 2
 """Batches in flight at once: one in the database while the next is decoded."""
 BATCH_MAX_BYTES = 4 * 1024 * 1024
 """A batch also closes at this much payload, so backlog arrays don't make huge transactions."""
+INBOX_MAX_BYTES = 32 * 1024 * 1024
+"""Payload bytes received but not yet taken into a batch. At this paho's network thread
+stops reading (the broker keeps the rest, unacknowledged), so ingest holds at most this
+plus PIPELINE_DEPTH batches of BATCH_MAX_BYTES, whatever the payload sizes."""
 
 
 @dataclass(slots=True)
@@ -142,7 +150,7 @@ class IngestService:
         self._client_id = client_id or settings.ingest_client_id
         self._topics = Topics(settings.topic_root)
         if share_group is None:
-            share_group = settings.ingest_share_group or settings.ingest_client_id
+            share_group = default_share_group(settings)
         # A share name may not contain topic separators or wildcards.
         group = re.sub(r"[/+#]", "_", share_group)
         self.subscriptions = [telemetry_subscription(self._topics, group)]
@@ -154,7 +162,10 @@ class IngestService:
             max_age=timedelta(days=settings.retention_days),
         )
         self._devices = DeviceCache(pool, ttl=2.0)
+        self._quota = DeadLetterQuota(settings.ingest_dead_letter_quota)
         self._inbox: deque[Incoming] = deque()
+        self._inbox_bytes = 0
+        self._room = threading.Condition()
         self._wake = asyncio.Event()
         self._full = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,6 +174,11 @@ class IngestService:
         self.metrics = metrics or IngestMetrics()
         self.stats = IngestStats()
         self.subscribed = asyncio.Event()
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Payload bytes received and not yet taken into a batch (at most INBOX_MAX_BYTES)."""
+        return self._inbox_bytes
 
     # -- MQTT side (paho's network thread) ---------------------------------------------
 
@@ -241,6 +257,15 @@ class IngestService:
         self._on_publishes([(msg._topic, bytes(msg.payload), msg.mid, msg.qos)])
 
     def _on_publishes(self, publishes: list[Publish]) -> None:
+        size = sum(len(p[1]) for p in publishes)
+        with self._room:
+            # Full: block the network thread (it stops reading the socket) until drained.
+            while (
+                self._inbox_bytes and self._inbox_bytes + size > INBOX_MAX_BYTES and self._accepting
+            ):
+                self._room.wait(0.5)
+            if self._accepting:
+                self._inbox_bytes += size
         if not self._accepting:
             return  # shutting down: left unacknowledged, the broker delivers it again later
         generation = self._generation
@@ -291,6 +316,9 @@ class IngestService:
             m = inbox.popleft()
             payload += len(m.payload)
             batch.append(m)
+        with self._room:
+            self._inbox_bytes -= payload
+            self._room.notify_all()
         return batch
 
     def _route(self, batch: list[Incoming], devices: dict[str, DeviceRow], now: datetime) -> Routed:
@@ -317,6 +345,10 @@ class IngestService:
         now = self._clock()
         devices = await self._devices.lookup(device_ids(self._topics, batch))
         routed = self._route(batch, devices, now)
+        # (A batch retried while the database is away is admitted again: a device's quota
+        # may then run out early in that window; its dead letters are counted, not lost.)
+        routed.dead_letters, dropped = self._quota.admit(routed.dead_letters, now)
+        self.metrics.dead_letters_dropped.inc(dropped)
         try:
             result = await self._store(routed, now)
         except asyncpg.PostgresError as exc:

@@ -9,16 +9,20 @@ session. More hosts scale the same way: give each host's workers distinct client
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import gc
 import logging
 import multiprocessing
 import os
 import signal
+import sys
+import threading
 import time
 from multiprocessing.process import BaseProcess
 
 import asyncpg
 
+from core.broker_accounts import worker_username
 from core.kinds import KindRegistry
 from core.settings import Settings
 
@@ -46,6 +50,11 @@ async def serve(settings: Settings, kinds: KindRegistry, index: int, stop: async
     try:
         if pool is None:
             return
+        if settings.mqtt_password is not None:
+            # The broker makes the login the client id: each worker has its own login.
+            settings = settings.model_copy(
+                update={"mqtt_username": worker_username(settings, index)}
+            )
         service = IngestService(
             settings,
             pool,
@@ -84,8 +93,45 @@ GC_THRESHOLDS = (100_000, 50, 100)
 collections before an older one (Python's defaults: 700, 10, 10)."""
 
 
-def run_worker(settings: Settings, kinds: KindRegistry, index: int, json_logs: bool) -> None:
-    """Process entry point of a worker (also used in-process for ``--workers 1``)."""
+PARENT_CHECK_S = 0.5
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Stop (SIGTERM to ourselves: a graceful stop) as soon as the supervisor is gone.
+
+    Linux delivers the signal at the parent's death (PR_SET_PDEATHSIG), even a SIGKILL; a
+    thread watching the parent pid covers other systems and the race before prctl ran.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        except (OSError, AttributeError) as exc:
+            log.warning("PR_SET_PDEATHSIG unavailable (%r); watching the parent pid only", exc)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(PARENT_CHECK_S)
+        log.error("supervisor %d is gone; stopping", parent_pid)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def run_worker(
+    settings: Settings,
+    kinds: KindRegistry,
+    index: int,
+    json_logs: bool,
+    parent_pid: int | None = None,
+) -> None:
+    """Process entry point of a worker (also used in-process for ``--workers 1``).
+
+    ``parent_pid``: the supervisor's pid; the worker stops when that process is gone.
+    """
     if json_logs:
         from ingest.logs import use_json_logs
 
@@ -107,18 +153,28 @@ def run_worker(settings: Settings, kinds: KindRegistry, index: int, json_logs: b
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        if parent_pid is not None:
+            _die_with_parent(parent_pid)
         await serve(settings, kinds, index, stop)
 
     asyncio.run(main())
 
 
 def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: bool) -> int:
-    """Start ``workers`` processes, restart any that dies, forward SIGTERM/SIGINT to all."""
+    """Start ``workers`` processes, restart any that dies, forward SIGTERM/SIGINT to all.
+
+    Workers stop by themselves when the supervisor dies (even by SIGKILL), so a restarted
+    supervisor never finds the old workers still holding the sessions.
+    """
     ctx = multiprocessing.get_context("spawn")
     stopping = False
 
     def start(i: int) -> BaseProcess:
-        p = ctx.Process(target=run_worker, args=(settings, kinds, i, json_logs), name=f"ingest-{i}")
+        p = ctx.Process(
+            target=run_worker,
+            args=(settings, kinds, i, json_logs, os.getpid()),
+            name=f"ingest-{i}",
+        )
         p.start()
         return p
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 
 import asyncpg
 import pytest
@@ -10,7 +11,7 @@ from fastapi import APIRouter
 from pydantic import ValidationError
 
 from api.app import create_app
-from api.auth import Operator, Technician
+from api.auth import Operator, Resolver, Supervisor, Technician
 from core.kinds import KindRegistry
 from core.settings import Settings, load_settings
 from core.storage.api_keys import create_api_key, revoke_api_key
@@ -31,6 +32,14 @@ def _app_with_probe_routes(settings: Settings, kinds: KindRegistry, pool: asyncp
     async def op(p: Operator) -> dict[str, str]:
         return {"name": p.name, "role": p.role.value}
 
+    @probe.post("/probe/resolver")
+    async def resolver(p: Resolver) -> dict[str, str]:
+        return {"name": p.name, "role": p.role.value}
+
+    @probe.post("/probe/supervisor")
+    async def supervisor(p: Supervisor) -> dict[str, str]:
+        return {"name": p.name, "role": p.role.value}
+
     app.include_router(probe)
     return app
 
@@ -38,19 +47,18 @@ def _app_with_probe_routes(settings: Settings, kinds: KindRegistry, pool: asyncp
 async def test_roles_are_enforced_and_revocation_takes_effect(
     settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry
 ) -> None:
-    keys = {
-        role: (await create_api_key(pool, f"t-{role}", role))
-        for role in ("admin", "technician", "operator", "viewer")
+    roles = ("admin", "supervisor", "technician", "operator", "viewer")
+    keys = {role: (await create_api_key(pool, f"t-{role}", role)) for role in roles}
+    admitted = {
+        "technician": {"admin", "supervisor", "technician"},  # registry work
+        "operator": {"admin", "supervisor", "technician", "operator"},  # acknowledge alerts
+        "resolver": {"admin", "supervisor", "operator"},  # resolve alerts: not technicians
+        "supervisor": {"admin", "supervisor"},
     }
     expected = {
-        ("technician", "admin"): 200,
-        ("technician", "technician"): 200,
-        ("technician", "operator"): 403,
-        ("technician", "viewer"): 403,
-        ("operator", "admin"): 200,
-        ("operator", "technician"): 200,
-        ("operator", "operator"): 200,
-        ("operator", "viewer"): 403,
+        (route, role): 200 if role in who else 403
+        for route, who in admitted.items()
+        for role in roles
     }
     async with api_client(_app_with_probe_routes(settings, kinds, pool)) as http:
         for (route, role), status in expected.items():
@@ -88,12 +96,39 @@ async def test_only_a_digest_of_each_key_is_stored(pool: asyncpg.Pool) -> None:
     assert bytes(row["key_hash"]) == hashlib.sha256(key.encode()).digest()
 
 
-@pytest.mark.parametrize("key", [None, "changeme", "short"])
-def test_production_refuses_default_or_missing_admin_key(key: str | None) -> None:
+BROKER_ACCOUNT = {"mqtt_username": "citysense-ingest", "mqtt_password": secrets.token_urlsafe(18)}
+
+
+@pytest.mark.parametrize(
+    "key",
+    [None, "changeme", "short", "a" * 24, "ab" * 20, "Password" * 4, "abcdefghijklmnopqrstuvwx"],
+)
+def test_production_refuses_default_missing_or_low_entropy_admin_key(key: str | None) -> None:
     with pytest.raises(ValidationError, match="CITYSENSE_ADMIN_API_KEY"):
-        load_settings(environment="production", admin_api_key=key)
+        load_settings(environment="production", admin_api_key=key, **BROKER_ACCOUNT)
 
 
-def test_production_accepts_a_real_secret() -> None:
-    s = load_settings(environment="production", admin_api_key="x" * 32)
-    assert s.environment == "production"
+def test_production_accepts_random_keys_of_every_usual_shape() -> None:
+    for key in (secrets.token_urlsafe(), secrets.token_urlsafe(18), secrets.token_hex(16)):
+        s = load_settings(environment="production", admin_api_key=key, **BROKER_ACCOUNT)
+        assert s.environment == "production"
+
+
+def test_production_refuses_an_anonymous_broker_and_keeps_public_reads_off() -> None:
+    admin = secrets.token_urlsafe()
+    with pytest.raises(ValidationError, match="anonymously"):
+        load_settings(environment="production", admin_api_key=admin)
+    with pytest.raises(ValidationError, match="CITYSENSE_MQTT_PASSWORD"):
+        load_settings(
+            environment="production",
+            admin_api_key=admin,
+            mqtt_username="citysense-ingest",
+            mqtt_password="x" * 20,
+        )
+    locked = load_settings(environment="production", admin_api_key=admin, **BROKER_ACCOUNT)
+    assert locked.public_read is False
+    asked = load_settings(
+        environment="production", admin_api_key=admin, public_read=True, **BROKER_ACCOUNT
+    )
+    assert asked.public_read is True
+    assert load_settings().public_read is True  # development: a wall screen just works

@@ -205,7 +205,7 @@ async def test_watcher_resyncs_when_another_process_changes_credentials(
         dev, _ = await remote.register(streetlight(f"W-{uid}"), actor="t")
         await eventually(lambda: _read(auth / "passwd"), lambda t: f"\n{dev.id}:$7$" in t)
         acl = await _read(auth / "acl")
-        assert f"topic readwrite citysense/v1/streetlight/{dev.id}/#" in acl
+        assert f"topic write citysense/v1/streetlight/{dev.id}/telemetry" in acl
         await remote.change_status(dev.id, "decommissioned", actor="t")
         await eventually(lambda: _read(auth / "passwd"), lambda t: f"\n{dev.id}:" not in t)
     finally:

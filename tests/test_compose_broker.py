@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import signal
 import subprocess
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,12 +21,12 @@ import asyncpg
 import pytest
 import yaml
 
-from citysense.local.mosquitto import find_mosquitto
 from citysense.local.ports import free_port, wait_listening
 from core.kinds import KindRegistry
 from core.settings import Settings
 from devices.region import load_region
 from devices.registry import Registry
+from tests.support.broker import broker_workdir, compose_conf, start_broker, stop_broker
 from tests.support.mqtt_auth import (
     NO_MATCHING_SUBSCRIBERS,
     NOT_AUTHORIZED,
@@ -46,16 +43,6 @@ pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).resolve().parent.parent
 INGEST_USER = "citysense-ingest"
 INGEST_PASSWORD = "ingest-" + uuid.uuid4().hex
-
-
-def compose_conf(auth: Path, data: Path, port: int) -> str:
-    """The committed compose config with only container paths and the listener changed."""
-    text = (ROOT / "deploy/compose/mosquitto.conf").read_text()
-    assert "listener 1883 0.0.0.0\n" in text
-    text = text.replace("listener 1883 0.0.0.0\n", f"listener {port} 127.0.0.1\n")
-    text = text.replace("/mosquitto/auth/", f"{auth}/").replace("/mosquitto/data/", f"{data}/")
-    assert "/mosquitto/" not in text
-    return text
 
 
 def _wait(probe: Callable[[], int], want: Callable[[int], bool], within: float = 10) -> int:
@@ -78,25 +65,10 @@ def health_check(port: int, user: str, password: str) -> int:
     return subprocess.run(["/bin/sh", "-c", command], env=env, timeout=15).returncode
 
 
-def start_broker(conf: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [find_mosquitto(), "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-
-
 @pytest.fixture
 def workdir() -> Iterator[Path]:
-    # Outside pytest's private tmp tree: Mosquitto drops to its own user and must reach it.
-    d = Path(tempfile.mkdtemp(prefix="citysense-compose-"))
-    (d / "auth").mkdir()
-    (d / "data").mkdir()
-    if os.geteuid() == 0:
-        for p in (d, d / "auth", d / "data"):
-            shutil.chown(p, user="mosquitto")
-    try:
+    with broker_workdir() as d:
         yield d
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
 
 
 async def test_compose_broker_config_enforces_the_registry_via_broker_sync(
@@ -176,8 +148,4 @@ async def test_compose_broker_config_enforces_the_registry_via_broker_sync(
     finally:
         if watcher is not None:
             assert watcher.stop() == 0, watcher.output()
-        if broker.poll() is None:
-            broker.send_signal(signal.SIGTERM)
-            broker.wait(timeout=30)
-        if broker.stderr:
-            broker.stderr.close()
+        stop_broker(broker)

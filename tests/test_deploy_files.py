@@ -137,21 +137,21 @@ def test_volumes_are_declared_and_mounted_paths_exist(compose: dict[str, Any]) -
 
 def test_mosquitto_config_is_the_generated_one_with_persistence_and_accounts() -> None:
     generated = subprocess.run(
-        [sys.executable, "-m", "citysense.cli", "broker", "config", "--no-anonymous"],
+        [sys.executable, "-m", "citysense.cli", "broker", "config"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     committed = (ROOT / "deploy/compose/mosquitto.conf").read_text()
-    assert committed.startswith(generated), (
-        "regenerate: citysense broker config --no-anonymous > deploy/compose/mosquitto.conf"
-        " and append the broker-auth directives"
+    assert committed == generated, (
+        "regenerate: citysense broker config > deploy/compose/mosquitto.conf"
     )
-    rest = committed[len(generated) :]
     directives = mosquitto_directives(AuthPaths(Path(AUTH_DIR)))
-    assert rest.endswith(directives), "append mosquitto_directives(AuthPaths('/mosquitto/auth'))"
+    assert committed.endswith(directives)
     for line in ("password_file", "acl_file", "pid_file"):
-        assert f"\n{line} {AUTH_DIR}/" in rest, line
+        assert f"\n{line} {AUTH_DIR}/" in committed, line
+    assert "\nuse_username_as_clientid true\n" in committed
+    assert "allow_anonymous true" not in committed
     assert "persistence true" in committed
     assert "persistence_location /mosquitto/data/" in committed
     assert "allow_anonymous false" in committed
@@ -338,3 +338,24 @@ def test_dockerfile_copies_every_package_the_wheel_needs() -> None:
     build_stage = (ROOT / "Dockerfile").read_text().split("\nFROM ")[1]
     copied = set(re.findall(r"^COPY (\S+) \./\1$", build_stage, re.M))
     assert set(packages) <= copied, f"COPY missing for {set(packages) - copied}"
+
+
+def test_broker_config_is_anonymous_only_on_loopback() -> None:
+    def config(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "citysense.cli", "broker", "config", *args],
+            capture_output=True,
+            text=True,
+        )
+
+    refused = config("--anonymous")
+    assert refused.returncode == 2
+    assert "anonymous broker may listen only on the loopback address" in refused.stderr
+    assert refused.stdout == ""
+    local = config("--anonymous", "--bind", "127.0.0.1")
+    assert local.returncode == 0
+    assert "listener 1883 127.0.0.1\nallow_anonymous true\n" in local.stdout
+    assert "password_file" not in local.stdout
+    default = config()
+    assert "listener 1883 0.0.0.0\nallow_anonymous false\n" in default.stdout
+    assert "\nmax_packet_size 266240\n" in default.stdout  # 256 KiB payload limit + 4 KiB

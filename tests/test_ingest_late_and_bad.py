@@ -69,7 +69,10 @@ async def count(pool: asyncpg.Pool, table: str, device: str) -> int:
 async def test_ten_thousand_bad_messages_are_dead_lettered_and_good_ones_stored(
     settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
 ) -> None:
-    settings = settings.model_copy(update={"ingest_max_payload_bytes": 2048})
+    # Every bad message kept: the per-device quota is proven in test_ingest_abuse.py.
+    settings = settings.model_copy(
+        update={"ingest_max_payload_bytes": 2048, "ingest_dead_letter_quota": 100_000}
+    )
     gauges = [f"AWLR-{uid}-{i}" for i in range(20)]
     retired = f"AWLR-OLD-{uid}"
     await upsert_devices(

@@ -9,6 +9,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import psutil
 import psycopg
 
 from citysense.local.mosquitto import LocalMosquitto
@@ -84,3 +85,34 @@ def test_two_workers_split_the_stream_and_store_it_once(
     assert {entry.get("worker") for entry in logs} >= {0, 1, "supervisor"}
     assert all({"ts", "level", "logger", "msg"} <= entry.keys() for entry in logs)
     assert any("client" in str(e) or e["msg"] == "connected to broker" for e in logs)
+
+
+def test_workers_stop_when_their_supervisor_is_killed(
+    database_url: str, broker: LocalMosquitto, tmp_path: Path, uid: str
+) -> None:
+    """SIGKILL leaves the supervisor no chance to stop them: the workers notice by themselves."""
+    env = settings_env(
+        database_url, broker.port, ingest_client_id=f"orphans-{uid}", ingest_prune_interval_s="0"
+    )
+    ingest = Proc(["ingest", "--workers", "2", "--log-format", "text"], env, tmp_path / "i.log")
+    workers: list[psutil.Process] = []
+    try:
+        ingest.wait_for(r"subscribed to (.|\n)*subscribed to ", timeout=60)
+        supervisor = psutil.Process(ingest.popen.pid)
+        workers = [
+            p for p in supervisor.children() if "resource_tracker" not in " ".join(p.cmdline())
+        ]
+        assert len(workers) == 2, [p.cmdline() for p in supervisor.children()]
+        supervisor.kill()
+        ingest.popen.wait(10)
+        _, alive = psutil.wait_procs(workers, timeout=15)
+        assert alive == [], f"workers still running after the supervisor died: {alive}"
+        assert (
+            ingest.output().count("is gone; stopping") + ingest.output().count("ingest stopped")
+            >= 2
+        ), ingest.output()[-2000:]
+    finally:
+        for p in workers:
+            if p.is_running():
+                p.kill()
+        ingest.kill()

@@ -16,6 +16,7 @@ from core.storage.batches import write_batch
 from core.storage.devices import DeviceRow, upsert_devices
 from core.wire import Reading
 from tests.support.api import api_client
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -182,8 +183,13 @@ async def test_state_follows_readings_registry_and_levels_between_requests(
         await upsert_devices(
             pool, [DeviceRow(added, "flood_gauge", "n", "active", district, None, None)]
         )
-        after = {s["device_id"]: s for s in await mine()}
-        assert set(after) == {g, added}
+        # /state is served from memory, refreshed within CITYSENSE_API_STATE_MAX_AGE_S
+        after = {
+            s["device_id"]: s
+            for s in await eventually(
+                mine, lambda b: {s["device_id"] for s in b} == {g, added} and b[0]["level"]
+            )
+        }
         s = after[g]
         assert (s["name"], s["values"], s["level"], s["online"]) == (
             "new name",
@@ -193,3 +199,32 @@ async def test_state_follows_readings_registry_and_levels_between_requests(
         )
         geo = (await http.get("/state.geojson", params={"district": district})).json()
         assert {f["id"]: f["geometry"] for f in geo["features"]}[g]["coordinates"] == [103.8, -3.9]
+
+
+async def test_state_is_sent_gzipped_and_unchanged_state_is_not_sent_again(
+    settings: Settings, pool: asyncpg.Pool, kinds: KindRegistry, uid: str
+) -> None:
+    district = f"Kec-{uid}"
+    await upsert_devices(
+        pool,
+        [
+            DeviceRow(f"PJU-GZ-{uid}-{i}", "streetlight", "x", "active", district, None, None)
+            for i in range(20)
+        ],
+    )
+    async with api_client(create_app(settings, kinds, pool=pool)) as http:
+        first = await http.get("/state", params={"district": district})
+        assert first.headers["content-encoding"] == "gzip"
+        assert len(first.json()) == 20
+        again = await http.get(
+            "/state",
+            params={"district": district},
+            headers={"If-None-Match": first.headers["etag"]},
+        )
+        assert again.status_code == 304
+        assert again.content == b""
+        plain = await http.get(
+            "/state", params={"district": district}, headers={"Accept-Encoding": "identity"}
+        )
+        assert "content-encoding" not in plain.headers
+        assert plain.json() == first.json()

@@ -56,9 +56,11 @@ async def test_lifecycle_allows_only_sensible_moves_and_journals_each(
         r = await http.post("/devices", json=streetlight(did, status="planned"), headers=tech)
         assert r.status_code == 201, r.text
 
-        async def move(status: str, note: str | None = None) -> tuple[int, str]:
+        async def move(
+            status: str, note: str | None = None, who: dict[str, str] = tech
+        ) -> tuple[int, str]:
             resp = await http.post(
-                f"/devices/{did}/status", json={"status": status, "note": note}, headers=tech
+                f"/devices/{did}/status", json={"status": status, "note": note}, headers=who
             )
             return resp.status_code, resp.text
 
@@ -74,7 +76,11 @@ async def test_lifecycle_allows_only_sensible_moves_and_journals_each(
         code, text = await move("bogus")
         assert code == 409
         assert "unknown status 'bogus'" in text
-        assert (await move("decommissioned", "pole knocked down"))[0] == 200
+        code, text = await move("decommissioned", "pole knocked down")
+        assert code == 403
+        assert "supervisor" in text
+        sup = keys["supervisor"]
+        assert (await move("decommissioned", "pole knocked down", sup))[0] == 200
         code, text = await move("active")
         assert code == 409
         assert "register the replacement under a new id" in text
@@ -97,7 +103,9 @@ async def test_lifecycle_allows_only_sensible_moves_and_journals_each(
             ("moved", None),
             ("note", None),
         ]
-        assert all(e["actor"] == f"technician-{uid}" for e in journal)
+        assert {e["actor"] for e in journal if e["action"] != "credentials_revoked"} - {
+            f"technician-{uid}"
+        } == {f"supervisor-{uid}"}
         assert journal[1]["changes"] == {"village": ["Tanjung Enim", "Darmo"]}
         assert journal[0]["note"] == "label faded"
         maintenance = next(
@@ -143,9 +151,10 @@ async def test_bad_input_names_the_field_and_writes_nothing(
         dup = await http.post("/devices", json=streetlight(f"Z-{uid}"), headers=tech)
         assert dup.status_code == 409
         assert "already registered" in dup.json()["detail"]
-        taken = await http.post("/devices", json=streetlight("citysense-ingest"), headers=tech)
-        assert taken.status_code == 409
-        assert "the ingest service's broker account" in taken.json()["detail"]
+        for service in ("citysense-ingest", "citysense-ingest-0", "citysense-commands"):
+            taken = await http.post("/devices", json=streetlight(service), headers=tech)
+            assert taken.status_code == 409
+            assert "reserved for the platform's own broker accounts" in taken.json()["detail"]
         moved = await http.patch(
             f"/devices/Z-{uid}", json={"latitude": -6.2, "longitude": 106.8}, headers=tech
         )
@@ -159,7 +168,7 @@ async def test_bad_input_names_the_field_and_writes_nothing(
         assert r.status_code == 422
         assert "set the device's location" in r.text
         r = await http.post(
-            f"/devices/P-{uid}/status", json={"status": "decommissioned"}, headers=tech
+            f"/devices/P-{uid}/status", json={"status": "decommissioned"}, headers=keys["admin"]
         )
         assert r.status_code == 200, r.text
     count = await pool.fetchval("SELECT count(*) FROM devices WHERE id LIKE '%' || $1", uid)
@@ -179,14 +188,19 @@ async def test_role_matrix_for_every_mutating_endpoint(
     closed = settings.model_copy(update={"public_read": False})
     keys = await role_keys(pool, uid)
     callers: dict[str, dict[str, str]] = {**keys, "nobody": {}}
-    allowed = {"admin", "technician"}
+    field = {"admin", "supervisor", "technician"}
+    above = {"admin", "supervisor"}
     async with api_client(create_app(closed, kinds, pool=pool)) as http:
-        # A device per caller, registered by an admin, so each mutation has a fresh target.
+        # Devices per caller, registered by an admin, so each mutation has a fresh target.
         for who in callers:
-            r = await http.post(
-                "/devices", json=streetlight(f"RM-{who}-{uid}"), headers=keys["admin"]
-            )
-            assert r.status_code == 201, r.text
+            for body in (
+                streetlight(f"RM-{who}-{uid}"),  # installed: not yet in service
+                streetlight(f"RA-{who}-{uid}", status="active"),
+                streetlight(f"RD-{who}-{uid}"),
+                gauge(f"RG-{who}-{uid}"),
+            ):
+                r = await http.post("/devices", json=body, headers=keys["admin"])
+                assert r.status_code == 201, r.text
             await insert_dead_letters(
                 pool,
                 [
@@ -203,13 +217,25 @@ async def test_role_matrix_for_every_mutating_endpoint(
         for who, headers in callers.items():
             target = f"RM-{who}-{uid}"
             csv_body = f"id,kind,district\nIMP-{who}-{uid},streetlight,Lubai\n".encode()
+            same = {"waspada_cm": 300, "siaga_cm": 450, "awas_cm": 522, "name": "same levels"}
+            silenced = {"waspada_cm": 2997, "siaga_cm": 2998, "awas_cm": 2999}
             calls = [
-                ("POST", "/devices", {"json": streetlight(f"NEW-{who}-{uid}")}, 201),
-                ("PATCH", f"/devices/{target}", {"json": {"name": "renamed"}}, 200),
-                ("POST", f"/devices/{target}/notes", {"json": {"note": "hello"}}, 201),
-                ("POST", f"/devices/{target}/credentials", {}, 200),
-                ("POST", f"/devices/{target}/status", {"json": {"status": "active"}}, 200),
-                ("POST", "/devices/import", {"content": csv_body}, 200),
+                ("POST", "/devices", {"json": streetlight(f"NEW-{who}-{uid}")}, 201, field),
+                ("PATCH", f"/devices/{target}", {"json": {"name": "renamed"}}, 200, field),
+                ("POST", f"/devices/{target}/notes", {"json": {"note": "hello"}}, 201, field),
+                ("POST", f"/devices/{target}/credentials", {}, 200, field),
+                ("POST", f"/devices/RA-{who}-{uid}/credentials", {}, 200, above),
+                ("POST", f"/devices/{target}/status", {"json": {"status": "active"}}, 200, field),
+                (
+                    "POST",
+                    f"/devices/RD-{who}-{uid}/status",
+                    {"json": {"status": "decommissioned"}},
+                    200,
+                    above,
+                ),
+                ("PATCH", f"/devices/RG-{who}-{uid}", {"json": same}, 200, field),
+                ("PATCH", f"/devices/RG-{who}-{uid}", {"json": silenced}, 200, above),
+                ("POST", "/devices/import", {"content": csv_body}, 200, field),
                 (
                     "POST",
                     "/device-models",
@@ -222,15 +248,17 @@ async def test_role_matrix_for_every_mutating_endpoint(
                         }
                     },
                     201,
+                    field,
                 ),
                 (
                     "POST",
                     f"/unregistered-devices/UNREG-{who}-{uid}/claim",
                     {"json": {"district": "Lubai", "status": "planned"}},
                     201,
+                    field,
                 ),
             ]
-            for method, path, kw, ok in calls:
+            for method, path, kw, ok, allowed in calls:
                 r = await http.request(method, path, headers=headers, **kw)  # type: ignore[arg-type]
                 if who == "nobody":
                     expect = 401
@@ -239,6 +267,9 @@ async def test_role_matrix_for_every_mutating_endpoint(
                 else:
                     expect = 403
                 assert r.status_code == expect, (who, method, path, r.text)
+            gauge_now = (await http.get(f"/devices/RG-{who}-{uid}", headers=keys["admin"])).json()
+            silenced_by_them = gauge_now["awas_cm"] == 2999
+            assert silenced_by_them == (who in above), (who, gauge_now)
         # Readers may list but not change.
         for who in ("operator", "viewer"):
             assert (await http.get("/devices", headers=keys[who])).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -86,30 +87,40 @@ def test_broker_files_give_each_device_only_its_own_topics() -> None:
         BrokerAccount("A1", "streetlight", "$7$h1"),
         BrokerAccount("G1", "flood_gauge", "$7$h2"),
     ]
-    services = [ServiceAccount("citysense-ingest", "$7$h0")]
+    services = [ServiceAccount("citysense-ingest", "$7$h0", read=("#",), write=("+/+/stored",))]
     assert render_password_file(accounts, services) == (
         "citysense-ingest:$7$h0\nA1:$7$h1\nG1:$7$h2\n"
     )
     acl = render_acl(accounts, services, "citysense/v1")
-    assert "user citysense-ingest\ntopic read citysense/v1/#" in acl
-    assert "user A1\ntopic readwrite citysense/v1/streetlight/A1/#" in acl
-    assert "user G1\ntopic readwrite citysense/v1/flood_gauge/G1/#" in acl
+    assert (
+        "user citysense-ingest\ntopic read citysense/v1/#\ntopic write citysense/v1/+/+/stored\n"
+    ) in acl
+    a1 = "citysense/v1/streetlight/A1"
+    assert (
+        f"user A1\ntopic write {a1}/telemetry\ntopic write {a1}/status\ntopic write {a1}/reply\n"
+        f"topic read {a1}/stored\ntopic read {a1}/commands\n"
+    ) in acl
+    assert "user G1\ntopic write citysense/v1/flood_gauge/G1/telemetry" in acl
     assert "pattern" not in acl
+    assert "readwrite" not in acl
+    assert "#" not in acl.split("user A1")[1]
 
 
 def test_production_refuses_a_default_broker_password(tmp_path: Path) -> None:
-    admin = "a" * 32
+    admin = secrets.token_urlsafe()
     with pytest.raises(ValidationError, match="CITYSENSE_MQTT_PASSWORD"):
         load_settings(
             environment="production",
             admin_api_key=admin,
             broker_auth_dir=str(tmp_path),
+            mqtt_username="citysense-ingest",
             mqtt_password="changeme",
         )
     ok = load_settings(
         environment="production",
         admin_api_key=admin,
         broker_auth_dir=str(tmp_path),
-        mqtt_password="x" * 24,
+        mqtt_username="citysense-ingest",
+        mqtt_password=secrets.token_urlsafe(18),
     )
     assert ok.broker_auth_dir == str(tmp_path)

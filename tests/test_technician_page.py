@@ -73,7 +73,7 @@ def test_find_register_locate_status_and_note_from_a_phone(
         page.select_option("#district", "Lawang Kidul")
         page.fill("#village", "Tanjung Enim")
         page.click("#gps-btn")
-        page.wait_for_function("document.getElementById('latitude').value !== ''")
+        page.wait_for_function("() => document.getElementById('latitude').value !== ''")
         assert page.input_value("#latitude") == "-3.773500"
         assert "6 m" in page.inner_text("#gps-accuracy")
         page.fill("#m-pole_number", "P-101")

@@ -81,6 +81,46 @@ def test_backlog_array_keeps_good_items_and_names_bad_ones() -> None:
         ("[]", "invalid", "empty array"),
         ("[1]", "invalid", "item 0: expected a JSON object"),
         (b"{" + b" " * 3000 + b"}", "too_large", "exceeds the 2048-byte limit"),
+        # Hardened (issue 13): NUL, non-UTF-8, duplicate keys, sub-microsecond, nesting.
+        ('{"ts": "2026-11-28T04:00:00Z\\u0000junk", "water_level": 1}', "not_json", "NUL"),
+        ('{"ts": "2026-11-28T04:00:00Z", "power_source": "PLN\\u0000"}', "not_json", "NUL"),
+        ('{"ts": "2026-11-28T04:00:00Z", "\\u0000": 1}', "not_json", "NUL"),
+        (
+            '{"ts": "2026-11-28T04:00:00Z", "water_level": 1}'.encode("utf-16"),
+            "not_json",
+            "looks like UTF-16 or UTF-32",
+        ),
+        (
+            '{"ts": "2026-11-28T04:00:00Z", "water_level": 1}'.encode("utf-32-le"),
+            "not_json",
+            "looks like UTF-16 or UTF-32",
+        ),
+        (
+            b'\xef\xbb\xbf{"ts": "2026-11-28T04:00:00Z", "water_level": 1}',
+            "not_json",
+            "byte order mark",
+        ),
+        (b'{"ts": "2026-11-28T04:00:00Z", "water_level": "\xe9"}', "not_json", "not UTF-8"),
+        (
+            '{"ts": "2026-11-28T04:00:00Z", "water_level": 1, "water_level": 2}',
+            "not_json",
+            "key 'water_level' appears twice in one object",
+        ),
+        (
+            '[{"ts": "2026-11-28T04:00:00Z", "ts": "2026-11-28T04:01:00Z", "water_level": 1}]',
+            "not_json",
+            "key 'ts' appears twice",
+        ),
+        (
+            '{"ts": "2026-11-28T04:00:00Z", "a:": 1, "a\\u003a": 2}',
+            "not_json",
+            "key 'a:' appears twice",
+        ),
+        (
+            '{"ts": "2026-11-28T04:00:00.0000001Z", "water_level": 1}',
+            "invalid",
+            "more precise than a microsecond",
+        ),
     ],
 )
 def test_rejections_say_what_to_fix(payload: bytes | str, code: str, fragment: str) -> None:
@@ -89,6 +129,41 @@ def test_rejections_say_what_to_fix(payload: bytes | str, code: str, fragment: s
     assert len(rejections) == 1
     assert rejections[0].code == code
     assert fragment in rejections[0].reason
+
+
+def test_readings_a_microsecond_apart_stay_two_and_finer_ones_are_refused() -> None:
+    ok, rej = decode(
+        '[{"ts": "2026-11-28T04:00:00.000001Z", "water_level": 1},'
+        ' {"ts": "2026-11-28T04:00:00.0000020Z", "water_level": 2}]'
+    )
+    assert rej == []
+    assert [r.time.microsecond for r in ok] == [1, 2]
+    ok, rej = decode(
+        '[{"ts": "2026-11-28T04:00:00.0000001Z", "water_level": 1},'
+        ' {"ts": "2026-11-28T04:00:00.0000002Z", "water_level": 2}]'
+    )
+    assert ok == []
+    assert [(r.code, r.item) for r in rej] == [("invalid", 0), ("invalid", 1)]
+    assert "round it to microseconds" in rej[1].reason
+
+
+@pytest.mark.parametrize("depth", [3000, 20_000])
+def test_deep_nesting_is_not_json_not_an_internal_error(depth: int) -> None:
+    limits = DecodeLimits(max_future=timedelta(minutes=5), max_age=timedelta(days=30))
+    for payload in (b"[" * depth + b"]" * depth, b'{"a":' * depth + b"1" + b"}" * depth):
+        readings, rejections = decode_telemetry(FLOOD_GAUGE, "G1", payload, NOW, limits)
+        assert readings == []
+        assert [r.code for r in rejections] == ["not_json"]
+        assert "nested too deeply" in rejections[0].reason
+
+
+def test_colons_inside_strings_and_escaped_ones_are_not_duplicate_keys() -> None:
+    ok, rej = decode(
+        '[{"ts": "2026-11-28T04:00:00+07:00", "water_level": 1},'
+        ' {"ts": "2026-11-28T04:00:01\\u002b07\\u003a00", "water_level": 2}]'
+    )
+    assert rej == []
+    assert len(ok) == 2
 
 
 def test_booleans_are_not_numbers_and_numbers_are_not_booleans() -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api import params
-from api.auth import Operator, Reader
+from api.auth import Operator, Reader, Resolver
 from api.deps import KindsDep, PoolDep
 from api.models import Problem
 from api.ops_models import AlertOut, AlertStatus
@@ -80,6 +80,6 @@ async def acknowledge(alert_id: AlertId, pool: PoolDep, who: Operator) -> AlertO
 
 
 @router.post("/alerts/{alert_id}/resolve", response_model=AlertOut, responses=_TRANSITION)
-async def resolve(alert_id: AlertId, pool: PoolDep, who: Operator) -> AlertOut:
+async def resolve(alert_id: AlertId, pool: PoolDep, who: Resolver) -> AlertOut:
     """Done: open or acknowledged -> resolved, recording who and when."""
     return await _transition(pool, alert_id, await store.resolve(pool, alert_id, who.name))

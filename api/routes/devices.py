@@ -9,7 +9,7 @@ from typing import Annotated, Any, NoReturn
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from api.auth import Reader, Technician
+from api.auth import Reader, Technician, forbidden, may_silence_or_end
 from api.deps import PoolDep
 from api.models import Problem
 from api.routes import technician_page
@@ -42,7 +42,7 @@ from devices.csv_io import export_csv
 from devices.importer import run_import
 from devices.lifecycle import INITIAL, TRANSITIONS, Status
 from devices.model import DEVICE_ID
-from devices.mounting import MOUNTING, THRESHOLD_KINDS
+from devices.mounting import MOUNTING, THRESHOLD_KINDS, THRESHOLDS
 from devices.region import Region, load_region
 from devices.registry import Registry, RegistryError
 
@@ -223,8 +223,11 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         )
 
     @router.post("/devices", status_code=201, response_model=Registered, responses=ERRORS)
-    async def register(body: DeviceCreate, request: Request, who: Technician) -> Registered:
+    async def register(
+        body: DeviceCreate, request: Request, response: Response, who: Technician
+    ) -> Registered:
         """Register a device; its MQTT password is in this response only."""
+        _no_store(response)
         try:
             record, issued = await registry(request).register(
                 body.model_dump(exclude_none=True), actor=who.name
@@ -264,6 +267,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         ] = False,
     ) -> JSONResponse:
         """Bulk registration from CSV (body: the file). The whole file is checked first."""
+        secret = NO_STORE
         data = await request.body()
         if len(data) > MAX_IMPORT_BYTES:
             raise HTTPException(413, f"file over {MAX_IMPORT_BYTES // 2**20} MiB; split it")
@@ -295,7 +299,7 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
             ],
         )
         status = 200 if result.imported or not result.errors else 422
-        return JSONResponse(out.model_dump(mode="json"), status_code=status)
+        return JSONResponse(out.model_dump(mode="json"), status_code=status, headers=secret)
 
     @router.get("/device-models", response_model=list[ModelIn])
     async def models(pool: PoolDep, _: Reader) -> list[ModelIn]:
@@ -345,9 +349,10 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         responses=ERRORS,
     )
     async def claim(
-        device_id: str, body: DeviceClaim, request: Request, who: Technician
+        device_id: str, body: DeviceClaim, request: Request, response: Response, who: Technician
     ) -> Registered:
         """Register a device that has been publishing, with the kind from its topic."""
+        _no_store(response)
         found = {
             u.device_id: u
             for u in await store.unregistered_publishers(
@@ -400,11 +405,15 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     async def update(
         device_id: str, body: DeviceFields, request: Request, who: Technician
     ) -> DeviceOut:
-        """Edit or move a device (journalled). Status has its own endpoint."""
+        """Edit or move a device (journalled). Status has its own endpoint. Changing a
+        gauge's flood thresholds needs a supervisor (sending them unchanged is fine)."""
+        fields = body.model_dump(exclude_unset=True)
+        if not may_silence_or_end(who) and _changes_thresholds(
+            await _one(request.app.state.pool, device_id), fields
+        ):
+            raise forbidden(who, "change flood thresholds (ubah ambang banjir)")
         try:
-            r = await registry(request).update(
-                device_id, body.model_dump(exclude_unset=True), actor=who.name
-            )
+            r = await registry(request).update(device_id, fields, actor=who.name)
         except RegistryError as exc:
             _fail(exc)
         return DeviceOut.of(r)
@@ -413,7 +422,10 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
     async def change_status(
         device_id: str, body: StatusChange, request: Request, who: Technician
     ) -> DeviceOut:
-        """Move the device along its lifecycle; decommissioning revokes its credentials."""
+        """Move the device along its lifecycle; decommissioning (final: it revokes the
+        device's credentials) needs a supervisor."""
+        if body.status.strip().lower() == Status.DECOMMISSIONED and not may_silence_or_end(who):
+            raise forbidden(who, "decommission a device (menonaktifkan perangkat)")
         try:
             r = await registry(request).change_status(
                 device_id, body.status, actor=who.name, note=body.note
@@ -439,8 +451,18 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         return [JournalOut.of(e) for e in await store.list_journal(pool, device_id)]
 
     @router.post("/devices/{device_id}/credentials", response_model=Credentials, responses=ERRORS)
-    async def rotate(device_id: str, request: Request, who: Technician) -> Credentials:
-        """Issue a new MQTT password; the old one stops working at once."""
+    async def rotate(
+        device_id: str, request: Request, response: Response, who: Technician
+    ) -> Credentials:
+        """Issue a new MQTT password; the old one stops working at once. A technician may do
+        it for a device not in service (planned, installed, maintenance); a device in service
+        needs a supervisor."""
+        _no_store(response)
+        current = await _one(request.app.state.pool, device_id)
+        if current.status == Status.ACTIVE and not may_silence_or_end(who):
+            raise forbidden(
+                who, f"replace the credentials of a device in service ({current.status})"
+            )
         try:
             issued = await registry(request).rotate(device_id, actor=who.name)
         except RegistryError as exc:
@@ -460,3 +482,28 @@ def build_router(settings: Settings, kinds: KindRegistry) -> APIRouter:
         return Response(labels.label_png(r.id), media_type="image/png")
 
     return router
+
+
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+"""On every answer that carries a device password: no cache, proxy or browser keeps it."""
+
+
+def _no_store(response: Response) -> None:
+    response.headers.update(NO_STORE)
+
+
+def _changes_thresholds(record: store.DeviceRecord, fields: dict[str, Any]) -> bool:
+    for name in THRESHOLDS:
+        if name not in fields:
+            continue
+        new, old = fields[name], getattr(record, name)
+        if new in (None, ""):
+            if old is not None:
+                return True
+            continue
+        try:
+            if old is None or float(new) != float(old):
+                return True
+        except (TypeError, ValueError):
+            continue  # not a number: the registry refuses it with its own reason
+    return False

@@ -5,25 +5,31 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi.responses import StreamingResponse
 
 from api import params
 from api.auth import Reader
-from api.deps import KindsDep, PoolDep
+from api.deps import HeavyDep, KindsDep, PoolDep, SettingsDep
+from api.limits import BUSY, HeavyLimiter, Slot, capped
 from api.models import Problem
 from api.ops_models import Bucket, History
 from core.kinds import DeviceKind, KindRegistry
+from core.settings import Settings
 from core.storage.history import (
     BucketQuery,
-    buckets_json,
-    buckets_rows,
-    raw_json,
-    raw_rows,
+    RawQuery,
+    bucket_json_chunks,
+    bucket_row_chunks,
+    count_raw,
+    raw_json_chunks,
+    raw_row_chunks,
     rollup_exists,
     select_devices,
 )
@@ -39,7 +45,9 @@ BUCKETS: dict[str, timedelta] = {
     "1d": timedelta(days=1),
 }
 MAX_POINTS = 200_000
-"""Devices x buckets in one answer; more is a request for a coarser bucket."""
+"""Rows (devices x buckets) in one answer; more is a request for a coarser bucket."""
+MAX_VALUES = 500_000
+"""Values (devices x buckets x fields x aggregates) in one answer: what an answer costs."""
 MAX_RAW_ROWS = 50_000
 MAX_RAW_RANGE = timedelta(days=31)
 MAX_BUCKET_RANGE = timedelta(days=732)
@@ -128,11 +136,14 @@ CSV_EXAMPLE = "device_id,time,water_level_avg\nAWLR-SKR-01,2026-11-28T07:00:00+0
         200: {"content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}}},
         404: {"model": Problem, "description": "A named device is not registered"},
         422: {"model": Problem, "description": "A parameter is wrong; the detail says how"},
+        429: BUSY,
     },
 )
 async def readings(
     pool: PoolDep,
     kinds: KindsDep,
+    heavy: HeavyDep,
+    settings: SettingsDep,
     _: Reader,
     device: Annotated[
         list[str] | None, Query(description="Device id(s); repeat or comma-separate.")
@@ -189,6 +200,7 @@ async def readings(
     start_t = params.aware(start, "from") if start else end_t - timedelta(hours=24)
     if start_t >= end_t:
         raise HTTPException(422, "'from' must be before 'to'")
+    heavy.check()
     selected = await select_devices(
         pool, device_ids=ids, kind=kind, district=district, bbox=box, limit=MAX_DEVICES + 1
     )
@@ -218,6 +230,8 @@ async def readings(
     if bucket is None:
         return await _raw(
             pool,
+            heavy,
+            settings,
             k,
             device_ids,
             start_t,
@@ -240,30 +254,60 @@ async def readings(
     if end_t - start_t > MAX_BUCKET_RANGE:
         raise HTTPException(422, f"range is longer than {MAX_BUCKET_RANGE.days} days; narrow it")
     a, b = _align(start_t, end_t, size, zone)
-    points = len(device_ids) * int((b - a) / size)
-    if points > MAX_POINTS:
-        coarser = [n for n, s in BUCKETS.items() if len(device_ids) * ((b - a) / s) <= MAX_POINTS]
-        hint = f"use bucket={coarser[0]}" if coarser else "choose fewer devices"
-        raise HTTPException(
-            422,
-            f"this would return {points} rows ({len(device_ids)} devices x buckets), more than"
-            f" {MAX_POINTS}; {hint}, or a shorter range",
+    _check_cost(len(device_ids), (b - a) / size, len(fields), len(aggs), b - a, bucket)
+    slot = await heavy.slot()
+    try:
+        use_rollup = (
+            size >= timedelta(hours=1)
+            and _whole_hour_zone(zone, a, b)
+            and await rollup_exists(pool, k)
         )
-    use_rollup = (
-        size >= timedelta(hours=1) and _whole_hour_zone(zone, a, b) and await rollup_exists(pool, k)
+        q = BucketQuery(k, device_ids, a, b, size, tz, fields, aggs, use_rollup)
+        source = "rollup" if use_rollup else "raw"
+        if format == "csv":
+            header = ["device_id", "time", *[f"{f}_{g}" for f in fields for g in aggs]]
+            return await _csv(
+                header, bucket_row_chunks(pool, q), zone, f"{k.name}-{bucket}.csv", settings, slot
+            )
+        head = _head(k.name, bucket, tz, a, b, fields, aggs, source)
+        return await _json(head, bucket_json_chunks(pool, q), settings, slot)
+    except BaseException:
+        slot.release()
+        raise
+
+
+def _check_cost(
+    devices: int, buckets: float, fields: int, aggs: int, span: timedelta, bucket: str
+) -> None:
+    """Refuse an answer of more than MAX_POINTS rows or MAX_VALUES values, naming the fix."""
+    rows = devices * int(buckets)
+    values = rows * fields * aggs
+    if rows <= MAX_POINTS and values <= MAX_VALUES:
+        return
+    per_row = fields * aggs
+    coarser = [
+        n
+        for n, s in BUCKETS.items()
+        if s > BUCKETS[bucket]
+        and devices * (span / s) <= MAX_POINTS
+        and devices * (span / s) * per_row <= MAX_VALUES
+    ]
+    fixes = [f"use bucket={coarser[0]}" if coarser else "choose fewer devices"]
+    if per_row > 1:
+        fixes.append("fewer fields (field=) or aggregates (agg=)")
+    fixes.append("a shorter range")
+    raise HTTPException(
+        422,
+        f"this would return {values} values ({devices} devices x {int(buckets)} buckets x"
+        f" {fields} fields x {aggs} aggregates), more than {MAX_VALUES} (or more than"
+        f" {MAX_POINTS} rows); jawaban terlalu besar / answer too large: {', '.join(fixes)}",
     )
-    q = BucketQuery(k, device_ids, a, b, size, tz, fields, aggs, use_rollup)
-    source = "rollup" if use_rollup else "raw"
-    if format == "csv":
-        rows = await buckets_rows(pool, q)
-        header = ["device_id", "time", *[f"{f}_{g}" for f in fields for g in aggs]]
-        return _csv(header, rows, zone, f"{k.name}-{bucket}.csv")
-    body = await buckets_json(pool, q)
-    return _envelope(k.name, bucket, tz, a, b, fields, aggs, source, body)
 
 
 async def _raw(
     pool: Any,
+    heavy: HeavyLimiter,
+    settings: Settings,
     k: DeviceKind,
     ids: list[str],
     start: datetime,
@@ -277,21 +321,28 @@ async def _raw(
         raise HTTPException(
             422, f"raw range is longer than {MAX_RAW_RANGE.days} days; narrow it or add bucket="
         )
-    too_many = HTTPException(
-        422, f"more than {MAX_RAW_ROWS} readings match; add bucket=, narrow the range or devices"
-    )
-    if format == "csv":
-        rows = await raw_rows(pool, k, ids, start, end, fields, MAX_RAW_ROWS + 1)
-        if len(rows) > MAX_RAW_ROWS:
-            raise too_many
-        return _csv(["device_id", "time", "received_at", *fields], rows, zone, f"{k.name}.csv")
-    body, n = await raw_json(pool, k, ids, start, end, fields, tz, MAX_RAW_ROWS + 1)
-    if n > MAX_RAW_ROWS:
-        raise too_many
-    return _envelope(k.name, None, tz, start, end, fields, [], "raw", body)
+    slot = await heavy.slot()
+    try:
+        q = RawQuery(k, ids, start, end, fields, tz, MAX_RAW_ROWS + 1)
+        if await count_raw(pool, q) > MAX_RAW_ROWS:
+            raise HTTPException(
+                422,
+                f"more than {MAX_RAW_ROWS} readings match; add bucket=, narrow the range or"
+                " devices",
+            )
+        if format == "csv":
+            header = ["device_id", "time", "received_at", *fields]
+            return await _csv(
+                header, raw_row_chunks(pool, q), zone, f"{k.name}.csv", settings, slot
+            )
+        head = _head(k.name, None, tz, start, end, fields, [], "raw")
+        return await _json(head, raw_json_chunks(pool, q), settings, slot)
+    except BaseException:
+        slot.release()
+        raise
 
 
-def _envelope(
+def _head(
     kind: str,
     bucket: str | None,
     tz: str,
@@ -300,8 +351,7 @@ def _envelope(
     fields: list[str],
     aggs: list[str],
     source: str,
-    rows_json: str,
-) -> Response:
+) -> str:
     zone = ZoneInfo(tz)
     head = json.dumps(
         {
@@ -315,22 +365,78 @@ def _envelope(
             "source": source,
         }
     )
-    return Response(
-        content=head[:-1] + ', "rows": ' + rows_json + "}", media_type="application/json"
+    return head[:-1] + ', "rows": ['
+
+
+async def _json(
+    head: str, chunks: AsyncIterator[list[str]], settings: Settings, slot: Slot
+) -> Response:
+    def tail(reason: str | None) -> str:
+        return "]}" if reason is None else "], " + json.dumps({"truncated": reason})[1:]
+
+    body = capped(
+        chunks,
+        sep=",",
+        head=head,
+        tail=tail,
+        max_bytes=settings.api_max_response_bytes,
+        slot=slot,
     )
+    first = await anext(body)  # runs the query: its errors are a 4xx before any byte is sent
+    return StreamingResponse(_chain(first, body), media_type="application/json")
 
 
-def _csv(header: list[str], rows: list[tuple[object, ...]], zone: ZoneInfo, name: str) -> Response:
+async def _chain(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for b in rest:
+        yield b
+
+
+async def _csv(
+    header: list[str],
+    chunks: AsyncIterator[list[tuple[object, ...]]],
+    zone: ZoneInfo,
+    name: str,
+    settings: Settings,
+    slot: Slot,
+) -> Response:
+    def text(rows: list[tuple[object, ...]]) -> list[str]:
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        out = []
+        for r in rows:
+            buf.seek(0)
+            buf.truncate()
+            w.writerow(
+                ""
+                if v is None
+                else v.astimezone(zone).isoformat()
+                if isinstance(v, datetime)
+                else v
+                for v in r
+            )
+            out.append(buf.getvalue())  # one whole record, quoted newlines included
+        return out
+
+    async def lines() -> AsyncIterator[list[str]]:
+        async for rows in chunks:
+            yield text(rows)
+
+    def tail(reason: str | None) -> str:
+        return "" if reason is None else f"# truncated: {reason}\n"
+
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    for r in rows:
-        w.writerow(
-            "" if v is None else v.astimezone(zone).isoformat() if isinstance(v, datetime) else v
-            for v in r
-        )
-    return Response(
-        content=buf.getvalue(),
+    csv.writer(buf, lineterminator="\n").writerow(header)
+    body = capped(
+        lines(),
+        head=buf.getvalue(),
+        tail=tail,
+        max_bytes=settings.api_max_response_bytes,
+        slot=slot,
+    )
+    first = await anext(body)
+    return StreamingResponse(
+        _chain(first, body),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -77,7 +77,11 @@ async def flood_bands(
 
 @router.get("/ops/{path:path}", include_in_schema=False)
 async def ops_static(path: str) -> FileResponse:
-    file = (STATIC / path).resolve()
-    if not file.is_relative_to(STATIC) or not file.is_file() or file.suffix not in _TYPES:
-        raise HTTPException(404, f"no such file of the operations page: /ops/{path}")
+    try:
+        file = (STATIC / path).resolve()
+        found = file.is_relative_to(STATIC) and file.is_file() and file.suffix in _TYPES
+    except (ValueError, OSError):  # a NUL byte, a name too long
+        found = False
+    if not found:
+        raise HTTPException(404, f"no such file of the operations page: /ops/{path[:100]!r}")
     return FileResponse(file, media_type=_TYPES[file.suffix], headers={"Cache-Control": "no-cache"})

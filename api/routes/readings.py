@@ -5,8 +5,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
+from api import params
 from api.auth import Reader
-from api.deps import KindsDep, PoolDep
+from api.deps import HeavyDep, KindsDep, PoolDep
+from api.limits import BUSY
 from api.models import Problem, reading_model, readings_response_model
 from core.kinds import KindRegistry
 from core.storage.devices import get_device
@@ -25,12 +27,13 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         "/devices/{device_id}/readings",
         response_model=response_model,
         response_model_by_alias=True,
-        responses={404: {"model": Problem}, 422: {"model": Problem}},
+        responses={404: {"model": Problem}, 422: {"model": Problem}, 429: BUSY},
     )
     async def device_readings(
         device_id: str,
         pool: PoolDep,
         kinds: KindsDep,
+        heavy: HeavyDep,
         _: Reader,
         start: Annotated[
             datetime | None,
@@ -42,8 +45,8 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         ] = None,
     ) -> Any:
         """Raw readings of one device in a time range, oldest first."""
-        end = _aware(end, "to") if end else datetime.now(UTC)
-        start = _aware(start, "from") if start else end - timedelta(hours=24)
+        end = params.aware(end, "to") if end else datetime.now(UTC)
+        start = params.aware(start, "from") if start else end - timedelta(hours=24)
         if start >= end:
             raise HTTPException(422, "'from' must be before 'to'")
         if end - start > MAX_RANGE:
@@ -54,7 +57,11 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         kind = kinds.get(device.kind)
         if kind is None:
             raise HTTPException(404, f"device {device_id!r} has kind {device.kind!r}, unknown here")
-        rows = await fetch_readings(pool, kind, device_id, start, end, MAX_ROWS)
+        slot = await heavy.slot()
+        try:
+            rows = await fetch_readings(pool, kind, device_id, start, end, MAX_ROWS)
+        finally:
+            slot.release()
         model = models[kind.name]
         return response_model.model_validate(
             {
@@ -69,9 +76,3 @@ def build_router(kinds: KindRegistry) -> APIRouter:
         )
 
     return router
-
-
-def _aware(ts: datetime, name: str) -> datetime:
-    if ts.tzinfo is None:
-        raise HTTPException(422, f"'{name}' needs a UTC offset, e.g. 2026-11-28T07:00:00+07:00")
-    return ts.astimezone(UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Annotated, Any
 
-import asyncpg
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from api import params
@@ -13,7 +12,7 @@ from api.auth import Reader
 from api.deps import KindsDep, PoolDep
 from api.models import Problem
 from api.ops_models import DeviceState, DistrictSummary, StateCollection, StateStatus
-from api.state_cache import StateCache
+from api.state_cache import Rendered, StateCache
 from core.kinds import KindRegistry
 from core.storage.state import (
     DEFAULT_OFFLINE_FACTOR,
@@ -41,14 +40,24 @@ StatusQ = Annotated[
     ),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": Problem}}
+CACHED: dict[int | str, dict[str, Any]] = {
+    304: {"description": "Unchanged since the ETag given in If-None-Match"}
+}
 
 
-def _cache(request: Request, pool: asyncpg.Pool, kinds: KindRegistry) -> StateCache:
-    cache: StateCache | None = getattr(request.app.state, "state_cache", None)
-    if cache is None:
-        cache = StateCache(pool, liveness_limits(kinds))
-        request.app.state.state_cache = cache
+def _cache(request: Request) -> StateCache:
+    cache: StateCache = request.app.state.state_cache
     return cache
+
+
+def _send(request: Request, r: Rendered, media_type: str) -> Response:
+    headers = {"ETag": r.etag, "Vary": "Accept-Encoding", "Cache-Control": "no-cache"}
+    if request.headers.get("if-none-match") == r.etag:
+        return Response(status_code=304, headers=headers)
+    if "gzip" in request.headers.get("accept-encoding", "") and len(r.body) > 1024:
+        headers["Content-Encoding"] = "gzip"
+        return Response(content=r.gzip, media_type=media_type, headers=headers)
+    return Response(content=r.body, media_type=media_type, headers=headers)
 
 
 def _filter(
@@ -65,17 +74,17 @@ def _filter(
 Filter = Annotated[StateFilter, Depends(_filter)]
 
 
-@router.get("/state", response_model=list[DeviceState], responses=ERRORS)
+@router.get("/state", response_model=list[DeviceState], responses={**ERRORS, **CACHED})
 async def state(
     request: Request,
-    pool: PoolDep,
-    kinds: KindsDep,
     _: Reader,
     f: Filter,
 ) -> Response:
-    """Latest state of every device with online/stale flags and the flood warning level."""
-    body = await _cache(request, pool, kinds).json(f)
-    return Response(content=body, media_type="application/json")
+    """Latest state of every device with online/stale flags and the flood warning level.
+
+    Served from memory: at most ``CITYSENSE_API_STATE_MAX_AGE_S`` old while the database
+    answers promptly (a little more while it is slow)."""
+    return _send(request, await _cache(request).rendered(f, "json"), "application/json")
 
 
 @router.get(
@@ -89,18 +98,16 @@ async def state(
             },
         },
         **ERRORS,
+        **CACHED,
     },
 )
 async def state_geo(
     request: Request,
-    pool: PoolDep,
-    kinds: KindsDep,
     _: Reader,
     f: Filter,
 ) -> Response:
     """The same state as a GeoJSON FeatureCollection (devices without a position: null geometry)."""
-    body = await _cache(request, pool, kinds).geojson(f)
-    return Response(content=body, media_type="application/geo+json")
+    return _send(request, await _cache(request).rendered(f, "geojson"), "application/geo+json")
 
 
 @router.get("/summary", response_model=list[DistrictSummary], responses=ERRORS)

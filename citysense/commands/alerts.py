@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
 from citysense.commands import UsageError
 from core.kinds import KindRegistry
-from core.settings import Settings
+from core.settings import Settings, settings_error
 
 if TYPE_CHECKING:
     from alerts.config import AlertConfig
@@ -38,6 +40,12 @@ def with_webhook(config: AlertConfig, settings: Settings) -> AlertConfig:
         ) from None
 
 
+def _redacted(url: str) -> str:
+    """Scheme and host only: a webhook's path or query usually carries its token."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}/... (path and query hidden)"
+
+
 def cmd_alerts(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from alerts.config import load_config
     from alerts.service import OperationsService
@@ -46,10 +54,15 @@ def cmd_alerts(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
     path = args.config or (Path(settings.alerts_config) if settings.alerts_config else None)
     try:
         config = with_webhook(load_config(path), settings)
-    except (OSError, ValueError, ValidationError) as exc:
+    except ValidationError as exc:  # not pydantic's message: it echoes a webhook's token
+        raise UsageError(f"alert configuration {path}: {settings_error(exc, None)}") from None
+    except (OSError, ValueError) as exc:
         raise UsageError(f"alert configuration {path}: {exc}") from exc
     if args.check:
-        print(config.model_dump_json(indent=2))
+        shown = config.model_dump(mode="json")
+        if shown.get("webhook_url"):
+            shown["webhook_url"] = _redacted(str(shown["webhook_url"]))
+        print(json.dumps(shown, indent=2))
         return 0
 
     async def main() -> None:

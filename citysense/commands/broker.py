@@ -2,25 +2,33 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from citysense.commands import UsageError
 from core.kinds import KindRegistry
 from core.settings import Settings
 
 
 def cmd_config(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from citysense.local.mosquitto import QueueSizing, broker_config
+    from devices.broker_auth import AuthPaths, mosquitto_directives
 
-    sys.stdout.write(
-        broker_config(
+    extra = "" if args.anonymous else mosquitto_directives(AuthPaths(Path(args.auth_dir)))
+    try:
+        text = broker_config(
             port=args.port,
             bind=args.bind,
             persistence_dir=args.persistence_dir,
             sizing=QueueSizing(
                 normal_rate=args.rate, outage_s=args.outage, payload_bytes=args.payload_bytes
             ),
-            allow_anonymous=not args.no_anonymous,
+            allow_anonymous=args.anonymous,
+            max_payload_bytes=settings.ingest_max_payload_bytes,
+            extra=extra,
         )
-    )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    sys.stdout.write(text)
     return 0
 
 
@@ -35,5 +43,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bc.add_argument("--rate", type=float, default=100.0, help="normal messages/s to size for")
     bc.add_argument("--outage", type=int, default=3600, help="ingest outage to survive, s")
     bc.add_argument("--payload-bytes", type=int, default=150, help="typical payload size")
-    bc.add_argument("--no-anonymous", action="store_true")
+    bc.add_argument(
+        "--auth-dir",
+        default="/mosquitto/auth",
+        help="where `citysense devices broker-sync` writes passwd, acl (and finds the pid file)",
+    )
+    bc.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="no logins, no ACL: local development only, needs --bind 127.0.0.1",
+    )
     bc.set_defaults(func=cmd_config)

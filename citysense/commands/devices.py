@@ -291,6 +291,7 @@ def cmd_broker_config(settings: Settings, kinds: KindRegistry, args: argparse.Na
             port=args.port,
             bind=args.bind,
             allow_anonymous=False,
+            max_payload_bytes=settings.ingest_max_payload_bytes,
             extra=mosquitto_directives(AuthPaths(Path(directory))),
         )
     )

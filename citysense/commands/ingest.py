@@ -3,6 +3,7 @@ from __future__ import annotations
 import argparse
 
 from citysense.commands import UsageError
+from core.broker_accounts import MAX_INGEST_WORKERS
 from core.kinds import KindRegistry
 from core.settings import Settings
 
@@ -10,8 +11,10 @@ from core.settings import Settings
 def cmd_ingest(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from ingest.workers import run_worker, supervise
 
-    if args.workers < 1:
-        raise UsageError("--workers must be at least 1")
+    if not 1 <= args.workers <= MAX_INGEST_WORKERS:
+        raise UsageError(
+            f"--workers must be 1..{MAX_INGEST_WORKERS} (the broker has one login per worker)"
+        )
     json_logs = args.log_format == "json"
     if args.workers == 1:
         run_worker(settings, kinds, 0, json_logs)
@@ -30,7 +33,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         default=1,
         help="worker processes sharing the MQTT subscription ($share group), each with its"
-        " own client id <CITYSENSE_INGEST_CLIENT_ID>-<i>",
+        " own client id <CITYSENSE_INGEST_CLIENT_ID>-<i> (with a service password: its own"
+        " login <CITYSENSE_MQTT_USERNAME>-<i>, which the broker makes its client id)",
     )
     p.add_argument("--log-format", choices=("json", "text"), default="json")
     p.set_defaults(func=cmd_ingest)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from citysense.commands import UsageError
 from core.kinds import KindRegistry
-from core.settings import Settings
+from core.settings import Settings, settings_error
 
 
 def cmd_up(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
@@ -30,7 +30,11 @@ def cmd_up(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) ->
     config_path = Path(args.alerts_config) if args.alerts_config else None
     try:
         alerts = load_config(config_path)
-    except (OSError, ValueError, ValidationError) as exc:
+    except ValidationError as exc:  # not pydantic's message: it echoes a webhook's token
+        raise UsageError(
+            f"alert configuration {config_path}: {settings_error(exc, None)}"
+        ) from None
+    except (OSError, ValueError) as exc:
         raise UsageError(f"alert configuration {config_path}: {exc}") from exc
     options = UpOptions(
         data_dir=Path(args.data_dir) if args.data_dir else default_data_dir(),

@@ -1,7 +1,13 @@
-"""Rejected messages, kept verbatim with a reason an operator and a sender can act on."""
+"""Rejected messages, kept with a reason an operator and a sender can act on.
+
+One row per rejected message at most (its items' reasons summarised in ``reason``), and
+of its payload only the first :data:`KEPT_PAYLOAD_BYTES`, with the whole payload's size
+and SHA-256: storage grows with the number of bad messages, never with their size.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +27,15 @@ class DeadLetter:
     code: str
     reason: str
     payload: bytes
+    """The payload as received; stored cut to :data:`KEPT_PAYLOAD_BYTES` (read back: cut)."""
+    payload_bytes: int | None = None
+    """Size of the whole payload (read back from storage; ``len(payload)`` before)."""
+    payload_sha256: bytes | None = None
+
+
+KEPT_PAYLOAD_BYTES = 4096
+MAX_REASON_CHARS = 2000
+MAX_TOPIC_CHARS = 300
 
 
 async def insert_dead_letters(conn: Conn, letters: Sequence[DeadLetter]) -> None:
@@ -28,9 +43,28 @@ async def insert_dead_letters(conn: Conn, letters: Sequence[DeadLetter]) -> None
         return
     await conn.copy_records_to_table(
         "dead_letters",
-        columns=["received_at", "topic", "device_id", "code", "reason", "payload"],
+        columns=[
+            "received_at",
+            "topic",
+            "device_id",
+            "code",
+            "reason",
+            "payload",
+            "payload_bytes",
+            "payload_sha256",
+        ],
         records=[
-            (d.received_at, d.topic, d.device_id, d.code, d.reason, d.payload) for d in letters
+            (
+                d.received_at,
+                d.topic[:MAX_TOPIC_CHARS],
+                d.device_id,
+                d.code,
+                d.reason[:MAX_REASON_CHARS],
+                d.payload[:KEPT_PAYLOAD_BYTES],
+                len(d.payload),
+                hashlib.sha256(d.payload).digest(),
+            )
+            for d in letters
         ],
     )
 
@@ -39,7 +73,8 @@ async def list_dead_letters(
     pool: asyncpg.Pool, *, device_id: str | None = None, limit: int = 100
 ) -> list[DeadLetter]:
     rows = await pool.fetch(
-        "SELECT received_at, topic, device_id, code, reason, payload FROM dead_letters "
+        "SELECT received_at, topic, device_id, code, reason, payload, payload_bytes,"
+        " payload_sha256 FROM dead_letters "
         "WHERE ($1::text IS NULL OR device_id = $1) ORDER BY id DESC LIMIT $2",
         device_id,
         limit,

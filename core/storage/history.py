@@ -6,11 +6,13 @@ the raw table for hours still marked dirty; finer buckets read the raw table (it
 is (device_id, time), so one device's day is an index range). Every bucket of the range is
 returned: empty ones carry nulls (count 0), so gaps stay gaps. JSON is built by PostgreSQL
 with the session zone set to the viewer's, so times come out with the viewer's offset.
+Answers stream from a server-side cursor, a chunk of rows at a time, so the API never holds
+a whole answer in memory.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -141,8 +143,8 @@ def bucket_sql(q: BucketQuery) -> str:
     )
 
 
-def _json_wrap(q: BucketQuery, inner: str) -> str:
-    """Rows as one JSON array, concatenated as text: about a third cheaper than nesting
+def _json_rows(q: BucketQuery, inner: str) -> str:
+    """One JSON object per row, concatenated as text: about a third cheaper than nesting
     ``json_build_object`` three levels deep for every bucket. Numbers print as JSON, and
     device ids need no escaping (the devices table only admits ``[A-Za-z0-9_.-]``)."""
     fields = []
@@ -153,16 +155,18 @@ def _json_wrap(q: BucketQuery, inner: str) -> str:
         fields.append(f"'\"{f}\":{{' || {aggs} || '}}'")
     values = " || ',' || ".join(fields)
     return (
-        "SELECT '[' || coalesce(string_agg('{\"device_id\":\"' || q.device_id"
+        'SELECT \'{"device_id":"\' || q.device_id'
         ' || \'","time":\' || to_json(q.t) || \',"values":{\' || '
-        f"{values} || '}}}}', ',' ORDER BY q.device_id, q.t), '') || ']'"
-        f" FROM ({inner}) q"
+        f"{values} || '}}}}' FROM ({inner}) q ORDER BY q.device_id, q.t"
     )
 
 
 def _args(q: BucketQuery) -> list[object]:
     return [list(q.device_ids), q.start, q.end, q.bucket, q.tz, q.kind.name]
 
+
+CHUNK_ROWS = 500
+"""Rows fetched from the cursor at a time while an answer streams."""
 
 # Planned for each call's own devices and range: after five executions PostgreSQL may
 # switch asyncpg's prepared statement to a generic plan, which on TimescaleDB scanned the
@@ -174,19 +178,38 @@ _SESSION = (
 )
 
 
-async def buckets_json(pool: asyncpg.Pool, q: BucketQuery) -> str:
-    """The bucketed rows as a JSON array, times rendered in the viewer's zone."""
+async def _chunks(
+    pool: asyncpg.Pool, sql: str, args: Sequence[object], tz: str | None, n: int
+) -> AsyncIterator[list[tuple[object, ...]]]:
+    """The rows of ``sql`` ``n`` at a time from a server-side cursor (one connection held
+    until the generator ends or is closed), with the session zone set to ``tz`` (else the
+    pool's UTC, see core.storage.pool) and a plan made for these arguments."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(_SESSION, q.tz)
-        return str(await conn.fetchval(_json_wrap(q, bucket_sql(q)), *_args(q)))
+        await conn.execute(_SESSION, tz or "UTC")
+        cur = await conn.cursor(sql, *args)
+        while True:
+            rows = await cur.fetch(n)
+            if not rows:
+                return
+            yield [tuple(r.values()) for r in rows]
+            if len(rows) < n:
+                return
 
 
-async def buckets_rows(pool: asyncpg.Pool, q: BucketQuery) -> list[tuple[object, ...]]:
+async def bucket_json_chunks(
+    pool: asyncpg.Pool, q: BucketQuery, n: int = CHUNK_ROWS
+) -> AsyncIterator[list[str]]:
+    """The bucketed rows as JSON objects, ``n`` rows a chunk; times in the viewer's zone."""
+    async for rows in _chunks(pool, _json_rows(q, bucket_sql(q)), _args(q), q.tz, n):
+        yield [str(r[0]) for r in rows]
+
+
+async def bucket_row_chunks(
+    pool: asyncpg.Pool, q: BucketQuery, n: int = CHUNK_ROWS
+) -> AsyncIterator[list[tuple[object, ...]]]:
     """The bucketed rows as tuples (device_id, time, values in field/agg order)."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(_SESSION, "UTC")  # the pool's zone (see core.storage.pool)
-        rows = await conn.fetch(bucket_sql(q) + " ORDER BY d.device_id, t", *_args(q))
-    return [tuple(r.values()) for r in rows]
+    async for rows in _chunks(pool, bucket_sql(q) + " ORDER BY d.device_id, t", _args(q), None, n):
+        yield rows
 
 
 def _raw_sql(kind: DeviceKind, fields: Sequence[str]) -> str:
@@ -198,42 +221,47 @@ def _raw_sql(kind: DeviceKind, fields: Sequence[str]) -> str:
     )
 
 
-async def raw_json(
-    pool: asyncpg.Pool,
-    kind: DeviceKind,
-    device_ids: Sequence[str],
-    start: datetime,
-    end: datetime,
-    fields: Sequence[str],
-    tz: str,
-    limit: int,
-) -> tuple[str, int]:
-    """Raw readings as a JSON array (nulls omitted) and how many there were (max ``limit``)."""
-    vals = ", ".join(f"'{f}', q.\"{f}\"" for f in fields)
+@dataclass(frozen=True, slots=True)
+class RawQuery:
+    kind: DeviceKind
+    device_ids: Sequence[str]
+    start: datetime
+    end: datetime
+    fields: Sequence[str]
+    tz: str
+    limit: int
+
+
+def _raw_args(q: RawQuery) -> list[object]:
+    return [list(q.device_ids), q.start, q.end, q.limit]
+
+
+async def count_raw(pool: asyncpg.Pool, q: RawQuery) -> int:
+    """How many raw readings match, counting at most ``q.limit``."""
+    n = await pool.fetchval(f"SELECT count(*) FROM ({_raw_sql(q.kind, q.fields)}) q", *_raw_args(q))
+    return int(n)
+
+
+async def raw_json_chunks(
+    pool: asyncpg.Pool, q: RawQuery, n: int = CHUNK_ROWS
+) -> AsyncIterator[list[str]]:
+    """Raw readings as JSON objects (nulls omitted), ``n`` a chunk."""
+    vals = ", ".join(f"'{f}', q.\"{f}\"" for f in q.fields)
     sql = (
-        "SELECT coalesce(json_agg(json_build_object('device_id', q.device_id, 'time', q.time,"
+        "SELECT json_build_object('device_id', q.device_id, 'time', q.time,"
         f" 'received_at', q.received_at, 'values', json_strip_nulls(json_build_object({vals})))"
-        " ORDER BY q.device_id, q.time), '[]')::text, count(*)"
-        f" FROM ({_raw_sql(kind, fields)}) q"
+        f"::text FROM ({_raw_sql(q.kind, q.fields)}) q ORDER BY q.device_id, q.time"
     )
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(_SESSION, tz)
-        row = await conn.fetchrow(sql, list(device_ids), start, end, limit)
-    assert row is not None
-    return str(row[0]), int(row[1])
+    async for rows in _chunks(pool, sql, _raw_args(q), q.tz, n):
+        yield [str(r[0]) for r in rows]
 
 
-async def raw_rows(
-    pool: asyncpg.Pool,
-    kind: DeviceKind,
-    device_ids: Sequence[str],
-    start: datetime,
-    end: datetime,
-    fields: Sequence[str],
-    limit: int,
-) -> list[tuple[object, ...]]:
-    rows = await pool.fetch(_raw_sql(kind, fields), list(device_ids), start, end, limit)
-    return [tuple(r.values()) for r in rows]
+async def raw_row_chunks(
+    pool: asyncpg.Pool, q: RawQuery, n: int = CHUNK_ROWS
+) -> AsyncIterator[list[tuple[object, ...]]]:
+    """Raw readings as tuples (device_id, time, received_at, fields in order)."""
+    async for rows in _chunks(pool, _raw_sql(q.kind, q.fields), _raw_args(q), None, n):
+        yield rows
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,8 +24,13 @@ class Session:
         self._acks: dict[int, int] = {}
         self._cond = threading.Condition()
         self.received: list[tuple[str, bytes]] = []
+        self.disconnects = 0
         client.on_publish = self._on_publish
         client.on_message = self._on_message
+        client.on_disconnect = self._on_disconnect
+
+    def _on_disconnect(self, *args: object) -> None:
+        self.disconnects += 1
 
     def _on_publish(
         self, client: object, userdata: object, mid: int, rc: object, props: object
@@ -47,16 +52,33 @@ class Session:
             raise AssertionError(f"no PUBACK for {topic} within {timeout}s")
         return self._acks[info.mid]
 
+    def subscribe(self, topic: str, timeout: float = 5) -> int:
+        """Subscribe at QoS 1; the SUBACK's reason code (0-2 granted, >= 128 refused)."""
+        got: list[int] = []
+        done = threading.Event()
+
+        def on_subscribe(
+            client: object, userdata: object, mid: int, codes: list[object], props: object
+        ) -> None:
+            got.extend(int(getattr(c, "value", 0)) for c in codes)
+            done.set()
+
+        self.client.on_subscribe = on_subscribe
+        self.client.subscribe(topic, qos=1)
+        if not done.wait(timeout):
+            raise AssertionError(f"no SUBACK for {topic} within {timeout}s")
+        return got[0]
+
     def wait_received(self, n: int, timeout: float = 5) -> list[tuple[str, bytes]]:
         with self._cond:
             self._cond.wait_for(lambda: len(self.received) >= n, timeout)
             return list(self.received)
 
 
-def _client(username: str | None, password: str | None) -> mqtt.Client:
+def _client(username: str | None, password: str | None, client_id: str | None) -> mqtt.Client:
     c = mqtt.Client(
         CallbackAPIVersion.VERSION2,
-        client_id=f"probe-{uuid.uuid4().hex[:8]}",
+        client_id=client_id or f"probe-{uuid.uuid4().hex[:8]}",
         protocol=mqtt.MQTTv5,
     )
     if username is not None:
@@ -72,9 +94,15 @@ def connect_code(port: int, username: str | None, password: str | None) -> int:
 
 @contextmanager
 def session(
-    port: int, username: str | None, password: str | None, *, require: bool = True
+    port: int,
+    username: str | None,
+    password: str | None,
+    *,
+    require: bool = True,
+    client_id: str | None = None,
 ) -> Iterator[Session | int]:
-    c = _client(username, password)
+    """A connected probe; ``client_id`` asks for that id (the broker may assign another)."""
+    c = _client(username, password, client_id)
     done = threading.Event()
     result: dict[str, int] = {}
 

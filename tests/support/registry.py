@@ -8,7 +8,7 @@ import asyncpg
 
 from core.storage.api_keys import create_api_key
 
-ROLES = ("admin", "technician", "operator", "viewer")
+ROLES = ("admin", "supervisor", "technician", "operator", "viewer")
 
 
 async def role_keys(pool: asyncpg.Pool, tag: str) -> dict[str, dict[str, str]]:
