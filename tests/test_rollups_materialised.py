@@ -18,12 +18,16 @@ import pytest
 from core.kinds import KindRegistry
 from core.storage.batches import write_batch
 from core.storage.devices import DeviceRow, upsert_devices
-from core.storage.history import BucketQuery, buckets_rows
+from core.storage.history import BucketQuery, bucket_row_chunks
 from core.storage.rollups import refresh_rollups
 from core.wire import Reading
 
 pytestmark = pytest.mark.anyio
 WIB = ZoneInfo("Asia/Jakarta")
+
+
+async def buckets_rows(pool: asyncpg.Pool, q: BucketQuery) -> list[tuple[object, ...]]:
+    return [row async for chunk in bucket_row_chunks(pool, q) for row in chunk]
 
 
 def _hour() -> datetime:
