@@ -13,6 +13,8 @@ COPY devices ./devices
 COPY dashboards ./dashboards
 COPY simulators ./simulators
 COPY alerts ./alerts
+COPY commands ./commands
+COPY lorawan ./lorawan
 RUN python -m build --wheel --outdir /wheels .
 
 FROM python:3.12-slim

@@ -14,7 +14,9 @@ from api.limits import HeavyLimiter
 from api.live import EventHub
 from api.routes import (
     alerts,
+    commands,
     devices,
+    energy,
     health,
     history,
     keys,
@@ -71,7 +73,15 @@ def create_app(
     app.include_router(readings.build_router(kinds))
     app.include_router(devices.build_router(settings, kinds))
     errors.install(app)
-    for router in (state.router, history.router, stream.router, alerts.router, keys.router):
+    for router in (
+        state.router,
+        history.router,
+        stream.router,
+        alerts.router,
+        keys.router,
+        commands.router,
+        energy.router,
+    ):
         app.include_router(router)
     app.include_router(ops_page.router)
     return app

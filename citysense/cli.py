@@ -14,6 +14,7 @@ from citysense.commands import (
     alerts,
     api,
     broker,
+    commands,
     config,
     contract,
     dashboards,
@@ -22,6 +23,7 @@ from citysense.commands import (
     ingest,
     keys,
     load,
+    lorawan,
     simulate,
     up,
 )
@@ -43,6 +45,8 @@ AREAS = (
     dashboards,
     load,
     contract,
+    commands,
+    lorawan,
 )
 
 

@@ -43,12 +43,42 @@ class TelemetryField:
 
 
 @dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A command a kind's devices accept; its arguments are declared like telemetry fields.
+
+    The platform validates arguments against these declarations before anything is sent
+    (:func:`commands.validation.validate_args`), and the wire contract's JSON Schema lists
+    them, so the firmware team and the API read the same definition.
+    """
+
+    name: str
+    label: str
+    description: str = ""
+    args: tuple[TelemetryField, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ValueError(f"invalid command name {self.name!r}")
+        names = [a.name for a in self.args]
+        if len(set(names)) != len(names):
+            raise ValueError(f"command {self.name!r} declares an argument twice")
+
+    def arg(self, name: str) -> TelemetryField | None:
+        for a in self.args:
+            if a.name == name:
+                return a
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceKind:
     name: str
     label: str
     fields: tuple[TelemetryField, ...]
     interval_s: int = field(default=300)
     """Expected reporting interval of a healthy device, in seconds."""
+    commands: tuple[CommandSpec, ...] = ()
+    """Commands its devices accept on ``<root>/<kind>/<id>/commands``."""
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name):
@@ -58,6 +88,9 @@ class DeviceKind:
             raise ValueError(f"kind {self.name!r} declares a field twice")
         if not self.fields:
             raise ValueError(f"kind {self.name!r} has no fields")
+        commands = [c.name for c in self.commands]
+        if len(set(commands)) != len(commands):
+            raise ValueError(f"kind {self.name!r} declares a command twice")
 
     @property
     def table(self) -> str:
@@ -68,6 +101,12 @@ class DeviceKind:
         for f in self.fields:
             if f.name == name:
                 return f
+        return None
+
+    def command(self, name: str) -> CommandSpec | None:
+        for c in self.commands:
+            if c.name == name:
+                return c
         return None
 
 
@@ -125,6 +164,14 @@ FLOOD_GAUGE = DeviceKind(
         ),
         TelemetryField("power_source", E, None, "Power source", choices=("PLN", "PLTS")),
     ),
+    commands=(
+        CommandSpec(
+            "set_interval",
+            "Atur interval lapor / Set reporting interval",
+            "Seconds between routine readings (alarms still report at once).",
+            args=(TelemetryField("interval_s", INT, "s", "Reporting interval", valid=(60, 86400)),),
+        ),
+    ),
 )
 
 STREETLIGHT = DeviceKind(
@@ -161,6 +208,20 @@ STREETLIGHT = DeviceKind(
         ),
         TelemetryField(
             "driver_temp", F, "°C", "LED driver temperature", valid=(-40, 150), typical=(30, 60)
+        ),
+    ),
+    commands=(
+        CommandSpec(
+            "switch",
+            "Nyalakan/matikan / Switch",
+            "on or off overrides the controller's own schedule; auto hands control back.",
+            args=(TelemetryField("mode", E, None, "Relay mode", choices=("on", "off", "auto")),),
+        ),
+        CommandSpec(
+            "dim",
+            "Atur redup / Set dim level",
+            "Dimming level while the lamp is lit (0 % is the driver's minimum, not off).",
+            args=(TelemetryField("level", F, "%", "Dim level", valid=(0, 100)),),
         ),
     ),
 )
@@ -230,6 +291,7 @@ NETWORK_NODE = DeviceKind(
             "power_source", E, None, "Power source", choices=("PLN", "solar", "battery")
         ),
     ),
+    commands=(CommandSpec("reboot", "Mulai ulang / Reboot", "Restart the node's router."),),
 )
 
 BUILTIN_KINDS: tuple[DeviceKind, ...] = (STREETLIGHT, FLOOD_GAUGE, NETWORK_NODE)

@@ -51,8 +51,44 @@ def _reading_schema(kind: DeviceKind) -> dict[str, Any]:
     }
 
 
+REPLY_STATUSES = ("delivered", "done", "failed")
+"""What a device may say about a command (core copy of commands.model.REPLY_STATUSES)."""
+REPLY_DETAIL_MAX = 200
+
+
+def _command_schema(kind: DeviceKind) -> dict[str, Any]:
+    variants = []
+    for c in kind.commands:
+        variants.append(
+            {
+                "title": f"{c.name}: {c.label}",
+                "description": c.description,
+                "type": "object",
+                "required": ["id", "command", "args", "deadline"],
+                "additionalProperties": False,
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "command": {"const": c.name},
+                    "args": {
+                        "type": "object",
+                        "required": [a.name for a in c.args],
+                        "additionalProperties": False,
+                        "properties": {a.name: _field_schema(a) for a in c.args},
+                    },
+                    "deadline": {
+                        "type": "string",
+                        "pattern": ISO_WITH_OFFSET,
+                        "description": "Do not act on the command after this time.",
+                    },
+                },
+            }
+        )
+    return {"title": f"A command to a {kind.label}", "oneOf": variants}
+
+
 def wire_schema(kinds: KindRegistry, *, topic_root: str = "citysense/v1") -> dict[str, Any]:
-    """The whole contract: one ``<kind>.telemetry`` definition per kind, plus status."""
+    """The whole contract: one ``<kind>.telemetry`` definition per kind, plus status;
+    ``<kind>.command`` for kinds that accept commands, and the device's ``reply``."""
     defs: dict[str, Any] = {
         "timestamp": {
             "description": "The device's own time: ISO 8601 with a UTC offset, or epoch ms.",
@@ -64,6 +100,21 @@ def wire_schema(kinds: KindRegistry, *, topic_root: str = "citysense/v1") -> dic
         "status": {
             "description": "Payload of the retained status topic (plain text, not JSON).",
             "enum": ["online", "offline"],
+        },
+        "reply": {
+            "description": (
+                "A device's answer to a command, on its reply topic (QoS 1): 'delivered' on"
+                " receipt, then 'done' or 'failed' (with a short detail) once carried out."
+            ),
+            "type": "object",
+            "required": ["id", "status"],
+            "additionalProperties": False,
+            "properties": {
+                "id": {"type": "string", "format": "uuid"},
+                "status": {"enum": list(REPLY_STATUSES)},
+                "detail": {"type": "string", "maxLength": REPLY_DETAIL_MAX},
+                "ts": {"$ref": "#/$defs/timestamp"},
+            },
         },
     }
     topics: dict[str, Any] = {}
@@ -89,6 +140,14 @@ def wire_schema(kinds: KindRegistry, *, topic_root: str = "citysense/v1") -> dic
             "status_schema": "#/$defs/status",
             "interval_s": kind.interval_s,
         }
+        if kind.commands:
+            defs[f"{name}.command"] = _command_schema(kind)
+            topics[name] |= {
+                "commands": f"{topic_root}/{name}/{{device_id}}/commands",
+                "commands_schema": f"#/$defs/{name}.command",
+                "reply": f"{topic_root}/{name}/{{device_id}}/reply",
+                "reply_schema": "#/$defs/reply",
+            }
     return {
         "$schema": SCHEMA_DRAFT,
         "$id": "urn:citysense:wire:v1",
@@ -96,7 +155,9 @@ def wire_schema(kinds: KindRegistry, *, topic_root: str = "citysense/v1") -> dic
         "description": (
             "Publish telemetry with QoS 1 to the kind's telemetry topic, one JSON object or an"
             " array of them; publish 'online' (retained) on connect and set 'offline'"
-            " (retained) as the last will. device_id matches x-device-id-pattern."
+            " (retained) as the last will. device_id matches x-device-id-pattern. Commands"
+            " arrive with QoS 1 on the kind's commands topic (subscribe with a persistent"
+            " session to receive those sent while offline); answer each on the reply topic."
         ),
         "x-device-id-pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
         "x-topics": topics,

@@ -29,6 +29,8 @@ _TEXT: dict[str, tuple[str, str]] = {
     ),
     "energy": ("Energi per kecamatan", "Energy per district"),
     "power": ("Daya aktif per kecamatan", "Active power per district"),
+    "energy_night": ("Energi per malam per penyulang", "Energy per night per feeder"),
+    "dimming_saving": ("Penghematan peredupan", "Dimming saving"),
     "failed_lights": ("Lampu rusak", "Failed lights"),
     "latency": ("Latensi per desa", "Latency per village"),
     "loss": ("Kehilangan paket per desa", "Packet loss per village"),

@@ -224,6 +224,9 @@ def validate_device(
                     c.add(f.name, f"{text!r} is not one of {', '.join(f.choices)}")
                     continue
                 text = match[0]
+            if f.pattern and not re.match(f.pattern, text):
+                c.add(f.name, f"{text[:70]!r} is not a {f.label}")
+                continue
             mounting[f.name] = text[:200]
 
     levels = [c.number(raw, t, " of cm above gauge zero") for t in THRESHOLDS]

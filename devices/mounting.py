@@ -16,6 +16,12 @@ class MountingField:
     numeric: bool = False
     choices: tuple[str, ...] = ()
     valid: tuple[float, float] | None = None
+    pattern: str | None = None
+    """A text detail must match this regular expression (with a hint in ``label``)."""
+
+
+DEV_EUI = MountingField("dev_eui", "LoRaWAN DevEUI (16 hex digits)", pattern=r"^[0-9A-Fa-f]{16}$")
+"""Set on devices that report through a LoRaWAN network server (`citysense lorawan`)."""
 
 
 MOUNTING: dict[str, tuple[MountingField, ...]] = {
@@ -23,16 +29,19 @@ MOUNTING: dict[str, tuple[MountingField, ...]] = {
         MountingField("pole_number", "Pole number"),
         MountingField("feeder", "Feeder"),
         MountingField("cabinet", "Panel / cabinet"),
+        DEV_EUI,
     ),
     "flood_gauge": (
         MountingField("station", "Station name"),
         MountingField("river", "River"),
         MountingField("gauge_zero_m", "Gauge zero (m above sea level)", True, (), (-100, 5000)),
+        DEV_EUI,
     ),
     "network_node": (
         MountingField(
             "uplink", "Uplink (backhaul)", choices=("4G", "GSM", "VSAT", "LoRa", "fiber", "radio")
         ),
+        DEV_EUI,
     ),
 }
 

@@ -148,10 +148,16 @@ def rounds(
     n: int | None,
     seed: int,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    models: Sequence[DeviceModel] | None = None,
 ) -> Iterator[list[tuple[SimDevice, Item]]]:
-    """``n`` rounds (``None``: endless) of one reading per device, stamped by ``clock``."""
+    """``n`` rounds (``None``: endless) of one reading per device, stamped by ``clock``.
+
+    Pass ``models`` (one per device, as :func:`build_models` makes them) to keep a hand on
+    them, e.g. so commands can change them while the rounds run.
+    """
     now = clock()
-    models = build_models(fleet, kinds, seed, now, now + timedelta(days=1))
+    if models is None:
+        models = build_models(fleet, kinds, seed, now, now + timedelta(days=1))
     for m in models:
         m.first_due(now)
     done = 0

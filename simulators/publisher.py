@@ -12,7 +12,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -287,11 +287,15 @@ def run(
     seed: int,
     stop: threading.Event,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    follow_commands: bool = False,
 ) -> int:
     """Rounds of one reading per device every ``interval_s`` until ``stop`` (the demo's loop).
 
-    Returns the number of messages published.
+    With ``follow_commands``, the street lights also obey the commands sent to them
+    (:mod:`simulators.command_follower`). Returns the number of messages published.
     """
+    from simulators.command_follower import following
+    from simulators.engine import build_models
     from simulators.engine import rounds as make_rounds
     from simulators.fleet import as_sim_device
     from simulators.world import Conditions
@@ -301,17 +305,21 @@ def run(
     devices = [
         d if isinstance(d, SimDevice) else as_sim_device(d, i) for i, d in enumerate(fleet, 1)
     ]
+    now = clock()
+    models = build_models(devices, kinds, seed, now, now + timedelta(days=1))
     sender = Sender(settings, devices)
     sender.open()
+    followers = following(settings, models if follow_commands else [])
     try:
         stats = run_rounds(
             sender,
-            make_rounds(devices, kinds, Conditions(), rounds, seed, clock),
+            make_rounds(devices, kinds, Conditions(), rounds, seed, clock, models),
             interval_s=interval_s,
             stop=stop,
             tick=lambda t, s: None,
             clock=clock,
         )
     finally:
+        followers.close()
         sender.close()
     return stats.messages

@@ -316,9 +316,12 @@ def test_the_bundled_alert_config_loads_with_the_webhook_from_the_environment() 
     proc = _alerts_check({"CITYSENSE_ALERTS_CONFIG": conf, "CITYSENSE_ALERTS_WEBHOOK_URL": url})
     assert proc.returncode == 0, proc.stderr
     effective = json.loads(proc.stdout)
-    assert effective["webhook_url"] == url
+    # --check shows where the webhook goes (scheme and host) but never its secret path or token.
+    shown = "https://ops.example/... (path and query hidden)"
+    assert effective["webhook_url"] == shown
+    assert "t0k3n" not in proc.stdout + proc.stderr
     committed = json.loads((ROOT / "deploy/compose/alerts.json").read_text())
-    assert effective == {**committed, "webhook_url": url}
+    assert effective == {**committed, "webhook_url": shown}
 
     empty = _alerts_check({"CITYSENSE_ALERTS_CONFIG": conf, "CITYSENSE_ALERTS_WEBHOOK_URL": ""})
     assert empty.returncode == 0, empty.stderr
@@ -359,3 +362,12 @@ def test_broker_config_is_anonymous_only_on_loopback() -> None:
     default = config()
     assert "listener 1883 0.0.0.0\nallow_anonymous false\n" in default.stdout
     assert "\nmax_packet_size 266240\n" in default.stdout  # 256 KiB payload limit + 4 KiB
+
+
+def test_the_commands_dispatcher_runs_after_migrations_and_a_healthy_broker(
+    compose: dict[str, Any],
+) -> None:
+    svc = compose["services"]["commands"]
+    assert svc["command"] == ["citysense", "commands", "run"]
+    assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert svc["depends_on"]["mosquitto"]["condition"] == "service_healthy"

@@ -116,7 +116,13 @@ async def start_demo(
     thread = threading.Thread(
         target=run,
         args=(settings, kinds, fleet),
-        kwargs={"interval_s": interval_s, "rounds": None, "seed": 1, "stop": stop},
+        kwargs={
+            "interval_s": interval_s,
+            "rounds": None,
+            "seed": 1,
+            "stop": stop,
+            "follow_commands": True,
+        },
         name="citysense-demo",
         daemon=True,
     )

@@ -179,6 +179,29 @@ async def _run(
     await _first(stop, ops.ready, within=30, what="the alert evaluator", failed=ops_task)
     check()
 
+    from citysense.commands.commands import dispatcher_login, region_centre
+    from commands.scheduler import ScheduleRunner
+    from commands.service import Dispatcher
+
+    commands_stop = asyncio.Event()
+    dispatcher = Dispatcher(settings, pool, login=dispatcher_login(settings))
+    lat, lon = region_centre(settings)
+    schedules = ScheduleRunner(pool, kinds, lat=lat, lon=lon)
+
+    async def run_commands() -> None:
+        try:
+            await asyncio.gather(dispatcher.run(commands_stop), schedules.run(commands_stop))
+        except Exception as exc:  # the rest of the platform keeps running without commands
+            log.error("commands dispatcher stopped: %s; commands stay queued", exc)
+
+    commands_task = asyncio.create_task(run_commands(), name="commands")
+
+    async def stop_commands() -> None:
+        commands_stop.set()
+        await _settle(commands_task)
+
+    stack.push_async_callback(stop_commands)
+
     app = create_app(settings, kinds, pool=pool)
     server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="on"))
     server_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
@@ -240,7 +263,8 @@ async def _run(
 
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(
-        {stopper, ingest_task, ops_task, server_task}, return_when=asyncio.FIRST_COMPLETED
+        {stopper, ingest_task, ops_task, commands_task, server_task},
+        return_when=asyncio.FIRST_COMPLETED,
     )
     stopper.cancel()
     if stopper in done:

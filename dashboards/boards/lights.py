@@ -6,6 +6,7 @@ from grafana_foundation_sdk.builders import barchart, stat, timeseries
 from grafana_foundation_sdk.models import common as cm
 
 from core.kinds import KindRegistry
+from core.storage.energy import night_energy_sql
 from dashboards.boards.common import Board, base, district_variable
 from dashboards.i18n import Lang, t
 from dashboards.query import DATASOURCE, series
@@ -92,5 +93,34 @@ def build(kinds: KindRegistry, lang: Lang) -> Board:
             .height(9)
             .span(12)
         )
+    )
+    nights = night_energy_sql("feeder", "$__timeFilter(r.bucket)")
+    dash = dash.with_panel(
+        barchart.Panel()
+        .title(t("energy_night", lang))
+        .datasource(DATASOURCE)
+        .with_target(
+            series(
+                "SELECT (night + time '18:00') AT TIME ZONE 'Asia/Jakarta' AS time,"
+                f" key AS metric, kwh AS value FROM ({nights}) n ORDER BY 1, 2"
+            )
+        )
+        .unit("kwatth")
+        .height(9)
+        .span(18)
+    ).with_panel(
+        stat.Panel()
+        .title(t("dimming_saving", lang))
+        .datasource(DATASOURCE)
+        .with_target(
+            tq(
+                "SELECT round((100 * (1 - sum(kwh) / nullif(sum(kwh_full), 0)))::numeric, 1)"
+                f" AS value FROM ({nights}) n",
+                ("value", "number"),
+            )
+        )
+        .unit("percent")
+        .height(9)
+        .span(6)
     )
     return Board(UID, "lights", dash, (var_query,))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from commands.schedules import Schedule, changes, wanted
 from core.wire import Value
 from simulators.fleet import SimDevice
 from simulators.models import Item, at_or_after_boundary, next_boundary, rng_for
@@ -48,6 +49,25 @@ class StreetlightModel:
         self._last_power = 0.0
         self._lat = device.row.latitude or -3.66
         self._lon = device.row.longitude or 103.8
+        self.mode = "auto"
+        """Relay mode set by a ``switch`` command: on, off, or auto (its own schedule)."""
+        self.dim_level: float | None = None
+        """Dim level set by a ``dim`` command; None follows the built-in schedule."""
+        self.schedule: Schedule | None = None
+        """A platform dimming schedule the light follows (as its commands would make it)."""
+
+    # -- commands -------------------------------------------------------------------
+
+    def apply_command(self, command: str, args: dict[str, object]) -> str | None:
+        """Carry out a command; None when done, else why it failed (the reply's detail)."""
+        if command == "switch" and args.get("mode") in ("on", "off", "auto"):
+            self.mode = str(args["mode"])
+            return None
+        level = args.get("level")
+        if command == "dim" and isinstance(level, int | float) and 0 <= level <= 100:
+            self.dim_level = float(level)
+            return None
+        return f"unsupported command {command!r} with {args!r}"
 
     # -- schedule -------------------------------------------------------------------
 
@@ -59,6 +79,10 @@ class StreetlightModel:
             out += [rise + self.off_jitter, set_ + self.on_jitter]
             for h, m in (DIM_FROM, DIM_UNTIL):
                 out.append(datetime(d.year, d.month, d.day, h, m, tzinfo=WIB))
+        if self.schedule is not None:
+            start = datetime(day.year, day.month, day.day, tzinfo=WIB) - timedelta(days=1)
+            end = start + timedelta(days=3)
+            out += [c for c, _ in changes(self.schedule, start, end, self._lat, self._lon)]
         return out
 
     def scheduled_on(self, t: datetime) -> bool:
@@ -97,9 +121,18 @@ class StreetlightModel:
                 "day_burner": False,
             }
         sunny = daylight(t, self._lat, self._lon) > 0.1
-        relay = self.scheduled_on(t) or self.day_burner
+        planned = None if self.schedule is None else wanted(self.schedule, t, self._lat, self._lon)
+        relay = (self.mode == "on") or (
+            self.mode == "auto"
+            and (
+                (self.scheduled_on(t) if self.schedule is None else planned is not None)
+                or self.day_burner
+            )
+        )
         failed = self.fail_at is not None and t >= self.fail_at
-        dim = self.dim_pct(t) if relay else 0.0
+        level = self.dim_pct(t) if planned is None else planned
+        level = level if self.dim_level is None else self.dim_level
+        dim = level if relay else 0.0
         hour = t.astimezone(WIB).hour
         voltage = 222.0 + rng.gauss(0, 2.0) - (6.0 if 18 <= hour < 22 else 0.0)
         if relay and not failed:

@@ -8,6 +8,7 @@ const ZONE = "Asia/Jakarta";
 let meta = null;
 let current = null; // the device being edited, or null when registering a new one
 let journal = []; // the last journal entries fetched, kept to redraw on a language switch
+let commands = { id: null, items: [] }; // the device's last commands, for the same reason
 let lastSay = null; // the last message, kept to redraw on a language switch
 
 // Values sent to the API stay as they are; only what the technician reads is translated.
@@ -50,8 +51,13 @@ const TEXT = {
     "act.registered": "didaftarkan", "act.imported": "diimpor", "act.claimed": "diklaim",
     "act.updated": "diubah", "act.moved": "dipindah", "act.status": "status", "act.note": "catatan",
     "act.credentials_rotated": "kredensial diganti", "act.credentials_revoked": "kredensial dicabut",
+    "act.command": "perintah", commands: "Perintah", "cmd.queued": "antre", "cmd.sent": "terkirim",
+    "cmd.delivered": "diterima perangkat", "cmd.done": "selesai", "cmd.failed": "gagal",
+    "cmd.expired": "kedaluwarsa", "field.dev_eui": "DevEUI LoRaWAN (16 digit heksadesimal)",
   },
   en: {
+    commands: "Commands", "cmd.queued": "queued", "cmd.sent": "sent", "cmd.delivered": "delivered",
+    "cmd.done": "done", "cmd.failed": "failed", "cmd.expired": "expired",
     title: "Citysense · Technician", api_key: "API key",
     api_key_help: "Enter the API key your admin gave you. It is kept on this phone only.",
     save_key: "Save key", device_label: "Device label", device_placeholder: "e.g. PJU-LK-0001",
@@ -324,9 +330,29 @@ async function addNote() {
 async function loadJournal() {
   journal = await api("GET", "/devices/" + encodeURIComponent(current.id) + "/journal");
   renderJournal();
+  const id = current.id;
+  const items = await api("GET", "/devices/" + encodeURIComponent(id) + "/commands?limit=20");
+  commands = { id, items };
+  renderCommands();
+}
+
+// Each command sent to the device (by an operator or a dimming schedule) and where it stands.
+function renderCommands() {
+  const list = $("commands");
+  list.textContent = "";
+  const mine = current && commands.id === current.id ? commands.items : [];
+  $("commands-title").hidden = mine.length === 0;
+  for (const c of mine) {
+    const li = document.createElement("li");
+    li.dataset.status = c.status;
+    li.textContent = fmtWhen(c.created_at) + " · " + c.command + " " + JSON.stringify(c.args) +
+      " · " + tOr("cmd." + c.status, c.status) + (c.detail ? " · " + c.detail : "") + " · " + c.actor;
+    list.appendChild(li);
+  }
 }
 
 function renderJournal() {
+  renderCommands();
   const list = $("journal");
   list.textContent = "";
   for (const e of journal) {
