@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -50,6 +51,7 @@ def cluster() -> Iterator[LocalPostgres]:
         yield server
     finally:
         server.destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _configure(server: LocalPostgres, lines: str) -> None:
