@@ -24,7 +24,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin citysense
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+# The versions tested together (constraints.txt; refresh with `make lock`).
+COPY constraints.txt /wheels/constraints.txt
+RUN pip install --no-cache-dir -c /wheels/constraints.txt /wheels/*.whl && rm -rf /wheels
 WORKDIR /app
 USER 10001
 EXPOSE 8000

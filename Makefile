@@ -4,15 +4,26 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint format typecheck test test-timescale bench run clean
+.PHONY: install lock lint format typecheck test test-timescale bench run clean
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions tested together (see `lock`).
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Refresh constraints.txt: the newest versions pyproject.toml allows, resolved in a scratch
+# virtualenv; then run the tests and commit it (an upgrade is a change, not an accident).
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install -q --upgrade pip
+	.lock-venv/bin/pip install -q -e '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; .lock-venv/bin/pip freeze --exclude-editable; } > constraints.new
+	mv constraints.new constraints.txt && rm -rf .lock-venv
+	rm -f $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,5 +1,12 @@
 """The operations process: LISTEN for committed batches, evaluate alerts, run the timer,
-re-read the registry's details, keep the hourly rollups current, and deliver notifications."""
+re-read the registry's details, keep the hourly rollups current, and deliver notifications.
+
+Every loop survives what ingest survives: while the database is away
+(:func:`core.storage.errors.is_transient`) a job logs and tries again next time. A loop
+that cannot go on (any other error escaping it) ends :meth:`OperationsService.run` with
+that error, so the process exits non-zero and its supervisor restarts it, instead of
+running on with a dead loop (the operations room would silently stop getting alarms).
+"""
 
 from __future__ import annotations
 
@@ -15,10 +22,19 @@ from alerts.evaluator import AlertEvaluator, Clock, utc_now
 from alerts.notify import Dispatcher, Notifier, WebhookNotifier
 from alerts.sink import AlertSink
 from core.kinds import KindRegistry
+from core.storage.errors import TRANSIENT
 from core.storage.events import CHANNEL, decode_notification
 from core.storage.rollups import refresh_rollups
 
 log = logging.getLogger(__name__)
+
+_RETRY_LATER: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *TRANSIENT)
+"""A job failing with these is logged and run again next time: the database is away, or
+refused this one piece of work."""
+
+
+class LoopStoppedError(RuntimeError):
+    """A loop of the operations service ended; the process must be restarted."""
 
 
 def default_notifiers(config: AlertConfig) -> list[Notifier]:
@@ -56,6 +72,8 @@ class OperationsService:
         self._conn: asyncpg.Connection | None = None
         self._stopping = False
         self._reconnect: asyncio.Task[None] | None = None
+        self._failed = asyncio.Event()
+        self.failure: BaseException | None = None
 
     def backend_pid(self) -> int | None:
         return None if self._conn is None else self._conn.get_server_pid()
@@ -67,7 +85,9 @@ class OperationsService:
 
     def _on_lost(self, conn: object) -> None:
         if not self._stopping:
-            self._reconnect = asyncio.get_running_loop().create_task(self._relisten())
+            self._reconnect = asyncio.get_running_loop().create_task(
+                self._guard("listen", self._relisten)
+            )
 
     async def _relisten(self) -> None:
         """Batches committed while we were away are not replayed: a tick catches liveness
@@ -76,13 +96,16 @@ class OperationsService:
         while not self._stopping:
             try:
                 await self._listen()
-            except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("alerts: reconnect failed (%s); retrying in %.1fs", exc, delay)
+            except TRANSIENT as exc:
+                log.warning("alerts: reconnect failed (%r); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10)
                 continue
             log.info("alerts: listening again on %s", CHANNEL)
-            await self.evaluator.tick()
+            try:
+                await self.evaluator.tick()
+            except _RETRY_LATER as exc:
+                log.warning("alerts: catch-up tick failed (%r); the timer runs it again", exc)
             return
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -116,7 +139,15 @@ class OperationsService:
         self.ready.set()
         log.info("alerts: listening on %s", CHANNEL)
         try:
-            await stop.wait()
+            stopping = asyncio.ensure_future(stop.wait())
+            failing = asyncio.ensure_future(self._failed.wait())
+            await asyncio.wait({stopping, failing}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            failing.cancel()
+            if self.failure is not None:
+                raise LoopStoppedError(
+                    "alerts: a loop stopped; exiting so the supervisor restarts the service"
+                ) from self.failure
         finally:
             self._stopping = True
             if self._reconnect is not None:
@@ -149,7 +180,7 @@ class OperationsService:
                     await self.evaluator.on_readings(items)
             except ValueError:
                 log.warning("alerts: ignoring a malformed notification")
-            except (asyncpg.PostgresError, OSError):
+            except _RETRY_LATER:
                 log.exception("alerts: evaluating a batch failed")
             finally:
                 self._queue.task_done()
@@ -165,17 +196,19 @@ class OperationsService:
                 await asyncio.sleep(seconds)
                 try:
                     await job()
-                except (asyncpg.PostgresError, OSError):
+                except _RETRY_LATER:
                     log.exception("alerts: periodic job failed")
 
         return loop
 
-    @staticmethod
-    async def _guard(name: str, job: Callable[[], Awaitable[None]]) -> None:
+    async def _guard(self, name: str, job: Callable[[], Awaitable[None]]) -> None:
+        """Run a loop; if it ends with an error, make :meth:`run` end with it."""
         try:
             await job()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception as exc:
             log.exception("alerts: %s loop stopped", name)
-            raise
+            if self.failure is None:
+                self.failure = exc
+            self._failed.set()

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api import errors
+from api import docs, errors, strict
 from api.headers import SecurityHeaders
 from api.limits import HeavyLimiter
 from api.live import EventHub
@@ -62,7 +62,11 @@ def create_app(
         version="0.1.0",
         summary="City sensor readings for Kabupaten Muara Enim's Smart Regency programme.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.docs from installed files: no CDN, works offline
+        redoc_url=None,
+        dependencies=[Depends(strict.known_query_params)],  # unknown query params: 422
     )
+    docs.install(app)
     app.state.settings = settings
     app.state.kinds = kinds
     app.state.heavy = HeavyLimiter(

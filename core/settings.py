@@ -125,6 +125,15 @@ class Settings(BaseSettings):
         default=0, ge=0, le=65535, description="Prometheus /metrics port (0: off; worker i: +i)."
     )
     ingest_metrics_host: str = "127.0.0.1"
+    ingest_watermark_hold_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="After every connect to the broker (which may have dropped what arrived"
+        " while ingest had no subscription there: a crash before its autosave, a reload after"
+        " a restart, a shared subscription), stored watermarks wait this long, so devices"
+        " resend what was dropped (they retry unconfirmed readings every 60 s at most) before"
+        " any watermark passes it.",
+    )
     ingest_prune_interval_s: int = Field(
         default=3600, ge=0, description="How often ingest prunes old rows (0: never)."
     )

@@ -4,6 +4,8 @@ Topics (``root`` defaults to ``citysense/v1``)::
 
     {root}/{kind}/{device_id}/telemetry   one JSON object, or a JSON array of them (a backlog)
     {root}/{kind}/{device_id}/status      retained "online" / "offline" (birth and last will)
+    {root}/{kind}/{device_id}/stored      retained, written by ingest: the device's "stored up
+                                          to" watermark (see :func:`encode_watermark`)
 
 A telemetry object carries ``ts`` (the device's own time: ISO 8601 with an offset, or
 epoch milliseconds) and any subset of its kind's fields. Decoding is pure: it turns bytes
@@ -34,6 +36,7 @@ _MAX_EPOCH_MS = 4_102_444_800_000  # 2100-01-01
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _from_epoch = datetime.fromtimestamp  # called with tz positionally: ~1/3 cheaper than tz=
 _US = timedelta(microseconds=1)
+_MS = timedelta(milliseconds=1)
 _SUB_MICROSECOND = re.compile(r"[.,]\d{6}\d*[1-9]")
 """A fraction with a non-zero digit past the sixth."""
 
@@ -71,6 +74,12 @@ class TopicParts:
 
 _PARSED_MAX = 100_000
 
+DEVICE_CHANNELS = ("telemetry", "status")
+"""Channels a device writes and ingest stores."""
+OTHER_CHANNELS = frozenset({"stored", "commands", "reply"})
+"""Channels under the root that other parts of the platform own (the watermark ingest
+writes, commands and their replies): ingest passes over them without a dead letter."""
+
 
 class Topics:
     """Builds and parses Citysense topics under one versioned root."""
@@ -87,8 +96,19 @@ class Topics:
     def status(self, kind: str, device_id: str) -> str:
         return f"{self.root}/{kind}/{device_id}/status"
 
+    def stored(self, kind: str, device_id: str) -> str:
+        return f"{self.root}/{kind}/{device_id}/stored"
+
     def telemetry_filter(self) -> str:
         return f"{self.root}/+/+/telemetry"
+
+    def everything_filter(self) -> str:
+        return f"{self.root}/#"
+
+    def is_other_channel(self, topic: str) -> bool:
+        """``{root}/{kind}/{id}/{stored|commands|reply}``: someone else's, not a device's."""
+        rest = topic[len(self.root) + 1 :].split("/") if topic.startswith(self.root + "/") else []
+        return len(rest) == 3 and rest[2] in OTHER_CHANNELS
 
     def parse(self, topic: str) -> TopicParts | None:
         try:
@@ -105,7 +125,7 @@ class Topics:
         if not topic.startswith(self.root + "/"):
             return None
         rest = topic[len(self.root) + 1 :].split("/")
-        if len(rest) != 3 or rest[2] not in ("telemetry", "status"):
+        if len(rest) != 3 or rest[2] not in DEVICE_CHANNELS:
             return None
         kind, device_id, channel = rest
         if not DEVICE_ID.match(device_id):
@@ -549,3 +569,23 @@ def encode_telemetry(readings: list[dict[str, Value | datetime]]) -> bytes:
 
 def kind_of_topic(kinds: KindRegistry, parts: TopicParts) -> DeviceKind | None:
     return kinds.get(parts.kind)
+
+
+def encode_watermark(stored_up_to: datetime) -> bytes:
+    """The retained payload ingest publishes on ``{root}/{kind}/{id}/stored`` after a commit.
+
+    ``stored_up_to`` is the newest device time (``ts``) of that device's readings committed
+    so far. A device keeps each reading it sent until a watermark at or after its ``ts``
+    arrives, and after a reconnect resends the readings newer than the watermark.
+    """
+    ms = (stored_up_to - _EPOCH) // _MS
+    return orjson.dumps({"stored_up_to": stored_up_to, "stored_up_to_ms": ms})
+
+
+def decode_watermark(payload: bytes) -> datetime | None:
+    """The watermark's time, or ``None`` if the payload is not one (or empty: cleared)."""
+    try:
+        data = orjson.loads(payload)
+        return datetime.fromisoformat(data["stored_up_to"]).astimezone(UTC)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None

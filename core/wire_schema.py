@@ -101,6 +101,27 @@ def wire_schema(kinds: KindRegistry, *, topic_root: str = "citysense/v1") -> dic
             "description": "Payload of the retained status topic (plain text, not JSON).",
             "enum": ["online", "offline"],
         },
+        "stored": {
+            "title": "Stored-up-to watermark (ingest writes, retained; the device reads)",
+            "description": (
+                "After each commit ingest publishes, retained, the newest device time of this"
+                " device's readings stored so far. Keep every telemetry message until a"
+                " watermark at or after its newest ts arrives; subscribe to this topic on"
+                " every connect and, once the retained watermark has arrived, resend the"
+                " kept messages newer than it (also any still unconfirmed after a minute)."
+                " A watermark never un-confirms: keep the largest one seen."
+            ),
+            "type": "object",
+            "required": ["stored_up_to", "stored_up_to_ms"],
+            "properties": {
+                "stored_up_to": {"type": "string", "pattern": ISO_WITH_OFFSET},
+                "stored_up_to_ms": {
+                    "type": "integer",
+                    "minimum": EPOCH_MS_MIN,
+                    "exclusiveMaximum": EPOCH_MS_MAX,
+                },
+            },
+        },
         "reply": {
             "description": (
                 "A device's answer to a command, on its reply topic (QoS 1): 'delivered' on"
@@ -138,6 +159,8 @@ def wire_schema(kinds: KindRegistry, *, topic_root: str = "citysense/v1") -> dic
             "telemetry_schema": f"#/$defs/{name}.telemetry",
             "status": f"{topic_root}/{name}/{{device_id}}/status",
             "status_schema": "#/$defs/status",
+            "stored": f"{topic_root}/{name}/{{device_id}}/stored",
+            "stored_schema": "#/$defs/stored",
             "interval_s": kind.interval_s,
         }
         if kind.commands:
@@ -155,7 +178,9 @@ def wire_schema(kinds: KindRegistry, *, topic_root: str = "citysense/v1") -> dic
         "description": (
             "Publish telemetry with QoS 1 to the kind's telemetry topic, one JSON object or an"
             " array of them; publish 'online' (retained) on connect and set 'offline'"
-            " (retained) as the last will. device_id matches x-device-id-pattern. Commands"
+            " (retained) as the last will. device_id matches x-device-id-pattern. A broker"
+            " acknowledgement is not storage: keep each message until the retained"
+            " watermark on the stored topic covers it (store-and-forward). Commands"
             " arrive with QoS 1 on the kind's commands topic (subscribe with a persistent"
             " session to receive those sent while offline); answer each on the reply topic."
         ),

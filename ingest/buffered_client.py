@@ -37,6 +37,15 @@ _PUBLISH = 0x30
 _PUBACK = 0x40
 
 
+def _remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n % 128, n // 128
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
 def plain_publish(buf: bytes, start: int, end: int, qos: int) -> Publish | None:
     """The PUBLISH whose variable header and payload are ``buf[start:end]``, or ``None`` if
     it carries properties (or a topic alias), which paho decodes, or is cut short."""
@@ -162,6 +171,20 @@ class BufferedClient(mqtt.Client):
         if mids:
             words = [(_PUBACK << 24) | (2 << 16) | mid for mid in mids]
             self._packet_queue(_PUBACK, struct.pack(f"!{len(words)}I", *words), 0, 1)
+
+    def publish_retained(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        """PUBLISH each (topic, payload) retained, QoS 0, MQTT 5 without properties, all
+        queued as one write: no per-message objects, no acknowledgement to track."""
+        if messages:
+            out = bytearray()
+            for topic, payload in messages:
+                out += b"\x31"  # PUBLISH, QoS 0, retain
+                out += _remaining_length(2 + len(topic) + 1 + len(payload))
+                out += struct.pack("!H", len(topic))
+                out += topic
+                out += b"\x00"  # no properties
+                out += payload
+            self._packet_queue(0, bytes(out), 0, 0)
 
     _no_properties: Properties | None = None
 

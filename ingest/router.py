@@ -100,11 +100,15 @@ def route(
         try:
             parts = topics.parse(m.topic)
             if parts is None:
+                if topics.is_other_channel(m.topic):
+                    continue  # a watermark, a command or a reply: not ingest's to store
                 reject(
                     m,
                     None,
                     "bad_topic",
-                    f"topic is not {topics.root}/<kind>/<device_id>/telemetry (or /status)",
+                    f"topic is not {topics.root}/<kind>/<device_id>/telemetry (or /status);"
+                    " the broker accepted it but nothing stores it: publish on your"
+                    " device's telemetry topic",
                 )
                 continue
             if parts.channel == "status" and not m.payload:

@@ -30,6 +30,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core.broker_accounts import share_group as default_share_group
 from core.kinds import KindRegistry
@@ -37,6 +38,7 @@ from core.settings import Settings
 from core.storage.batches import BatchResult, write_batch
 from core.storage.dead_letters import DeadLetter
 from core.storage.devices import DeviceRow, devices_by_id
+from core.storage.errors import TRANSIENT, is_transient
 from core.storage.maintenance import prune
 from core.wire import DecodeLimits, Topics
 from ingest.acks import ack_all
@@ -44,38 +46,25 @@ from ingest.buffered_client import BufferedClient, Publish
 from ingest.dead_letter_quota import DeadLetterQuota
 from ingest.metrics import IngestMetrics
 from ingest.router import Incoming, Routed, device_ids, route
+from ingest.watermarks import WatermarkPublisher
 
 log = logging.getLogger(__name__)
 
-# Errors after which the same batch is retried later (the database is away or busy),
-# rather than dead-lettered.
-_RETRYABLE = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.OperatorInterventionError,
-    asyncpg.TransactionRollbackError,
-    asyncpg.ReadOnlySQLTransactionError,
-    asyncpg.InsufficientResourcesError,
-    # asyncpg's connection state machine after the server vanished mid-query (seen when a
-    # pooled connection is reset during a PostgreSQL restart)
-    asyncpg.InternalClientError,
-)
-
-
-def _database_away(exc: BaseException) -> bool:
-    """Retry the same batch later? Not for SQLSTATE 53400 (configuration_limit_exceeded,
-    e.g. TimescaleDB's max_tuples_decompressed_per_dml_transaction when a batch resends
-    readings into compressed chunks): that batch fails the same way every time, so it is
-    split and what still cannot be written is dead-lettered, like any refused batch."""
-    if isinstance(exc, asyncpg.ConfigurationLimitExceededError):
-        return False
-    return isinstance(exc, _RETRYABLE)
+PRUNE_RETRY: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *TRANSIENT)
+"""A prune failing with these is tried again next time."""
 
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+
+REFUSED_FOR_GOOD = frozenset({0x85, 0x86, 0x87, 0x8A, 0x8C})
+"""CONNACK reason codes no retry cures: client id not valid, bad user name or password,
+not authorised, banned, bad authentication method (MQTT 3.1.1's 2, 4, 5 map to these)."""
+
+
+class BrokerRefusedError(Exception):
+    """The broker refused ingest's login for good: a setting must change, not a retry."""
+
+
 PIPELINE_DEPTH = 2
 """Batches in flight at once: one in the database while the next is decoded."""
 BATCH_MAX_BYTES = 4 * 1024 * 1024
@@ -118,16 +107,37 @@ class DeviceCache:
         return {i: row for i in ids if (row := self._rows[i][1]) is not None}
 
 
-def telemetry_subscription(topics: Topics, share_group: str) -> str:
-    """Telemetry filter; inside a shared subscription when workers split the traffic."""
-    f = topics.telemetry_filter()
-    return f"$share/{share_group}/{f}" if share_group else f
+Subscription = tuple[str, SubscribeOptions]
 
 
-def status_subscription(topics: Topics) -> str:
-    # Never shared: MQTT 5 sends no retained messages to shared subscriptions, and the
-    # retained status is what tells a newly started ingest who is online.
-    return f"{topics.root}/+/+/status"
+def single_subscriptions(topics: Topics) -> list[Subscription]:
+    """One worker: one plain filter over the whole root on the persistent session.
+
+    Plain, not shared: Mosquitto keeps a persistent session's plain subscriptions across
+    a restart (in its persistence file) and queues for them from the moment it is back,
+    but forgets shared ones, so with ``$share`` every broker restart dropped whatever
+    arrived before ingest re-subscribed. The whole root, so a message on any other topic
+    under it is dead-lettered instead of vanishing; ``no_local`` keeps ingest's own
+    watermark publishes from coming back to it.
+    """
+    return [(topics.everything_filter(), SubscribeOptions(qos=1, noLocal=True))]
+
+
+def shared_subscriptions(topics: Topics, share_group: str, *, status: bool) -> list[Subscription]:
+    """``--workers N``: the share group splits telemetry; worker 0 (``status``) also takes
+    the retained statuses (MQTT 5 sends no retained messages to shared subscriptions) and
+    the topics under the root of any depth but a device topic's, to dead-letter them."""
+    qos1 = SubscribeOptions(qos=1)
+    subs = [(f"$share/{share_group}/{topics.telemetry_filter()}", qos1)]
+    if status:
+        root = topics.root
+        subs += [
+            (f"{root}/+/+/status", qos1),
+            (f"{root}/+", qos1),
+            (f"{root}/+/+", qos1),
+            (f"{root}/+/+/+/+/#", qos1),
+        ]
+    return subs
 
 
 class IngestService:
@@ -139,6 +149,7 @@ class IngestService:
         *,
         client_id: str | None = None,
         share_group: str | None = None,
+        shared: bool = False,
         subscribe_status: bool = True,
         metrics: IngestMetrics | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -149,13 +160,16 @@ class IngestService:
         self._clock = clock
         self._client_id = client_id or settings.ingest_client_id
         self._topics = Topics(settings.topic_root)
-        if share_group is None:
-            share_group = default_share_group(settings)
-        # A share name may not contain topic separators or wildcards.
-        group = re.sub(r"[/+#]", "_", share_group)
-        self.subscriptions = [telemetry_subscription(self._topics, group)]
-        if subscribe_status:
-            self.subscriptions.append(status_subscription(self._topics))
+        if shared:
+            if share_group is None:
+                share_group = default_share_group(settings)
+            # A share name may not contain topic separators or wildcards.
+            group = re.sub(r"[/+#]", "_", share_group)
+            self._subscriptions = shared_subscriptions(self._topics, group, status=subscribe_status)
+        else:
+            self._subscriptions = single_subscriptions(self._topics)
+        self.subscriptions = [f for f, _ in self._subscriptions]
+        self.watermarks = WatermarkPublisher(self._topics)
         self._limits = DecodeLimits(
             max_payload_bytes=settings.ingest_max_payload_bytes,
             max_future=timedelta(seconds=settings.ingest_max_future_s),
@@ -174,6 +188,8 @@ class IngestService:
         self.metrics = metrics or IngestMetrics()
         self.stats = IngestStats()
         self.subscribed = asyncio.Event()
+        self.refused: str | None = None
+        self._refused = asyncio.Event()
 
     @property
     def buffered_bytes(self) -> int:
@@ -211,13 +227,27 @@ class IngestService:
     ) -> None:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
+            if reason.value in REFUSED_FOR_GOOD:
+                s = self._settings
+                self.refused = (
+                    f"the MQTT broker at {s.mqtt_host}:{s.mqtt_port} refused ingest's login"
+                    f" {s.mqtt_username or '(anonymous)'!r}: {reason}; set"
+                    " CITYSENSE_MQTT_USERNAME / CITYSENSE_MQTT_PASSWORD to an account it accepts"
+                )
+                client.disconnect()  # stops paho's reconnect loop
+                assert self._loop is not None
+                self._loop.call_soon_threadsafe(self._refused.set)
             return
         self._generation += 1
         if self._generation > 1:
             self.stats.reconnects += 1
         self.metrics.broker_connected.set(1)
+        # The broker may have had no subscription for us while we were away, and
+        # session_present does not tell (Mosquitto #2934 keeps the session, drops the
+        # queue): hold the watermarks after every connect. See WatermarkPublisher.hold.
+        self.watermarks.hold(self._settings.ingest_watermark_hold_s)
         # Subscribe on every connect: a broker that lost its state has lost the session too.
-        client.subscribe([(f, 1) for f in self.subscriptions])
+        client.subscribe(self._subscriptions)
         log.info(
             "connected to broker",
             extra={"session_present": flags.session_present, "generation": self._generation},
@@ -352,7 +382,7 @@ class IngestService:
         try:
             result = await self._store(routed, now)
         except asyncpg.PostgresError as exc:
-            if _database_away(exc):
+            if is_transient(exc):
                 raise
             # The database refused the batch (a constraint, a trigger, a bug): find the
             # messages it refuses one by one, keep those as dead letters with the reason,
@@ -371,7 +401,7 @@ class IngestService:
             try:
                 r = await self._store(one, now)
             except asyncpg.PostgresError as exc:
-                if _database_away(exc):
+                if is_transient(exc):
                     raise
                 parts = self._topics.parse(m.topic)
                 reason = f"the database refused this message: {exc}"[:500]
@@ -412,14 +442,14 @@ class IngestService:
         self.stats.statuses += len(routed.statuses)
         self.stats.batches += 1
 
-    async def _commit_with_retry(self, batch: list[Incoming], stop: asyncio.Event) -> bool:
-        """Write the batch, retrying while the database is away; False if given up at stop."""
+    async def _commit_with_retry(self, batch: list[Incoming], stop: asyncio.Event) -> Routed | None:
+        """Write the batch, retrying while the database is away; None if given up at stop."""
         delay = 0.2
         while True:
             started = time.perf_counter()
             try:
                 routed, result = await self._write(batch)
-            except _RETRYABLE as exc:
+            except TRANSIENT as exc:
                 self.metrics.database_up.set(0)
                 self.metrics.buffer_depth.set(len(batch) + len(self._inbox))
                 self.metrics.retries.inc()
@@ -430,7 +460,7 @@ class IngestService:
                         " unacknowledged for redelivery",
                         len(batch) + len(self._inbox),
                     )
-                    return False
+                    return None
                 log.warning(
                     "database unavailable; retrying",
                     extra={"error": repr(exc)[:300], "retry_in_s": delay, "held": len(batch)},
@@ -442,7 +472,7 @@ class IngestService:
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
             self.metrics.database_up.set(1)
             self._observe(batch, routed, result)
-            return True
+            return routed
 
     async def _prune_periodically(self) -> None:
         s = self._settings
@@ -465,22 +495,59 @@ class IngestService:
                             "dead_letters_deleted": result.dead_letters_deleted,
                         },
                     )
-            except (asyncpg.PostgresError, *_RETRYABLE) as exc:
+            except PRUNE_RETRY as exc:
                 log.warning("prune failed; will try again: %r", exc)
             await asyncio.sleep(max(0.0, s.ingest_prune_interval_s - 60.0))
 
     async def _commit_and_ack(
-        self, client: mqtt.Client, batch: list[Incoming], stop: asyncio.Event
+        self,
+        client: mqtt.Client,
+        batch: list[Incoming],
+        stop: asyncio.Event,
+        before: asyncio.Future[bool] | None,
+        done: asyncio.Future[bool],
     ) -> bool:
-        if not await self._commit_with_retry(batch, stop):
-            return False
-        generation = self._generation
-        ack_all(client, [m.mid for m in batch if m.qos == 1 and m.generation == generation])
-        return True
+        """Commit, acknowledge, then (once every earlier batch has committed) note the
+        watermarks: batches commit concurrently, and a watermark must not pass a reading
+        of an earlier batch that is still being retried."""
+        try:
+            routed = await self._commit_with_retry(batch, stop)
+            if routed is None:
+                return False
+            generation = self._generation
+            ack_all(client, [m.mid for m in batch if m.qos == 1 and m.generation == generation])
+            if before is None or await before:
+                self.watermarks.committed(routed.readings)
+                done.set_result(True)
+            return True
+        finally:
+            if not done.done():
+                done.set_result(False)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Consume until ``stop`` is set, then flush what was received and disconnect."""
+        """Consume until ``stop`` is set, then flush what was received and disconnect.
+
+        Raises :class:`BrokerRefusedError` when the broker refuses the login for good.
+        """
         self._loop = asyncio.get_running_loop()
+        outer, stop = stop, asyncio.Event()
+
+        async def either() -> None:
+            waits = {asyncio.create_task(outer.wait()), asyncio.create_task(self._refused.wait())}
+            _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+            for t in pending:
+                t.cancel()
+            stop.set()
+
+        linked = asyncio.create_task(either())
+        try:
+            await self._consume(stop)
+        finally:
+            linked.cancel()
+        if self.refused is not None:
+            raise BrokerRefusedError(self.refused)
+
+    async def _consume(self, stop: asyncio.Event) -> None:
         client = self._make_client()
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
@@ -493,12 +560,15 @@ class IngestService:
             properties=props,
         )
         client.loop_start()
+        marks_stop = asyncio.Event()
+        marker = asyncio.create_task(self.watermarks.run(client, marks_stop))
         pruner = (
             asyncio.create_task(self._prune_periodically())
             if self._settings.ingest_prune_interval_s > 0
             else None
         )
         pending: set[asyncio.Task[bool]] = set()
+        previous: asyncio.Future[bool] | None = None
         try:
             gave_up = False
             while not gave_up:
@@ -510,7 +580,13 @@ class IngestService:
                     self.stats.received += len(batch)
                     self.metrics.received.inc(len(batch))
                     # Decode the next batch while this one is in the database.
-                    pending.add(asyncio.create_task(self._commit_and_ack(client, batch, stop)))
+                    committed: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+                    pending.add(
+                        asyncio.create_task(
+                            self._commit_and_ack(client, batch, stop, previous, committed)
+                        )
+                    )
+                    previous = committed
                     if len(pending) >= PIPELINE_DEPTH:
                         done, pending = await asyncio.wait(
                             pending, return_when=asyncio.FIRST_COMPLETED
@@ -524,6 +600,9 @@ class IngestService:
                     t.result()
         finally:
             self._accepting = False
+            marks_stop.set()
+            with contextlib.suppress(Exception):
+                await marker
             if pruner is not None:
                 pruner.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

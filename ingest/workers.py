@@ -1,9 +1,14 @@
 """Run one ingest worker, or supervise N of them in child processes.
 
-Workers join one MQTT shared subscription (``$share/<group>/...``), so the broker splits
-telemetry between them; each has its own client id and therefore its own persistent
-session. More hosts scale the same way: give each host's workers distinct client ids
-(``CITYSENSE_INGEST_CLIENT_ID``) and the same share group.
+One worker holds a plain subscription on its persistent session, which Mosquitto keeps
+across a broker restart (see README, "Delivery guarantee"). N workers join one MQTT shared
+subscription (``$share/<group>/...``), so the broker splits telemetry between them; each
+has its own client id and therefore its own persistent session. Mosquitto does not keep
+shared subscriptions across its restart: until the workers re-subscribe (about a second)
+telemetry has no subscriber, and only devices that follow the store-and-forward contract
+(the ``stored`` watermark) get those readings stored. More hosts scale the same way: give
+each host's workers distinct client ids (``CITYSENSE_INGEST_CLIENT_ID``) and the same
+share group.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import asyncpg
 from core.broker_accounts import worker_username
 from core.kinds import KindRegistry
 from core.settings import Settings
+from core.storage.errors import TRANSIENT
 
 log = logging.getLogger("citysense.ingest")
 
@@ -33,7 +39,9 @@ def worker_client_id(settings: Settings, index: int) -> str:
     return f"{settings.ingest_client_id}-{index}"
 
 
-async def serve(settings: Settings, kinds: KindRegistry, index: int, stop: asyncio.Event) -> None:
+async def serve(
+    settings: Settings, kinds: KindRegistry, index: int, stop: asyncio.Event, workers: int = 1
+) -> None:
     """One worker: pool, metrics endpoint, service, until ``stop``."""
     from prometheus_client import start_http_server
 
@@ -60,6 +68,7 @@ async def serve(settings: Settings, kinds: KindRegistry, index: int, stop: async
             pool,
             kinds,
             client_id=worker_client_id(settings, index),
+            shared=workers > 1,
             subscribe_status=index == 0,
             metrics=metrics,
         )
@@ -79,7 +88,7 @@ async def _pool_when_ready(settings: Settings, stop: asyncio.Event) -> asyncpg.P
     while not stop.is_set():
         try:
             return await create_pool(settings.database_url, min_size=1, max_size=4)
-        except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+        except TRANSIENT as exc:
             log.warning("database not reachable (%r); retrying in %.1fs", exc, delay)
         try:
             await asyncio.wait_for(stop.wait(), delay)
@@ -127,6 +136,7 @@ def run_worker(
     index: int,
     json_logs: bool,
     parent_pid: int | None = None,
+    workers: int = 1,
 ) -> None:
     """Process entry point of a worker (also used in-process for ``--workers 1``).
 
@@ -155,9 +165,30 @@ def run_worker(
             loop.add_signal_handler(sig, stop.set)
         if parent_pid is not None:
             _die_with_parent(parent_pid)
-        await serve(settings, kinds, index, stop)
+        await serve(settings, kinds, index, stop, workers)
 
     asyncio.run(main())
+
+
+REFUSED_EXIT = 3
+"""A worker's exit status when the broker refused its login for good: do not restart it."""
+
+
+def _worker_process(
+    settings: Settings,
+    kinds: KindRegistry,
+    index: int,
+    json_logs: bool,
+    parent_pid: int,
+    workers: int,
+) -> None:
+    from ingest.service import BrokerRefusedError
+
+    try:
+        run_worker(settings, kinds, index, json_logs, parent_pid, workers)
+    except BrokerRefusedError as exc:
+        log.error("%s", exc)
+        raise SystemExit(REFUSED_EXIT) from None
 
 
 def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: bool) -> int:
@@ -171,8 +202,8 @@ def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: 
 
     def start(i: int) -> BaseProcess:
         p = ctx.Process(
-            target=run_worker,
-            args=(settings, kinds, i, json_logs, os.getpid()),
+            target=_worker_process,
+            args=(settings, kinds, i, json_logs, os.getpid(), workers),
             name=f"ingest-{i}",
         )
         p.start()
@@ -189,6 +220,10 @@ def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: 
     while not stopping:
         time.sleep(0.2)
         for i, p in list(procs.items()):
+            if p.exitcode == REFUSED_EXIT:
+                log.error("worker %d: the broker refused the login; stopping", i)
+                stopping = True
+                break
             if not p.is_alive() and not stopping:
                 log.error("worker %d exited with %s; restarting", i, p.exitcode)
                 time.sleep(1)
@@ -199,6 +234,8 @@ def supervise(settings: Settings, kinds: KindRegistry, workers: int, json_logs: 
     code = 0
     for p in procs.values():
         p.join(60)
-        if p.exitcode not in (0, None):
+        if p.exitcode == REFUSED_EXIT:
+            code = 2
+        elif p.exitcode not in (0, None) and code == 0:
             code = 1
     return code

@@ -14,6 +14,7 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from core.kinds import KindRegistry
 from core.storage.devices import DeviceRow
@@ -27,17 +28,25 @@ CSV_COLUMNS = (
     "id",
     "kind",
     "name",
+    "status",
     "district",
     "latitude",
     "longitude",
+    "pole_number",
     "feeder",
     "river",
     "station",
+    "gauge_zero_m",
     "waspada_cm",
     "siaga_cm",
     "awas_cm",
+    "uplink",
     "uplink_id",
 )
+"""The registry import's columns for everything :func:`registry_details` gives a device."""
+
+NODE_BACKHAUL = "4G"
+"""The simulated village nodes' backhaul (the registry's ``uplink`` mounting detail)."""
 
 
 class FleetError(ValueError):
@@ -228,31 +237,58 @@ def build_sim_fleet(kinds: KindRegistry, spec: FleetSpec, seed: int) -> list[Sim
     return devices
 
 
+def registry_details(dev: SimDevice) -> dict[str, Any]:
+    """Everything the registry keeps of a simulated device, as the registry's input.
+
+    Alerts and pages read these: a gauge's station, river, gauge zero and WASPADA / SIAGA /
+    AWAS thresholds; a light's pole, feeder and the node it reports through; a node's
+    backhaul. :func:`fleet_csv` and ``citysense simulate``'s registration both use this.
+    """
+    r, st = dev.row, dev.station
+    raw: dict[str, Any] = {
+        "id": r.id,
+        "kind": r.kind,
+        "name": r.name,
+        "status": r.status,
+        "district": r.district,
+        "latitude": r.latitude,
+        "longitude": r.longitude,
+    }
+    mounting: dict[str, Any] = {}
+    if dev.feeder:
+        mounting |= {"pole_number": f"P-{dev.index:04d}", "feeder": dev.feeder}
+    if dev.uplink:
+        raw["uplink_id"] = dev.uplink
+    if r.kind == "network_node":
+        mounting["uplink"] = NODE_BACKHAUL
+    if st is not None:
+        mounting |= {"station": st.name, "river": st.river}
+        if st.gauge_zero_m is not None:
+            mounting["gauge_zero_m"] = st.gauge_zero_m
+        raw |= {"waspada_cm": st.waspada_cm, "siaga_cm": st.siaga_cm, "awas_cm": st.awas_cm}
+    if mounting:
+        raw["mounting"] = mounting
+    return raw
+
+
 def fleet_csv(devices: Sequence[SimDevice]) -> str:
     """The fleet as the registry's import reads it (one header, one row per device)."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
     for dev in devices:
-        r, st = dev.row, dev.station
-        w.writerow(
-            [
-                r.id,
-                r.kind,
-                r.name,
-                r.district or "",
-                r.latitude,
-                r.longitude,
-                dev.feeder or "",
-                st.river if st else "",
-                st.name if st else "",
-                f"{st.waspada_cm:g}" if st else "",
-                f"{st.siaga_cm:g}" if st else "",
-                f"{st.awas_cm:g}" if st else "",
-                dev.uplink or "",
-            ]
-        )
+        flat = registry_details(dev)
+        flat |= flat.pop("mounting", {})
+        w.writerow([_cell(flat.get(col)) for col in CSV_COLUMNS])
     return buf.getvalue()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}" if abs(value) >= 1 and value == int(value) else repr(value)
+    return str(value)
 
 
 def build_fleet(kinds: KindRegistry, per_kind: int, seed: int) -> list[DeviceRow]:

@@ -38,6 +38,8 @@ class Station:
     lag_h: float
     """Travel time of a flood wave from the river's head to this station."""
     power_source: str = "PLTS"
+    gauge_zero_m: float | None = None
+    """Elevation of the staff gauge's zero (m above sea level); simulated, approximate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +85,20 @@ def _at(district: str, dlat: float = 0.0, dlon: float = 0.0) -> tuple[float, flo
     return round(d.lat + dlat, 5), round(d.lon + dlon, 5)
 
 
+# Simulated gauge-zero elevations (m above sea level), falling downstream; not survey data.
+GAUGE_ZERO_M = {
+    "Pulau Panggung": 640.0,
+    "Sukaraja": 210.0,
+    "Lawang Kidul": 95.0,
+    "Muara Enim": 62.0,
+    "Pinang Belarik": 48.0,
+    "Modong": 34.0,
+    "Sungai Rotan": 22.0,
+    "Rambang": 28.0,
+    "Rambang Niru": 24.0,
+}
+
+
 def _station(
     name: str,
     river: str,
@@ -95,7 +111,8 @@ def _station(
 ) -> Station:
     lat, lon = _at(district, *offset)
     w, s, a = thresholds
-    return Station(name, river, district, lat, lon, base, w, s, a, lag_h, power)
+    zero = GAUGE_ZERO_M.get(name)
+    return Station(name, river, district, lat, lon, base, w, s, a, lag_h, power, zero)
 
 
 # The Enim is flashy (rises of 1-2 m within hours, often overnight) and joins the Lematang

@@ -1,7 +1,8 @@
 """The live summary on the terminal: devices, messages sent, rate, simulated time, phase.
 
-On a TTY one line is redrawn in place (a new line starts when the phase changes); when
-stdout is a pipe or a file, plain lines are written every few seconds instead.
+On a TTY, rich draws one live line (spinner, summary, elapsed time) and keeps a finished
+line above it whenever the phase changes; when stdout is a pipe or a file, plain lines
+are written every few seconds instead.
 """
 
 from __future__ import annotations
@@ -10,6 +11,11 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress as LiveLine
+from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from simulators.publisher import Stats
 from simulators.solar import WIB
@@ -33,7 +39,18 @@ class Progress:
         self.started = time.monotonic()
         self._last = 0.0
         self._last_phase: str | None = None
-        self._width = 0
+        self._text = ""
+        self._live: LiveLine | None = None
+        if self.tty:
+            self._live = LiveLine(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                TimeElapsedColumn(),
+                console=Console(file=out, force_terminal=True),
+                refresh_per_second=4,
+            )
+            self._task = self._live.add_task("starting", total=None)
+            self._live.start()
 
     def line(self, sim_t: datetime, stats: Stats, phase: str | None = None) -> str:
         elapsed = max(1e-6, time.monotonic() - self.started)
@@ -57,17 +74,17 @@ class Progress:
             return
         self._last = now
         text = self.line(sim_t, stats, phase)
-        if self.tty:
+        if self._live is not None:
             if changed and self._last_phase is not None:
-                self.out.write("\n")
-            self.out.write("\r" + text.ljust(self._width))
-            self._width = len(text)
+                self._live.console.print(self._text, markup=False, highlight=False)
+            self._live.update(self._task, description=escape(text))
         else:
             self.out.write(text + "\n")
+            self.out.flush()
+        self._text = text
         self._last_phase = phase
-        self.out.flush()
 
     def finish(self) -> None:
-        if self.tty and self._width:
-            self.out.write("\n")
-            self.out.flush()
+        if self._live is not None:
+            self._live.stop()
+            self._live = None

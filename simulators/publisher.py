@@ -1,5 +1,9 @@
 """Sends what the simulation plans, over MQTT with QoS 1, as the devices would.
 
+Devices follow the store-and-forward contract (:mod:`simulators.store_forward`): each
+telemetry message is kept until ingest's ``stored`` watermark covers it, and resent after
+a reconnect if it does not.
+
 One shared connection, or (when the broker wants each device's own login) one connection
 per device with its credentials. Live runs are paced by simulated time (``speed`` times
 faster than real time); a backfill sends everything at once, as backlog arrays.
@@ -26,6 +30,7 @@ from core.wire import Topics, encode_telemetry
 from simulators.engine import BACKLOG_CHUNK, Emission
 from simulators.fleet import SimDevice
 from simulators.models import Item
+from simulators.store_forward import StoreAndForward
 
 
 class PublishError(RuntimeError):
@@ -119,6 +124,7 @@ class Sender:
         self.clients: dict[str, mqtt.Client] = {}
         self.shared: mqtt.Client | None = None
         self.pending: deque[mqtt.MQTTMessageInfo] = deque()
+        self.forward = StoreAndForward(self.topics)
 
     def open(self) -> None:
         if self.credentials is None:
@@ -141,6 +147,11 @@ class Sender:
             except PublishError:
                 self._disconnect()
                 raise
+        if self.shared is not None:
+            self.forward.attach(self.shared, [(d.kind, d.id) for d in self.fleet])
+        else:
+            for d in self.fleet:
+                self.forward.attach(self.clients[d.id], [(d.kind, d.id)])
         for d in self.fleet:
             self._client(d).publish(self.topics.status(d.kind, d.id), b"online", qos=1, retain=True)
 
@@ -151,6 +162,7 @@ class Sender:
         info = self._client(device).publish(
             self.topics.telemetry(device.kind, device.id), payload, qos=1
         )
+        self.forward.sent(device.id, payload)
         self.pending.append(info)
         while self.pending and self.pending[0].is_published():
             self.pending.popleft()
@@ -178,6 +190,7 @@ class Sender:
             self._disconnect()
 
     def _disconnect(self) -> None:
+        self.forward.close()
         for c in [*self.clients.values(), *([self.shared] if self.shared else [])]:
             c.disconnect()
             c.loop_stop()

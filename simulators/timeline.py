@@ -2,8 +2,10 @@
 
 Ingest refuses readings stamped in the future, so a run faster than real time is placed
 in the past: it starts ``duration * (1 - 1/speed)`` ago and catches up with the present
-just as it ends. A scenario that starts at a WIB time of day moves back to the latest
-such moment that still fits.
+just as it ends, so its last readings are current. A scenario that starts at a WIB time
+of day moves back to the latest such moment that still fits, and then runs on past its
+own duration until it has caught up with the present (at speed 3600, a day of extra
+simulated time is 24 s): it still ends now, with its events where the scenario put them.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def live_window(
         if anchored > loc:
             anchored -= timedelta(days=1)
         start = anchored
+        if speed > 1:
+            # Sim time start + t*speed meets the wall clock now + t when the run ends.
+            return start, start + (now - start) * (speed / (speed - 1))
     else:
         start = start.replace(second=0, microsecond=0)
     return start, start + duration

@@ -216,6 +216,7 @@ async def test_a_set_of_devices_by_district_and_bbox(
         (
             {
                 "kind": "streetlight",
+                "field": "voltage",  # one field: a coarser bucket fits however many lights
                 "bucket": "1m",
                 "from": "2026-01-01T00:00:00Z",
                 "to": "2026-11-01T00:00:00Z",

@@ -57,11 +57,16 @@ def private_pg() -> Iterator[PrivatePg]:
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[LocalMosquitto]:
-    b = LocalMosquitto(tmp_path / "mqtt", free_port())
+def own_broker() -> Iterator[LocalMosquitto]:
+    # Not under tmp_path: pytest makes that 0700 root, and Mosquitto (which drops root for
+    # the 'mosquitto' user) could then write neither its log nor its persistence file, so
+    # a "restart" would silently start with no sessions at all.
+    workdir = scratch_dir("citysense-mqtt-")
+    b = LocalMosquitto(workdir, free_port())
     b.start()
     yield b
     b.stop()
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 @dataclass

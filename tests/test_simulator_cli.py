@@ -128,3 +128,18 @@ def test_progress_writes_plain_lines_with_phase_when_not_a_tty() -> None:
     assert lines[0].startswith("sim 2026-11-27 21:05 WIB | 4 devices | 120 messages (2 malformed)")
     assert lines[1].endswith("phase: rain on the Enim (45 mm/h)")
     assert "\r" not in out.getvalue()
+
+
+def test_progress_on_a_terminal_is_a_live_rich_line_keeping_each_finished_phase() -> None:
+    out = io.StringIO()
+    phases = iter(["normal", "rain on the Enim (45 mm/h)"])
+    p = Progress(out, 4, lambda t: next(phases), tty=True, every_s=3600)
+    t = datetime(2026, 11, 27, 14, 5, tzinfo=UTC)
+    p.tick(t, Stats(messages=10))
+    p.tick(t, Stats(messages=20))  # the phase changed: the first line stays above
+    p.finish()
+    text = out.getvalue()
+    assert "\x1b[" in text  # drawn by rich, in place
+    assert "10 messages | " in text
+    assert "20 messages | " in text
+    assert "phase: rain" in text  # cut to the terminal width by rich

@@ -307,19 +307,19 @@ def test_fleet_places_devices_and_exports_csv(kinds: KindRegistry) -> None:
     fleet = build_sim_fleet(
         kinds, FleetSpec({"streetlight": 30, "flood_gauge": 9, "network_node": 4}), 1
     )
-    text = fleet_csv(fleet).splitlines()
-    assert text[0] == (
-        "id,kind,name,district,latitude,longitude,feeder,river,station,"
-        "waspada_cm,siaga_cm,awas_cm,uplink_id"
-    )
-    rows = [line.split(",") for line in text[1:]]
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(fleet_csv(fleet))))
     assert len(rows) == 43
-    gauges = [r for r in rows if r[1] == "flood_gauge"]
-    assert [r[7] for r in gauges] == ["Enim"] * 4 + ["Lematang"] * 3 + ["Rambang"] * 2
-    assert all(float(r[9]) < float(r[10]) < float(r[11]) for r in gauges)
-    lights = [r for r in rows if r[1] == "streetlight"]
-    assert all(r[6].startswith("SIM-FDR-") for r in lights)
-    assert any(r[12] for r in lights)  # lights in a district with a node reach it through it
+    gauges = [r for r in rows if r["kind"] == "flood_gauge"]
+    assert [r["river"] for r in gauges] == ["Enim"] * 4 + ["Lematang"] * 3 + ["Rambang"] * 2
+    assert all(float(r["waspada_cm"]) < float(r["siaga_cm"]) < float(r["awas_cm"]) for r in gauges)
+    assert all(r["station"] and float(r["gauge_zero_m"]) > 0 for r in gauges)
+    lights = [r for r in rows if r["kind"] == "streetlight"]
+    assert all(r["feeder"].startswith("SIM-FDR-") and r["pole_number"] for r in lights)
+    assert any(r["uplink_id"] for r in lights)  # lights in a district with a node use it
+    assert all(r["uplink"] for r in rows if r["kind"] == "network_node")
     for d in fleet:  # inside the regency
         assert d.row.latitude is not None
         assert d.row.longitude is not None
@@ -327,10 +327,14 @@ def test_fleet_places_devices_and_exports_csv(kinds: KindRegistry) -> None:
         assert 103.316 <= d.row.longitude <= 104.675
 
 
-def test_live_window_never_runs_ahead_of_the_clock() -> None:
+def test_live_window_never_runs_ahead_of_the_clock_and_ends_now() -> None:
     start, end = live_window(NOW, timedelta(hours=12), 60, time(20, 0))
-    assert end <= NOW - timedelta(hours=12) * (1 - 1 / 60) + timedelta(hours=12)
     assert start.astimezone(WIB).time() == time(20, 0)
+    assert end - start >= timedelta(hours=12)  # the whole scenario, then on to the present
+    wall_at_end = NOW + (end - start) / 60
+    assert abs((end - wall_at_end).total_seconds()) < 1  # the last reading is current
+    s0, e0 = live_window(NOW, timedelta(hours=12), 60)
+    assert abs((e0 - (NOW + (e0 - s0) / 60)).total_seconds()) < 60
     s1, e1 = live_window(NOW, timedelta(hours=2), 1)
     assert s1 == NOW
     assert e1 == NOW + timedelta(hours=2)

@@ -56,6 +56,13 @@ def test_default_data_dir_follows_xdg_then_home() -> None:
     assert default_data_dir({"HOME": "/home/u"}) == expected
 
 
-def test_main_url_prefers_the_live_page_and_a_reachable_host() -> None:
-    assert main_url("0.0.0.0", 8000, {"/ops", "/docs"}) == "http://127.0.0.1:8000/ops"
-    assert main_url("127.0.0.1", 8123, {"/docs"}) == "http://127.0.0.1:8123/docs"
+def test_main_url_is_the_ops_room_of_the_real_app_on_a_reachable_host() -> None:
+    from fastapi import FastAPI
+
+    from api.app import create_app
+    from core.kinds import builtin_kinds
+    from core.settings import load_settings
+
+    app = create_app(load_settings(), builtin_kinds())  # the routers as `up` includes them
+    assert main_url("0.0.0.0", 8000, app) == "http://127.0.0.1:8000/ops"
+    assert main_url("127.0.0.1", 8123, FastAPI()) == "http://127.0.0.1:8123/docs"

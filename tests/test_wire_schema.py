@@ -84,3 +84,21 @@ def test_schema_and_decoder_agree(kind: str, doc: Any) -> None:
     )
     decoder_ok = bool(readings) and not rejections
     assert schema_ok == decoder_ok, (doc, rejections)
+
+
+def test_the_watermark_ingest_publishes_matches_the_schema_and_decodes_back(
+    kinds: KindRegistry,
+) -> None:
+    from core.wire import decode_watermark, encode_watermark
+
+    schema = wire_schema(kinds)
+    stored = Draft202012Validator({**schema, "anyOf": [{"$ref": "#/$defs/stored"}]})
+    mark = datetime(2026, 11, 28, 5, 0, 0, 123000, tzinfo=UTC)
+    payload = encode_watermark(mark)
+    assert list(stored.iter_errors(json.loads(payload))) == []
+    assert json.loads(payload)["stored_up_to_ms"] == round(mark.timestamp() * 1000)
+    assert decode_watermark(payload) == mark
+    assert decode_watermark(b"") is None
+    assert (
+        schema["x-topics"]["flood_gauge"]["stored"] == "citysense/v1/flood_gauge/{device_id}/stored"
+    )

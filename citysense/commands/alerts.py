@@ -93,4 +93,4 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="alert rules/thresholds (JSON); default: CITYSENSE_ALERTS_CONFIG, else built-in",
     )
     p.add_argument("--check", action="store_true", help="print the effective config and exit")
-    p.set_defaults(func=cmd_alerts)
+    p.set_defaults(func=cmd_alerts, needs=lambda a: () if a.check else ("db",))

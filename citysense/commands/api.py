@@ -17,4 +17,6 @@ def cmd_api(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("api", help="serve the HTTP API").set_defaults(func=cmd_api)
+    sub.add_parser(
+        "api", help="serve the HTTP API and pages on CITYSENSE_API_HOST:CITYSENSE_API_PORT"
+    ).set_defaults(func=cmd_api, needs=("db",))

@@ -37,9 +37,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="broker_command", required=True
     )
     bc = broker.add_parser("config", help="print the Mosquitto configuration ingest relies on")
-    bc.add_argument("--port", type=int, default=1883)
-    bc.add_argument("--bind", default="0.0.0.0")
-    bc.add_argument("--persistence-dir", default="/mosquitto/data/")
+    bc.add_argument("--port", type=int, default=1883, help="listener port (default 1883)")
+    bc.add_argument("--bind", default="0.0.0.0", help="listener address (default 0.0.0.0)")
+    bc.add_argument(
+        "--persistence-dir",
+        default="/mosquitto/data/",
+        metavar="DIR",
+        help="where Mosquitto keeps sessions and queued messages",
+    )
     bc.add_argument("--rate", type=float, default=100.0, help="normal messages/s to size for")
     bc.add_argument("--outage", type=int, default=3600, help="ingest outage to survive, s")
     bc.add_argument("--payload-bytes", type=int, default=150, help="typical payload size")

@@ -287,31 +287,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="send a command to a device or a group",
         description="e.g. citysense commands send --feeder F-07 dim level=50",
     )
+    from core.kinds import builtin_kinds
+
     where = send.add_mutually_exclusive_group(required=True)
-    for by in ("device", "feeder", "district", "kind"):
-        where.add_argument(f"--{by}", metavar=by.upper())
+    where.add_argument("--device", metavar="ID", help="one device")
+    where.add_argument("--feeder", metavar="FEEDER", help="every light on a feeder (cabinet)")
+    where.add_argument("--district", metavar="DISTRICT", help="every device in a district")
+    where.add_argument("--kind", choices=list(builtin_kinds()), help="every device of a kind")
     send.add_argument("name", help="command, as the kind declares it (dim, switch, reboot, ...)")
     send.add_argument("arg", nargs="*", help="NAME=VALUE arguments, e.g. level=50")
     send.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
     send.add_argument("--actor", help="who sends it (journal); default cli:<user>")
-    send.set_defaults(func=cmd_send)
+    send.set_defaults(func=cmd_send, needs=("db",))
 
     ls = cmds.add_parser("list", help="commands, newest first")
-    ls.add_argument("--device")
+    ls.add_argument("--device", metavar="ID", help="only this device's commands")
     ls.add_argument("--request", help="one send's request id")
-    ls.add_argument("--status", choices=STATUSES)
-    ls.add_argument("--limit", type=int, default=50)
-    ls.set_defaults(func=cmd_list)
+    ls.add_argument("--status", choices=STATUSES, help="only commands in this state")
+    ls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    ls.set_defaults(func=cmd_list, needs=("db",))
 
     show = cmds.add_parser("show", help="one command and where it stands")
-    show.add_argument("id")
-    show.set_defaults(func=cmd_show)
+    show.add_argument("id", help="the command's id, from 'citysense commands list'")
+    show.set_defaults(func=cmd_show, needs=("db",))
 
     run = cmds.add_parser(
         "run", help="publish stored commands (QoS 1, with expiry) and record devices' replies"
     )
     run.add_argument("--no-schedules", action="store_true", help="do not run dimming schedules")
-    run.set_defaults(func=cmd_run)
+    # It logs in to the broker with its own service account, not the settings' one.
+    run.set_defaults(func=cmd_run, needs=("db", "mqtt-listens"))
 
     sched = cmds.add_parser("schedule", help="dimming schedules for street lights")
     sc = sched.add_subparsers(dest="schedule_command", required=True)
@@ -321,15 +326,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="e.g. citysense commands schedule set hemat --step dusk=100"
         " --step 23:00=50 --step 04:30=100 --step dawn=off (without --step: that default)",
     )
-    st.add_argument("name")
+    st.add_argument("name", help="the schedule's name, e.g. hemat")
     st.add_argument("--step", action="append", help="AT=LEVEL; AT is dusk, dawn or HH:MM WIB")
-    st.set_defaults(func=cmd_schedule_set)
+    st.set_defaults(func=cmd_schedule_set, needs=("db",))
     sa = sc.add_parser("assign", help="put a district, feeder or light on a schedule")
     where = sa.add_mutually_exclusive_group(required=True)
-    for by in ("device", "feeder", "district"):
-        where.add_argument(f"--{by}", metavar=by.upper())
+    where.add_argument("--device", metavar="ID", help="one light")
+    where.add_argument("--feeder", metavar="FEEDER", help="every light on a feeder (cabinet)")
+    where.add_argument("--district", metavar="DISTRICT", help="every light in a district")
     sa.add_argument("schedule", help="a schedule's name, or none to take it off")
-    sa.add_argument("--actor")
-    sa.set_defaults(func=cmd_schedule_assign)
+    sa.add_argument("--actor", help="who assigns it (journal); default cli:<user>")
+    sa.set_defaults(func=cmd_schedule_assign, needs=("db",))
     sl = sc.add_parser("list", help="schedules and their assignments")
-    sl.set_defaults(func=cmd_schedule_list)
+    sl.set_defaults(func=cmd_schedule_list, needs=("db",))

@@ -77,7 +77,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         dest="dashboards_command", required=True
     )
     g = d.add_parser("generate", help="write dashboards/grafana/<lang>/*.json from the code")
-    g.add_argument("--lang", choices=("id", "en", "all"), default="all")
+    g.add_argument(
+        "--lang",
+        choices=("id", "en", "all"),
+        default="all",
+        help="Bahasa Indonesia, English, or both (default)",
+    )
     g.add_argument("--check", action="store_true", help="exit 1 if the committed JSON is stale")
     g.set_defaults(func=cmd_generate)
     p = d.add_parser(
@@ -87,10 +92,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--url", required=True, help="Grafana base URL, e.g. http://grafana:3000")
     p.add_argument("--token", help="service-account token (or $CITYSENSE_GRAFANA_TOKEN)")
-    p.add_argument("--lang", choices=("id", "en"), default="id")
+    p.add_argument(
+        "--lang",
+        choices=("id", "en"),
+        default="id",
+        help="dashboard language (default id: Bahasa Indonesia)",
+    )
     p.add_argument("--db-host", help="database host as Grafana reaches it (default: from URL)")
     p.add_argument("--timescaledb", action="store_true", help="mark the data source TimescaleDB")
     p.set_defaults(func=cmd_publish)
     d.add_parser(
         "grant", help="(re)grant the read-only citysense_grafana role on every readings table"
-    ).set_defaults(func=cmd_grant)
+    ).set_defaults(func=cmd_grant, needs=("db",))

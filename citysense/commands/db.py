@@ -35,7 +35,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True
     )
-    db.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    db.add_parser(
+        "migrate", help="apply pending migrations (the ones not yet in the database)"
+    ).set_defaults(func=cmd_migrate, needs=("db",))
     ks = db.add_parser("kind-sql", help="print the readings-table DDL of a kind")
-    ks.add_argument("kind")
+    from core.kinds import builtin_kinds
+
+    ks.add_argument("kind", choices=list(builtin_kinds()), help="the device kind")
     ks.set_defaults(func=cmd_kind_sql)

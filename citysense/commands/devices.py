@@ -7,7 +7,6 @@ import asyncio
 import csv
 import getpass
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,26 +20,36 @@ T = TypeVar("T")
 
 
 class Progress:
-    """A one-line text progress bar on stderr: ``[#####.....] 5000/10000 1234/s``."""
+    """A progress bar on stderr (rich): ``importing ━━━━━━━╸━━━ 5,000/10,000 0:00:04``."""
 
-    def __init__(self, label: str, out: TextIO | None = None, width: int = 30) -> None:
-        self.total, self.label, self.width = 1, label, width
-        self.out = out or sys.stderr
-        self.done = 0
-        self.started = time.monotonic()
+    def __init__(self, label: str, out: TextIO | None = None) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as Bar
+
+        self.bar = Bar(
+            TextColumn(label),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=Console(file=out or sys.stderr),
+        )
+        self.task = self.bar.add_task(label, total=None)
+        self.started = False
 
     def advance(self, n: int, total: int) -> None:
-        self.total = max(total, 1)
-        self.done = min(self.total, self.done + n)
-        filled = int(self.width * self.done / self.total)
-        rate = self.done / max(time.monotonic() - self.started, 1e-6)
-        self.out.write(
-            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}]"
-            f" {self.done}/{self.total} {rate:,.0f}/s"
-        )
-        if self.done >= self.total:
-            self.out.write("\n")
-        self.out.flush()
+        if not self.started:
+            self.bar.start()
+            self.started = True
+        self.bar.update(self.task, advance=n, total=max(total, 1))
+        task = self.bar.tasks[0]
+        if task.total is not None and task.completed >= task.total:
+            self.finish()
+
+    def finish(self) -> None:
+        if self.started:
+            self.bar.stop()
+            self.started = False
 
 
 def actor() -> str:
@@ -145,7 +154,10 @@ def cmd_list(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) 
 def cmd_import(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from devices.importer import run_import
 
-    data = Path(args.file).read_bytes()
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     batch = args.batch or f"import-{datetime.now(UTC):%Y%m%d-%H%M%S}"
     bar = Progress("importing")
 
@@ -159,7 +171,10 @@ def cmd_import(settings: Settings, kinds: KindRegistry, args: argparse.Namespace
             progress=bar.advance,
         )
 
-    result = _run(settings, kinds, work)
+    try:
+        result = _run(settings, kinds, work)
+    finally:
+        bar.finish()
     for e in result.errors:
         print(f"{args.file}: {e}", file=sys.stderr)
     print(result.message)
@@ -298,72 +313,95 @@ def cmd_broker_config(settings: Settings, kinds: KindRegistry, args: argparse.Na
     return 0
 
 
+def _filters(p: argparse.ArgumentParser, kinds: list[str], statuses: list[str]) -> None:
+    p.add_argument("--kind", choices=kinds, help="only devices of this kind")
+    p.add_argument(
+        "--district", help="only devices in this district (kecamatan), e.g. Lawang Kidul"
+    )
+    p.add_argument("--status", choices=statuses, help="only devices in this lifecycle status")
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from core.kinds import builtin_kinds
+    from devices.lifecycle import INITIAL, Status
+
+    kinds = list(builtin_kinds())
+    statuses = [s.value for s in Status]
     dev = sub.add_parser("devices", help="the device registry").add_subparsers(
-        dest="devices_command", required=True
+        dest="devices_command", required=True, metavar="COMMAND"
     )
     reg = dev.add_parser("register", help="register one device and print its MQTT credentials")
-    reg.add_argument("id", help="the label on the device")
-    reg.add_argument("--kind", required=True)
-    reg.add_argument("--district", required=True)
-    reg.add_argument("--name")
-    reg.add_argument("--village")
-    reg.add_argument("--lat")
-    reg.add_argument("--lon")
-    reg.add_argument("--status", default="planned")
-    reg.add_argument("--install-date")
+    reg.add_argument("id", help="the label on the device, e.g. PJU-ME-0001")
+    reg.add_argument("--kind", required=True, choices=kinds, help="what the device is")
+    reg.add_argument(
+        "--district", required=True, help="district (kecamatan) it stands in, e.g. Muara Enim"
+    )
+    reg.add_argument("--name", help="a name people recognise, e.g. 'PJU Jl. Sudirman 12'")
+    reg.add_argument("--village", help="village (desa/kelurahan)")
+    reg.add_argument("--lat", metavar="DEG", help="latitude, decimal degrees (e.g. -3.66)")
+    reg.add_argument("--lon", metavar="DEG", help="longitude, decimal degrees (e.g. 103.78)")
+    reg.add_argument(
+        "--status",
+        default="planned",
+        choices=[s.value for s in Status if s in INITIAL],
+        help="where it is in its life (default planned)",
+    )
+    reg.add_argument("--install-date", metavar="YYYY-MM-DD", help="when it was installed")
     reg.add_argument("--uplink", help="id of the network node it reports through")
-    reg.add_argument("--model")
+    reg.add_argument("--model", help="id of a registered device model")
     reg.add_argument(
         "--set", action="append", metavar="NAME=VALUE", help="mounting detail or threshold"
     )
-    reg.set_defaults(func=_registry_error(cmd_register))
+    reg.set_defaults(func=_registry_error(cmd_register), needs=("db",))
 
     ls = dev.add_parser("list", help="list devices (tab-separated)")
-    for name in ("kind", "district", "status", "q"):
-        ls.add_argument(f"--{name}")
-    ls.add_argument("--limit", type=int, default=100)
-    ls.add_argument("--offset", type=int, default=0)
-    ls.set_defaults(func=cmd_list)
+    _filters(ls, kinds, statuses)
+    ls.add_argument("--q", metavar="TEXT", help="search ids and names")
+    ls.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    ls.add_argument("--offset", type=int, default=0, help="skip this many first (paging)")
+    ls.set_defaults(func=cmd_list, needs=("db",))
 
     imp = dev.add_parser("import", help="bulk-register from CSV; checks the whole file first")
-    imp.add_argument("file")
+    imp.add_argument("file", help="CSV with the export's columns (',' or ';' separated)")
     imp.add_argument("--import-good", action="store_true", help="import good rows despite errors")
     imp.add_argument("--batch", help="batch name (for the label sheet); default import-<time>")
     imp.add_argument("--credentials-out", help="CSV for the new credentials")
-    imp.set_defaults(func=_registry_error(cmd_import))
+    imp.set_defaults(func=_registry_error(cmd_import), needs=("db",))
 
     exp = dev.add_parser("export", help="export devices as CSV (the import's columns)")
-    for name in ("kind", "district", "status"):
-        exp.add_argument(f"--{name}")
-    exp.add_argument("-o", "--output")
+    _filters(exp, kinds, statuses)
+    exp.add_argument("-o", "--output", metavar="FILE", help="write here instead of stdout")
     exp.add_argument("--semicolon", action="store_true", help="';' separators for Excel (id-ID)")
-    exp.set_defaults(func=cmd_export)
+    exp.set_defaults(func=cmd_export, needs=("db",))
 
     lab = dev.add_parser("label", help="QR label (SVG/PNG) of a device, or a sheet of a batch")
-    lab.add_argument("ids", nargs="*")
-    lab.add_argument("--batch")
-    lab.add_argument("--png", action="store_true")
-    lab.add_argument("-o", "--output")
-    lab.set_defaults(func=cmd_label)
+    lab.add_argument("ids", nargs="*", help="device ids (one id: a single label)")
+    lab.add_argument("--batch", help="a sheet of every device of an import batch")
+    lab.add_argument("--png", action="store_true", help="a single label as PNG instead of SVG")
+    lab.add_argument(
+        "-o", "--output", metavar="FILE", help="default <ID>.svg, or labels-<BATCH>.html"
+    )
+    lab.set_defaults(func=cmd_label, needs=("db",))
 
     dec = dev.add_parser("decommission", help="retire a device and revoke its credentials")
-    dec.add_argument("id")
-    dec.add_argument("--note")
-    dec.set_defaults(func=_registry_error(cmd_decommission))
+    dec.add_argument("id", help="the device's id")
+    dec.add_argument("--note", help="why, for the device's journal")
+    dec.set_defaults(func=_registry_error(cmd_decommission), needs=("db",))
 
     rot = dev.add_parser("rotate-credentials", help="issue a new MQTT password")
-    rot.add_argument("id")
-    rot.set_defaults(func=_registry_error(cmd_rotate))
+    rot.add_argument("id", help="the device's id")
+    rot.set_defaults(func=_registry_error(cmd_rotate), needs=("db",))
 
     bs = dev.add_parser(
         "broker-sync", help="rewrite Mosquitto's password/ACL files from the registry and reload"
     )
     bs.add_argument("--watch", action="store_true", help="keep resyncing when credentials change")
     bs.add_argument("--interval", type=float, default=2.0, help="seconds between checks")
-    bs.set_defaults(func=cmd_broker_sync)
+    bs.set_defaults(func=cmd_broker_sync, needs=("db",))
     bc = dev.add_parser("broker-config", help="print a Mosquitto config that enforces the registry")
-    bc.add_argument("--auth-dir")
-    bc.add_argument("--port", type=int, default=1883)
-    bc.add_argument("--bind", default="0.0.0.0")
+    bc.add_argument(
+        "--auth-dir", help="where the auth files are (default CITYSENSE_BROKER_AUTH_DIR)"
+    )
+    bc.add_argument("--port", type=int, default=1883, help="listener port (default 1883)")
+    bc.add_argument("--bind", default="0.0.0.0", help="listener address (default 0.0.0.0)")
     bc.set_defaults(func=cmd_broker_config)

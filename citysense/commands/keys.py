@@ -117,18 +117,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     create = keys.add_parser("create", help="issue an API key with a role (printed once)")
     create.add_argument("--name", required=True, help="who or what will use it")
-    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="admin: everything; supervisor: thresholds, decommissioning, device credentials;"
+        " technician: register and install devices; operator: acknowledge and resolve alerts;"
+        " viewer: read only",
+    )
     create.add_argument("--expires", help="when it stops working, e.g. 2027-01-31T00:00+07:00")
     create.add_argument("--days", type=float, help="or: how many days it works")
-    create.set_defaults(func=cmd_create)
+    create.set_defaults(func=cmd_create, needs=("db",))
     ls = keys.add_parser("list", help="every live key (id, role, first characters, dates)")
     ls.add_argument("--all", action="store_true", help="revoked keys too")
-    ls.set_defaults(func=cmd_list)
+    ls.set_defaults(func=cmd_list, needs=("db",))
     expire = keys.add_parser("expire", help="set when a key stops working (default: now)")
-    expire.add_argument("id", type=int)
+    expire.add_argument("id", type=int, help="the key's id, from 'citysense keys list'")
     expire.add_argument("--at", help="a time with offset; default now")
     expire.add_argument("--days", type=float, help="or: in this many days")
-    expire.set_defaults(func=cmd_expire)
+    expire.set_defaults(func=cmd_expire, needs=("db",))
     revoke = keys.add_parser("revoke", help="a key stops working at once, for good")
-    revoke.add_argument("id", type=int)
-    revoke.set_defaults(func=cmd_revoke)
+    revoke.add_argument("id", type=int, help="the key's id, from 'citysense keys list'")
+    revoke.set_defaults(func=cmd_revoke, needs=("db",))

@@ -36,13 +36,20 @@ def cmd_load(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("load", help="load generator: many devices at a paced message rate")
-    p.add_argument("--devices", type=int, required=True)
+    p.add_argument("--devices", type=int, required=True, help="how many simulated devices")
     p.add_argument("--rate", type=float, required=True, help="messages/s, all devices together")
     p.add_argument("--duration", type=float, required=True, help="seconds")
     p.add_argument("--readings-per-message", type=int, default=1, help="backlog size K")
     p.add_argument("--processes", type=int, default=1, help="publisher processes")
-    p.add_argument("--kind", default="flood_gauge")
-    p.add_argument("--seed", type=int, default=1)
+    from core.kinds import builtin_kinds
+
+    p.add_argument(
+        "--kind",
+        default="flood_gauge",
+        choices=list(builtin_kinds()),
+        help="kind of every device (default flood_gauge)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="same seed, same readings")
     p.add_argument("--prefix", default="LOAD", help="device id prefix")
     p.add_argument("--no-register", action="store_true", help="don't register the devices")
-    p.set_defaults(func=cmd_load)
+    p.set_defaults(func=cmd_load, needs=lambda a: ("mqtt",) if a.no_register else ("db", "mqtt"))

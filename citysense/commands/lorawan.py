@@ -72,16 +72,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="store uplinks from the network server's MQTT integration; send commands as downlinks",
         description=f"The broker password is read from {PASSWORD_ENV} (never a flag).",
     )
-    run.add_argument("--server", required=True, choices=("chirpstack", "tts"))
+    run.add_argument(
+        "--server",
+        required=True,
+        choices=("chirpstack", "tts"),
+        help="ChirpStack v4 or The Things Stack v3 (its MQTT integration's topics and format)",
+    )
     run.add_argument("--host", default="127.0.0.1", help="the network server's MQTT broker")
-    run.add_argument("--port", type=int, default=1883)
+    run.add_argument("--port", type=int, default=1883, help="its port (default 1883)")
     run.add_argument(
         "--username", help="ChirpStack: the integration's user; TTS: {application id}@{tenant}"
     )
-    run.add_argument("--client-id", default="citysense-lorawan")
+    run.add_argument(
+        "--client-id",
+        default="citysense-lorawan",
+        help="MQTT client id; fixed, so the broker keeps the bridge's session",
+    )
     run.add_argument("--codecs", type=Path, help="codecs JSON (default: the bundled ones)")
     run.add_argument(
         "--application",
         help="application id for downlinks to devices not heard from since the bridge started",
     )
-    run.set_defaults(func=cmd_run)
+    run.set_defaults(func=cmd_run, needs=("db",))

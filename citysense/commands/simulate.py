@@ -11,18 +11,27 @@ import asyncio
 import signal
 import sys
 import threading
+import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from citysense.commands import UsageError
 from core.kinds import KindRegistry
 from core.settings import Settings
 
 if TYPE_CHECKING:
+    import asyncpg
+
     from simulators.fleet import SimDevice
     from simulators.publisher import Stats
     from simulators.scenario import Scenario
+
+T = TypeVar("T")
+
+REGISTRY_SETTLE_S = 6.0
+"""Pause after registering, so a running alert evaluator has read the new details."""
 
 DEFAULT_COUNTS = {"streetlight": 12, "flood_gauge": 4, "network_node": 4}
 
@@ -65,24 +74,67 @@ def _when(raw: str, flag: str) -> datetime:
     return t.astimezone(UTC)
 
 
-def _register(settings: Settings, fleet: list[SimDevice]) -> None:
-    from core.storage.devices import upsert_devices
+def default_prefix(scenario: Scenario | None) -> str:
+    """A scenario's own id prefix (``node-down`` -> ``NODEDOWN``), else ``SIM``.
+
+    ``citysense up``'s demo fleet uses ``DEMO``, so none of them collide.
+    """
+    if scenario is None:
+        return "SIM"
+    return "".join(ch for ch in scenario.name.upper() if ch.isalnum()) or "SIM"
+
+
+def _db(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
     from core.storage.pool import create_pool
 
-    async def go() -> None:
-        pool = await create_pool(settings.database_url)
+    async def go() -> T:
+        pool = await create_pool(settings.database_url, min_size=1, max_size=2)
         try:
-            await upsert_devices(pool, [d.row for d in fleet])
+            return await work(pool)
         finally:
             await pool.close()
 
+    return asyncio.run(go())
+
+
+def _register(settings: Settings, kinds: KindRegistry, fleet: list[SimDevice], prefix: str) -> None:
+    from devices.registry import RegistryError
+    from simulators.fleet import FleetError
+    from simulators.registration import register_sim_fleet
+
     try:
-        asyncio.run(go())
-    except (OSError, ConnectionError) as exc:
-        raise UsageError(
-            f"cannot register the fleet in the database ({exc}); check CITYSENSE_DATABASE_URL"
-            " or pass --no-register if the registry already has it"
-        ) from None
+        done = _db(settings, lambda pool: register_sim_fleet(pool, settings, kinds, fleet, prefix))
+    except (FleetError, RegistryError) as exc:
+        raise UsageError(f"cannot register the simulated fleet: {exc}") from None
+    print(
+        f"registered {len(fleet)} simulated devices ({done.new} new, {done.updated} updated;"
+        f" ids {prefix}-*) with their stations, thresholds, feeders and uplinks",
+        flush=True,
+    )
+    if done.updated:
+        print(
+            f"note: {prefix}-* ran before and keep that run's newest readings, so offline and"
+            " node_down checks only start once this run has caught up with them; for a run"
+            f" judged like the first, retire them (--cleanup {prefix}) and pass"
+            f" --id-prefix {prefix}2",
+            flush=True,
+        )
+    if done.new or done.updated:
+        # The alert evaluator re-reads the registry every few seconds (registry_refresh_s,
+        # 5 s by default); until it has, it would judge these devices without their feeders,
+        # uplinks and thresholds.
+        time.sleep(REGISTRY_SETTLE_S)
+
+
+def cmd_cleanup(settings: Settings, kinds: KindRegistry, prefix: str) -> int:
+    from simulators.registration import cleanup
+
+    n = _db(settings, lambda pool: cleanup(pool, settings, kinds, prefix))
+    print(
+        f"decommissioned {n} simulated devices of prefix {prefix} (their credentials are"
+        " revoked; their readings stay)"
+    )
+    return 0
 
 
 def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
@@ -103,6 +155,11 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
         for name, about in bundled().items():
             print(f"{name:16} {about}")
         return 0
+    if args.cleanup:
+        from citysense.reach import preflight
+
+        preflight(settings, ("db",), getattr(args, "instance_note", ""))
+        return cmd_cleanup(settings, kinds, args.cleanup)
     if args.speed <= 0:
         raise UsageError(f"--speed must be > 0, got {args.speed:g}")
     try:
@@ -115,7 +172,7 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
                 else (scenario.districts if scenario else ())
             ),
             rivers=scenario.rivers if scenario else (),
-            id_prefix=args.id_prefix,
+            id_prefix=args.id_prefix or default_prefix(scenario),
             where=(
                 ""
                 if args.count or args.per_kind or args.districts or not scenario
@@ -168,9 +225,12 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
         except CredentialsError as exc:
             raise UsageError(str(exc)) from None
 
+    from citysense.reach import preflight
+
+    preflight(settings, _needs(args), getattr(args, "instance_note", ""))
+    prefix = args.id_prefix or default_prefix(scenario)
     if not args.no_register:
-        _register(settings, fleet)
-        print(f"registered {len(fleet)} simulated devices", flush=True)
+        _register(settings, kinds, fleet, prefix)
     label = f"scenario {scenario.name}" if scenario else "fleet"
     if args.rounds is None:
         print(
@@ -223,16 +283,34 @@ def cmd_simulate(settings: Settings, kinds: KindRegistry, args: argparse.Namespa
         f" backlogs, {stats.malformed} malformed) from {len(fleet)} devices",
         flush=True,
     )
+    if not args.no_register:
+        print(f"retire them when done: citysense simulate --cleanup {prefix}", flush=True)
     return 0
+
+
+def _needs(args: argparse.Namespace) -> tuple[str, ...]:
+    if args.csv or args.list_scenarios:
+        return ()
+    if args.cleanup:
+        return ("db",)
+    mqtt = "mqtt-listens" if args.credentials else "mqtt"  # devices log in as themselves
+    return (mqtt,) if args.no_register else ("db", mqtt)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = sub.add_parser(
         "simulate",
         help="register and run simulated devices (load mode: citysense load)",
-        description=__doc__,
+        description="Registers a simulated Muara Enim fleet as real devices (stations,"
+        " thresholds, feeders, uplinks) and publishes what it would send over MQTT: live"
+        " (--speed), a scenario (--scenario; ends at the present), a backfill (--from/--to)"
+        " or quick rounds (--rounds). Each scenario uses its own id prefix (node-down:"
+        " NODEDOWN-*), and a run never overwrites devices it did not create;"
+        " --cleanup PREFIX retires a run's devices afterwards.",
     )
-    sim.add_argument("--scenario", help="a bundled scenario name or a .toml file")
+    sim.add_argument(
+        "--scenario", metavar="NAME|FILE", help="a bundled scenario name or a .toml file"
+    )
     sim.add_argument("--list-scenarios", action="store_true", help="list bundled scenarios")
     sim.add_argument(
         "--count",
@@ -240,17 +318,40 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="KIND=N",
         help="devices of a kind, e.g. --count streetlight=40 (repeatable)",
     )
-    sim.add_argument("--per-kind", type=int, default=None, help="the same count for every kind")
+    sim.add_argument(
+        "--per-kind", type=int, default=None, metavar="N", help="the same count for every kind"
+    )
     sim.add_argument("--districts", help="comma-separated districts for lights and nodes")
-    sim.add_argument("--id-prefix", default="SIM", help="device id prefix (default SIM)")
+    sim.add_argument(
+        "--id-prefix",
+        default=None,
+        metavar="PREFIX",
+        help="device id prefix (default: the scenario's name, e.g. NODEDOWN; else SIM)",
+    )
     sim.add_argument("--seed", type=int, default=1, help="same seed, same fleet and readings")
-    sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    sim.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="simulated seconds per real second (faster runs are placed in the past and end"
+        " now; alerts judge simulated devices by simulated time)",
+    )
     sim.add_argument("--duration", help="simulated time to run, e.g. 6h (default: scenario's)")
     sim.add_argument("--from", dest="start", help="backfill from this time (ISO 8601)")
     sim.add_argument("--to", dest="end", help="backfill up to this time (ISO 8601)")
-    sim.add_argument("--rounds", type=int, default=None, help="N quick rounds of one reading each")
+    sim.add_argument(
+        "--rounds", type=int, default=None, metavar="N", help="N quick rounds of one reading each"
+    )
     sim.add_argument("--interval", type=float, default=5.0, help="seconds between --rounds")
     sim.add_argument("--csv", action="store_true", help="print the fleet as CSV and exit")
-    sim.add_argument("--no-register", action="store_true", help="do not write the device table")
+    sim.add_argument(
+        "--no-register", action="store_true", help="do not register the devices (they exist)"
+    )
     sim.add_argument("--credentials", help="JSON/CSV of per-device MQTT logins")
-    sim.set_defaults(func=cmd_simulate)
+    sim.add_argument(
+        "--cleanup",
+        metavar="PREFIX",
+        help="decommission the devices an earlier run with this id prefix registered, and exit",
+    )
+    # Options are checked first; then cmd_simulate checks the database and broker itself.
+    sim.set_defaults(func=cmd_simulate, needs=_needs, checks_reach_itself=True)

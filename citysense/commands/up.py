@@ -56,20 +56,40 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = sub.add_parser(
         "up",
         help="run everything here: database, broker, ingest, API and a demo fleet",
-        description="Starts an embedded PostgreSQL and Mosquitto unless CITYSENSE_DATABASE_URL"
-        " / CITYSENSE_MQTT_HOST name external ones, migrates, and runs ingest, the API and"
-        " simulated devices until Ctrl-C.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="""Starts an embedded PostgreSQL and Mosquitto unless CITYSENSE_DATABASE_URL /
+CITYSENSE_MQTT_HOST name external ones, migrates, and runs ingest, the alert evaluator,
+the API and simulated devices (ids DEMO-*) until Ctrl-C.
+
+It records how to reach what it started in DATA_DIR/instance.json (readable by you only),
+so other commands (citysense status, devices list, simulate ...) find it without settings;
+on the first run it issues an operator and a technician API key, printed once and kept in
+DATA_DIR/keys.json.
+
+Data directory: --data-dir; else $CITYSENSE_DATA_DIR; else $XDG_DATA_HOME/citysense; else
+~/.local/share/citysense, or /var/lib/citysense as root (PostgreSQL and Mosquitto then run
+as their own users, who cannot enter /root). After a crash, a PostgreSQL or Mosquitto
+left running on it is reported with the command that stops it.""",
     )
-    up.add_argument("--port", type=int, default=None, help="API port (default 8000, else free)")
+    up.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="API port (default CITYSENSE_API_PORT, else 8000, else any free port)",
+    )
     up.add_argument(
         "--data-dir",
         default=None,
-        help="where the embedded database and broker keep data"
-        " (default $XDG_DATA_HOME/citysense or ~/.local/share/citysense)",
+        metavar="DIR",
+        help="where the embedded database and broker keep data (default: see above)",
     )
     up.add_argument("--no-demo", action="store_true", help="do not run simulated devices")
-    up.add_argument("--per-kind", type=int, default=3, help="simulated devices of each kind")
-    up.add_argument("--interval", type=float, default=2.0, help="seconds between readings")
+    up.add_argument(
+        "--per-kind", type=int, default=3, metavar="N", help="simulated devices of each kind"
+    )
+    up.add_argument(
+        "--interval", type=float, default=2.0, metavar="S", help="seconds between demo readings"
+    )
     up.add_argument(
         "--alerts-config",
         default=None,

@@ -179,6 +179,16 @@ class LocalMosquitto:
             self.proc.stderr.close()
         self.proc = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash or power loss would: what arrived since the last autosave is
+        gone."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        if self.proc and self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc = None
+
     def reload(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGHUP)

@@ -24,7 +24,12 @@ class SessionMosquitto(LocalMosquitto):
     ``citysense up`` stops it afterwards.
     """
 
+    @property
+    def pid_path(self) -> Path:
+        return self.workdir / PID_FILE
+
     def start(self, timeout: float = 10) -> None:
+        check_not_running(self.workdir)
         self.write_config()
         self.proc = subprocess.Popen(
             [self.binary, "-c", str(self.conf_path)],
@@ -32,12 +37,41 @@ class SessionMosquitto(LocalMosquitto):
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
+        self.pid_path.write_text(f"{self.proc.pid}\n")
         try:
             wait_listening("127.0.0.1", self.port, timeout, "Mosquitto")
         except TimeoutError:
             self.proc.kill()
             _, err = self.proc.communicate()
             raise ServiceError(f"Mosquitto failed to start on port {self.port}: {err!r}") from None
+
+    def stop(self) -> None:
+        super().stop()
+        self.pid_path.unlink(missing_ok=True)
+
+
+PID_FILE = "citysense-mosquitto.pid"
+"""Written by ``citysense up`` beside the broker's config, removed when it stops it."""
+
+
+def check_not_running(workdir: Path) -> None:
+    """A Mosquitto left by an earlier run that was killed outright still uses ``workdir``.
+
+    A second one on the same persistence directory would overwrite the first's sessions
+    and queued messages when either stops, so refuse, naming the command that stops it.
+    """
+    pidfile = workdir / PID_FILE
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError):
+        return  # no file, or the process is gone: a stale file
+    if "mosquitto" not in cmdline or str(workdir) not in cmdline:
+        return  # the pid now belongs to something else
+    raise UsageError(
+        f"Mosquitto (pid {pid}) is still running on {workdir}, left by an earlier run;"
+        f" stop it with: kill {pid}"
+    )
 
 
 def check_external(host: str, port: int) -> None:
@@ -71,6 +105,8 @@ def start_embedded(data_dir: Path) -> SessionMosquitto:
         ) from exc
     try:
         broker.start()
+    except UsageError:
+        raise
     except ServiceError as exc:
         broker.stop()
         raise UsageError(

@@ -9,27 +9,19 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import subprocess
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
 from citysense.commands import UsageError
 from citysense.local.ports import free_port
 from citysense.local.postgres import LocalPostgres, ServiceError, find_pg_bindir
+from citysense.reach import redact
 from core.storage.bootstrap import ensure_database
 
 DATABASE = "citysense"
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def check_external(url: str, timeout: int = 5) -> None:
@@ -75,7 +67,18 @@ def check_cluster_version(datadir: Path, binaries: int) -> None:
         )
 
 
-def check_not_running(datadir: Path) -> None:
+def stop_hint(datadir: Path, bindir: Path) -> str:
+    """The command that stops a PostgreSQL left on ``datadir``, as this user can run it.
+
+    As root the server runs as 'postgres' and pg_ctl refuses to run as root, so the
+    command goes through runuser, as ``citysense up`` itself does.
+    """
+    pg_ctl = shlex.quote(str(bindir / "pg_ctl"))
+    cmd = f"{pg_ctl} -D {shlex.quote(str(datadir))} -m fast -w stop"
+    return f"runuser -u postgres -- {cmd}" if os.geteuid() == 0 else cmd
+
+
+def check_not_running(datadir: Path, bindir: Path) -> None:
     """A postmaster left by an earlier run that was killed outright still holds the cluster."""
     pidfile = datadir / "postmaster.pid"
     if not pidfile.exists():
@@ -89,7 +92,7 @@ def check_not_running(datadir: Path) -> None:
         pass
     raise UsageError(
         f"PostgreSQL (pid {pid}) is still running on {datadir}, left by an earlier run;"
-        f" stop it with: pg_ctl -D {datadir} stop"
+        f" stop it with: {stop_hint(datadir, bindir)}"
     )
 
 
@@ -107,7 +110,7 @@ def start_embedded(data_dir: Path) -> LocalPostgres:
         raise UsageError(str(exc)) from None
     datadir = data_dir / "pgdata"
     check_cluster_version(datadir, binaries_major(bindir))
-    check_not_running(datadir)
+    check_not_running(datadir, bindir)
     server = LocalPostgres(datadir, free_port(), bindir=bindir)
     try:
         server.init()

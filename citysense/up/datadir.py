@@ -7,21 +7,13 @@ import os
 from pathlib import Path
 from typing import IO
 
+from citysense import instance
 from citysense.commands import UsageError
 
 
 def default_data_dir(env: dict[str, str] | None = None) -> Path:
-    """``$XDG_DATA_HOME/citysense``, else ``~/.local/share/citysense`` (root: ``/var/lib``).
-
-    As root, PostgreSQL and Mosquitto drop to their own users, who cannot enter ``/root``,
-    so without an explicit ``XDG_DATA_HOME`` root gets the conventional service location.
-    """
-    env = dict(os.environ) if env is None else env
-    if env.get("XDG_DATA_HOME"):
-        return Path(env["XDG_DATA_HOME"]) / "citysense"
-    if os.geteuid() == 0:
-        return Path("/var/lib/citysense")
-    return Path(env.get("HOME") or Path.home()) / ".local" / "share" / "citysense"
+    """See :func:`citysense.instance.default_data_dir` (one rule for ``up`` and its readers)."""
+    return instance.default_data_dir(env)
 
 
 def prepare(data_dir: Path) -> Path:

@@ -39,29 +39,20 @@ class Demo:
     drill_gauge: str | None
 
 
+DEMO_PREFIX = "DEMO"
+"""The demo fleet's id prefix; ``citysense simulate`` uses others, so the two never collide."""
+
+
 def registry_details(dev: SimDevice, *, drill: bool = False) -> dict[str, Any]:
-    """What the registry keeps of a simulated device."""
-    r, st = dev.row, dev.station
-    raw: dict[str, Any] = {
-        "id": r.id,
-        "kind": r.kind,
-        "name": r.name,
-        "status": r.status,
-        "district": r.district,
-        "latitude": r.latitude,
-        "longitude": r.longitude,
-    }
-    if dev.feeder:
-        raw["mounting"] = {"feeder": dev.feeder}
-    if dev.uplink:
-        raw["uplink_id"] = dev.uplink
-    if st is not None:
-        raw["mounting"] = {"station": st.name, "river": st.river}
-        w, s, a = st.waspada_cm, st.siaga_cm, st.awas_cm
-        if drill:
-            w = st.base_cm - DRILL_BELOW_CM
-            s, a = max(s, w + 100), max(a, w + 200)
-        raw |= {"waspada_cm": w, "siaga_cm": s, "awas_cm": a}
+    """What the registry keeps of a demo device (the drill gauge's thresholds lowered)."""
+    from simulators.fleet import registry_details as details
+
+    raw = details(dev)
+    st = dev.station
+    if drill and st is not None:
+        w = st.base_cm - DRILL_BELOW_CM
+        raw |= {"waspada_cm": w, "siaga_cm": max(st.siaga_cm, w + 100)}
+        raw["awas_cm"] = max(st.awas_cm, w + 200)
     return raw
 
 
@@ -111,7 +102,9 @@ async def start_demo(
 
     if per_kind < 1:
         raise FleetError(f"--per-kind must be at least 1, got {per_kind}")
-    fleet = build_sim_fleet(kinds, FleetSpec({k: per_kind for k in kinds}, where=""), seed=1)
+    fleet = build_sim_fleet(
+        kinds, FleetSpec({k: per_kind for k in kinds}, id_prefix=DEMO_PREFIX, where=""), seed=1
+    )
     drill = await register_fleet(settings, kinds, pool, fleet)
     thread = threading.Thread(
         target=run,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -24,7 +25,9 @@ import psycopg
 import uvicorn
 
 from alerts.config import AlertConfig
+from citysense import instance
 from citysense.commands import UsageError
+from citysense.reach import redact
 from citysense.up import broker, database, datadir
 from citysense.up.demo import DRILL_NOTE, start_demo
 from citysense.up.ports import api_socket
@@ -57,10 +60,31 @@ class EmbeddedServer(uvicorn.Server):
         yield
 
 
-def main_url(host: str, port: int, paths: set[str]) -> str:
+def serves(app: Any, path: str) -> bool:
+    """Does the app answer GET ``path``? Asked of its router, as a request would be.
+
+    FastAPI 0.165 keeps an included router's routes behind one ``_IncludedRouter`` entry
+    of ``app.routes`` (no ``path``), so reading paths off that list misses them; matching
+    a request scope works whatever the nesting.
+    """
+    from starlette.routing import Match
+
+    scope = {
+        "type": "http",
+        "path": path,
+        "method": "GET",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+    }
+    return any(r.matches(scope)[0] == Match.FULL for r in app.router.routes)
+
+
+def main_url(host: str, port: int, app: Any) -> str:
+    """The first URL to open: the operations room when the app serves it, else the API docs."""
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     base = f"http://[{shown}]:{port}" if ":" in shown else f"http://{shown}:{port}"
-    return base + ("/ops" if "/ops" in paths else "/docs")
+    return base + ("/ops" if serves(app, "/ops") else "/docs")
 
 
 async def run_stack(
@@ -116,7 +140,7 @@ async def _run(
 
     if "database_url" in given:
         await asyncio.to_thread(database.check_external, settings.database_url)
-        db_note = f"external database {database.redact(settings.database_url)}"
+        db_note = f"external database {redact(settings.database_url)}"
     else:
         pg = await asyncio.to_thread(database.start_embedded, data_dir)
         stack.callback(pg.stop)
@@ -163,7 +187,9 @@ async def _run(
         log.info("ingest stopped: %s", service.stats)
 
     stack.push_async_callback(stop_ingest)
-    await _first(stop, service.subscribed, within=30, what="ingest's MQTT subscription")
+    await _first(
+        stop, service.subscribed, within=30, what="ingest's MQTT subscription", failed=ingest_task
+    )
     check()
 
     ops_stop = asyncio.Event()
@@ -245,9 +271,23 @@ async def _run(
         if demo.drill_gauge:
             demo_note += f"\n             {demo.drill_gauge}: {DRILL_NOTE}"
 
-    paths = {getattr(r, "path", "") for r in app.routes}
-    url = main_url(settings.api_host, updates["api_port"], paths)
+    url = main_url(settings.api_host, updates["api_port"], app)
     base = url.rsplit("/", 1)[0]
+    keys_note = await local_keys(pool, data_dir)
+    recorded = instance.write_instance(
+        data_dir,
+        instance.Instance(
+            pid=os.getpid(),
+            data_dir=str(data_dir),
+            database_url=settings.database_url,
+            mqtt_host=settings.mqtt_host,
+            mqtt_port=settings.mqtt_port,
+            api_url=base,
+            embedded_database="database_url" not in given,
+            embedded_broker=not {"mqtt_host", "mqtt_port"} & given,
+        ),
+    )
+    stack.callback(instance.remove_instance, data_dir)
     lines = [
         f"Citysense is up: {url}",
         f"  API docs   {base}/docs",
@@ -257,6 +297,9 @@ async def _run(
         f"  broker     {mqtt_note}",
         f"  alerts     evaluated here; open ones at {base}/alerts and on {base}/ops",
         f"  demo       {demo_note}",
+        *keys_note,
+        f"  instance   recorded in {recorded}: other commands (citysense status,"
+        " citysense devices list, citysense simulate ...) find it there",
         "Press Ctrl-C to stop.",
     ]
     announce("\n".join(lines))
@@ -273,6 +316,36 @@ async def _run(
     failed = next(iter(done))
     log.error("%s stopped unexpectedly: %r; shutting down", failed.get_name(), failed.exception())
     return 1
+
+
+KEY_NAMES = {"operator": "citysense up: operator", "technician": "citysense up: technician"}
+
+
+async def local_keys(pool: Any, data_dir: Path) -> list[str]:
+    """Operator and technician keys for this instance: issued and shown once, kept 0600.
+
+    A later run finds them in ``keys.json`` and only says where they are; keys that no
+    longer work (a database started afresh) are issued anew.
+    """
+    from core.storage.api_keys import create_api_key, find_api_key
+
+    kept = instance.read_keys(data_dir)
+    if kept is not None:
+        valid = [await find_api_key(pool, k) for k in (kept.operator, kept.technician)]
+        if all(valid):
+            return [
+                f"  keys       operator and technician keys in {data_dir / instance.KEYS_FILE}"
+                " ('citysense env' prints them)"
+            ]
+    _, operator = await create_api_key(pool, KEY_NAMES["operator"], "operator")
+    _, technician = await create_api_key(pool, KEY_NAMES["technician"], "technician")
+    path = instance.write_keys(data_dir, instance.Keys(operator, technician))
+    return [
+        f"  keys       shown once (kept in {path}, readable by you only);"
+        " paste one into the page's settings:",
+        f"             operator   {operator}   (/ops: acknowledge, shelve alerts)",
+        f"             technician {technician}   (/technician/: register, install devices)",
+    ]
 
 
 async def _first(
@@ -293,7 +366,12 @@ async def _first(
         if t is not failed:
             t.cancel()
     if failed is not None and failed in done:
-        raise UsageError(f"{what} did not start: {failed.exception()!r}; run with -v to see why")
+        from ingest.service import BrokerRefusedError
+
+        exc = failed.exception()
+        if isinstance(exc, BrokerRefusedError):
+            raise UsageError(str(exc))
+        raise UsageError(f"{what} did not start: {exc!r}; run with -v to see why")
     if not done:
         raise UsageError(f"timed out after {within:g}s waiting for {what}; run with -v to see why")
 

@@ -118,12 +118,14 @@ class Liveness:
     received_at: datetime
     time: datetime
     values: dict[str, object]
+    batch: str | None = None
+    """The registry batch (``simulate:<PREFIX>`` marks a simulated device)."""
 
 
 async def liveness(pool: asyncpg.Pool, kind: str | None = None) -> list[Liveness]:
     """Every active device that has ever reported, with when it last did."""
     rows = await pool.fetch(
-        "SELECT d.id AS device_id, d.kind, d.name, ls.received_at, ls.time,"
+        "SELECT d.id AS device_id, d.kind, d.name, ls.received_at, ls.time, d.batch,"
         ' ls."values"::text AS vals FROM devices d JOIN latest_state ls ON ls.device_id = d.id'
         " WHERE d.status = 'active' AND ($1::text IS NULL OR d.kind = $1) ORDER BY d.id",
         kind,
@@ -136,6 +138,7 @@ async def liveness(pool: asyncpg.Pool, kind: str | None = None) -> list[Liveness
             received_at=r["received_at"],
             time=r["time"],
             values=json.loads(r["vals"]),
+            batch=r["batch"],
         )
         for r in rows
     ]
