@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lock lint format typecheck test bench run clean
+.PHONY: install lock lint format typecheck test test-timescale bench run clean
 
 # constraints.txt pins every package to the versions tested together (see `lock`).
 $(STAMP): pyproject.toml constraints.txt
@@ -38,6 +38,12 @@ typecheck: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest
+
+# The same suite on the TimescaleDB storage path. The server: CITYSENSE_TEST_TIMESCALE_URL (one
+# with the extension preloaded), or a private cluster from CITYSENSE_TEST_PG_BINDIR (a PostgreSQL
+# bin directory with the extension; .ci/run passes ../shared/timescaledb/install's).
+test-timescale: $(STAMP)
+	CITYSENSE_TEST_STORAGE=timescaledb $(BIN)/pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,8 +1,12 @@
-"""Query benchmark: the operations room's reads on a full-size fleet, API vs raw table.
+"""Query benchmark: the operations room's reads on a full-size fleet, API vs raw table,
+on both storage paths (plain PostgreSQL and TimescaleDB) in one run.
 
 Generates ``--devices`` devices (5 % flood gauges, 15 % network nodes, 80 % street lights in
 22 districts) and ``--days`` of readings with ``generate_series`` into a scratch database,
-then times, through the HTTP API and as the equivalent query on the raw readings tables:
+with every device's current hour marked dirty (as live traffic leaves it), plus one reading
+a day for ``--old-days`` before that for one device of each kind (so
+TimescaleDB holds that many more daily chunks: alert evaluation must not slow down with
+them), then times, through the HTTP API and as the equivalent query on the raw readings tables:
 
 * the latest state of every device  (``GET /state`` vs newest row per device by index);
 * 24 h of 1-minute buckets of one gauge (``GET /readings?bucket=1m`` vs GROUP BY on raw);
@@ -12,13 +16,23 @@ then times, through the HTTP API and as the equivalent query on the raw readings
 It also measures alert evaluation throughput against the storage write rate of the same
 readings (``write_batch``), both in readings per second.
 
+On TimescaleDB the hourly rollups are continuous aggregates: after generating, the
+compression and refresh policy jobs are run (older chunks compressed, aggregates
+materialised) and the scheduler stays on while the queries are timed, as in production.
+
     python -m bench query            # full size: 10,000 devices, 30 days, ~22 M readings
     python -m bench.query --small    # 1,000 devices, 3 days: a quick run
+    python -m bench.query --devices 2000 --days 10 --paths timescaledb
 
 ``CITYSENSE_BENCH_SIZE=small`` makes ``make bench`` take the quick size;
-``CITYSENSE_BENCH_DATABASE_URL`` names the server (default: postgres on 127.0.0.1:5432),
-where a scratch database is created and dropped. The full size needs about 3.5 GB of disk
-and 6 minutes to generate on a 2-core machine.
+``CITYSENSE_BENCH_PATHS`` (default ``postgresql,timescaledb``) picks the paths.
+``CITYSENSE_BENCH_DATABASE_URL`` names the plain server (default: postgres on
+127.0.0.1:5432); ``CITYSENSE_BENCH_TIMESCALE_URL`` a TimescaleDB server, else a private one
+is started from ``CITYSENSE_BENCH_PG_BINDIR`` (or ``CITYSENSE_TEST_PG_BINDIR``): a PostgreSQL
+bin directory with the extension (``../shared/timescaledb/install`` prints one on this machine
+kind). A scratch database is created and dropped on each. The full size needs about 3.5 GB of
+disk per path and 4-6 minutes per path to generate on a 2-core machine. Each path's figures
+go under ``paths.<name>`` in ``bench/results/query.json``.
 """
 
 from __future__ import annotations
@@ -27,6 +41,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import statistics
 import sys
@@ -49,8 +64,10 @@ from alerts.notify import Dispatcher
 from alerts.sink import AlertSink
 from api.app import create_app
 from citysense.local.ports import free_port
+from citysense.local.postgres import LocalPostgres, scratch_dir
 from core.kinds import builtin_kinds
 from core.settings import load_settings
+from core.storage import timescale as timescale_sql
 from core.storage.batches import write_batch
 from core.storage.events import reading_items
 from core.storage.migrate import migrate
@@ -64,10 +81,46 @@ DISTRICTS = [f"Kecamatan {i:02d}" for i in range(1, 23)]
 INTERVALS = {"flood_gauge": "5 minutes", "network_node": "10 minutes", "streetlight": "30 minutes"}
 
 
-def _server_url() -> str:
-    return os.environ.get(
-        "CITYSENSE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+PATHS = ("postgresql", "timescaledb")
+TIMESCALE_CONF = (
+    "\n# citysense bench: TimescaleDB path, policies running\n"
+    "shared_preload_libraries = 'timescaledb'\n"
+    "timescaledb.telemetry_level = off\n"
+)
+
+
+@contextmanager
+def server_url(path: str) -> Iterator[str]:
+    """A server-level URL for ``path``: given, or (TimescaleDB) a private cluster."""
+    if path == "postgresql":
+        yield os.environ.get(
+            "CITYSENSE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+        )
+        return
+    url = os.environ.get("CITYSENSE_BENCH_TIMESCALE_URL")
+    if url:
+        yield url
+        return
+    bindir = os.environ.get("CITYSENSE_BENCH_PG_BINDIR") or os.environ.get(
+        "CITYSENSE_TEST_PG_BINDIR"
     )
+    if not bindir:
+        raise SystemExit(
+            "no TimescaleDB server: set CITYSENSE_BENCH_TIMESCALE_URL, or CITYSENSE_BENCH_PG_BINDIR"
+            " to a PostgreSQL bin directory with the extension (../shared/timescaledb/install"
+            " prints one), or run only CITYSENSE_BENCH_PATHS=postgresql"
+        )
+    base = scratch_dir("citysense-bench-pg-")
+    server = LocalPostgres(base / "pgdata", free_port(), bindir=Path(bindir))
+    server.init()
+    with (server.datadir / "postgresql.conf").open("a") as conf:
+        conf.write(TIMESCALE_CONF)
+    server.start()
+    try:
+        yield server.dsn()
+    finally:
+        server.destroy()
+        shutil.rmtree(base, ignore_errors=True)
 
 
 def _with_db(url: str, name: str) -> str:
@@ -77,8 +130,7 @@ def _with_db(url: str, name: str) -> str:
 
 
 @contextmanager
-def scratch_db() -> Iterator[str]:
-    server = _server_url()
+def scratch_db(server: str) -> Iterator[str]:
     name = f"citysense_bench_query_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(server, autocommit=True) as c:
         c.execute(f'CREATE DATABASE "{name}"'.encode())
@@ -89,8 +141,10 @@ def scratch_db() -> Iterator[str]:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'.encode())
 
 
-def generate(url: str, devices: int, days: int, end: datetime) -> dict[str, Any]:
-    """Devices, readings, latest state and the gauges' hourly rollup, all in SQL."""
+def generate(
+    url: str, devices: int, days: int, end: datetime, *, old_days: int = 0
+) -> dict[str, Any]:
+    """Devices, readings, latest state and the hourly rollups, all in SQL."""
     kinds = builtin_kinds()
     start = end - timedelta(days=days)
     n_gauge, n_node = devices * 5 // 100, devices * 15 // 100
@@ -142,6 +196,16 @@ def generate(url: str, devices: int, days: int, end: datetime) -> dict[str, Any]
                 " WHERE d.kind = %(kind)s".encode(),
                 {"start": start, "end": end, "kind": k.name},
             )
+        for k in kinds.values():  # one device of each kind, once a day before the rest
+            cols, values = bodies[k.name]
+            c.execute(
+                f"INSERT INTO {k.table} (device_id, time, received_at, {cols})"
+                f" SELECT d.id, t, t + interval '3 seconds', {values}"
+                " FROM (SELECT min(id) AS id FROM devices WHERE kind = %(kind)s) d"
+                " CROSS JOIN generate_series(%(start)s::timestamptz - %(old)s * interval '1 day',"
+                " %(start)s::timestamptz - interval '1 day', interval '1 day') t".encode(),
+                {"start": start, "kind": k.name, "old": old_days},
+            )
         for k in kinds.values():
             c.execute(f"ALTER TABLE {k.table} ADD PRIMARY KEY (device_id, time)".encode())
             c.execute(f"CREATE INDEX {k.table}_time_idx ON {k.table} (time DESC)".encode())
@@ -154,20 +218,39 @@ def generate(url: str, devices: int, days: int, end: datetime) -> dict[str, Any]
                 f" jsonb_strip_nulls(jsonb_build_object({vals})) FROM {k.table} r"
                 " ORDER BY device_id, time DESC".encode()
             )
-        gauge = kinds["flood_gauge"]
-        names = ["n", "last_time"]
-        for f in numeric_fields(gauge):
-            names += [f"{f.name}_{s}" for s in ("n", "sum", "min", "max", "last")]
-        cols = ", ".join(f'"{n}"' for n in names)
-        rollup = (
-            f"INSERT INTO {rollup_table(gauge)} (device_id, bucket, {cols})"
-            " SELECT r.device_id, date_trunc('hour', r.time, 'UTC'),"
-            f" {aggregate_columns_sql(gauge)} FROM {gauge.table} r GROUP BY 1, 2"
-        )
-        c.execute(rollup.encode())
+        timescale = c.execute(timescale_sql.DETECT).fetchone() is not None
+        policies_s = 0.0
+        if timescale:  # what the policies do in production: compress, materialise
+            t1 = time.perf_counter()
+            jobs = c.execute(
+                "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name IN"
+                " ('policy_compression', 'policy_refresh_continuous_aggregate')"
+                " ORDER BY proc_name, job_id"
+            ).fetchall()
+            for (job,) in jobs:
+                c.execute(f"CALL run_job({int(job)})".encode())
+            policies_s = time.perf_counter() - t1
+        else:
+            for k in kinds.values():
+                names = ["n", "last_time"]
+                for f in numeric_fields(k):
+                    names += [f"{f.name}_{s}" for s in ("n", "sum", "min", "max", "last")]
+                cols = ", ".join(f'"{n}"' for n in names)
+                rollup = (
+                    f"INSERT INTO {rollup_table(k)} (device_id, bucket, {cols})"
+                    " SELECT r.device_id, date_trunc('hour', r.time, 'UTC'),"
+                    f" {aggregate_columns_sql(k)} FROM {k.table} r GROUP BY 1, 2"
+                )
+                c.execute(rollup.encode())
         c.execute(
             "INSERT INTO flood_levels (device_id, level) SELECT id, 'NORMAL' FROM devices"
             " WHERE kind = 'flood_gauge'"
+        )
+        # as with live traffic: every device's current hour is dirty (not yet rolled up)
+        c.execute(
+            "INSERT INTO rollup_dirty (kind, device_id, bucket)"
+            " SELECT kind, id, date_trunc('hour', %s::timestamptz, 'UTC') FROM devices",
+            (end,),
         )
         c.execute("VACUUM ANALYZE")
         counts = {
@@ -175,6 +258,20 @@ def generate(url: str, devices: int, days: int, end: datetime) -> dict[str, Any]
             for k in kinds.values()
         }
         size = c.execute("SELECT pg_database_size(current_database())").fetchone()[0]  # type: ignore[index]
+        chunks: dict[str, int] = {}
+        compressed = 0
+        if timescale:
+            for k in kinds.values():
+                chunks[k.name] = int(
+                    c.execute(f"SELECT count(*) FROM show_chunks('{k.table}')".encode()).fetchone()[
+                        0
+                    ]  # type: ignore[index]
+                )
+            compressed = int(
+                c.execute(
+                    "SELECT count(*) FROM timescaledb_information.chunks WHERE is_compressed"
+                ).fetchone()[0]  # type: ignore[index]
+            )
     return {
         "devices": devices,
         "days": days,
@@ -184,6 +281,10 @@ def generate(url: str, devices: int, days: int, end: datetime) -> dict[str, Any]
         "database_bytes": size,
         "database_gb": round(size / 1e9, 2),
         "generate_s": round(time.perf_counter() - t0, 1),
+        "old_days_one_device_per_kind": old_days,
+        "chunks_by_kind": chunks,
+        "compressed_chunks": compressed,
+        "policy_jobs_s": round(policies_s, 1),
     }
 
 
@@ -388,30 +489,23 @@ async def evaluation_rate(url: str, end: datetime, batches: int, size: int) -> d
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="bench.query", description=__doc__)
-    p.add_argument("--small", action="store_true", help="1,000 devices, 3 days")
-    p.add_argument("--devices", type=int, default=None)
-    p.add_argument("--days", type=int, default=None)
-    p.add_argument("--repeat", type=int, default=100)
-    args = p.parse_args(argv if argv is not None else [])
-    # a stopped run still drops its scratch database (the `finally` of scratch_db)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    small = args.small or os.environ.get("CITYSENSE_BENCH_SIZE") == "small"
-    devices = args.devices or (1000 if small else 10_000)
-    days = args.days or (3 if small else 30)
+def run_path(path: str, devices: int, days: int, old_days: int, repeat: int) -> dict[str, Any]:
+    print(f"-- {path}", flush=True)
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
-    with scratch_db() as url:
-        migrate(url, retention_days=730)
+    with server_url(path) as server, scratch_db(server) as url:
+        got = migrate(url, retention_days=730).storage_path
+        if got != path:
+            raise SystemExit(f"the {path} server gave the {got} storage path")
         print(f"  generating {devices} devices x {days} days ...", flush=True)
-        data = generate(url, devices, days, end)
+        data = generate(url, devices, days, end, old_days=old_days)
         print(
             f"  {data['readings']:,} readings, database {data['database_gb']} GB,"
-            f" generated in {data['generate_s']} s",
+            f" generated in {data['generate_s']} s (policy jobs {data['policy_jobs_s']} s,"
+            f" chunks {data['chunks_by_kind'] or '-'})",
             flush=True,
         )
         with api_server(url) as base:
-            results = queries(url, base, end, args.repeat)
+            results = queries(url, base, end, repeat)
         rate = asyncio.run(evaluation_rate(url, end, batches=10, size=min(2000, devices)))
         print(
             f"  alert evaluation {rate['evaluator_readings_per_s']:,} readings/s vs storage"
@@ -421,15 +515,73 @@ def main(argv: list[str] | None = None) -> int:
             f" timer tick {rate['timer_tick_all_devices_ms']} ms",
             flush=True,
         )
-    report = {
-        "benchmark": "query",
+    return {
         "measured_at": datetime.now(UTC).isoformat(),
-        "size": "small" if small else "full",
         "data": data,
         "queries": results,
         "alert_evaluation": rate,
+    }
+
+
+def _kept_paths(size: str, devices: int, days: int) -> dict[str, Any]:
+    """The other paths' figures from the last run of the same size (a run of one path
+    keeps the other's, so both can be measured at quieter moments of a shared machine)."""
+    try:
+        old = json.loads(RESULTS.read_text())
+    except (OSError, ValueError):
+        return {}
+    if old.get("size") != size:
+        return {}
+    return {
+        name: fig
+        for name, fig in (old.get("paths") or {}).items()
+        if (fig["data"]["devices"], fig["data"]["days"]) == (devices, days)
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="bench.query", description=__doc__)
+    p.add_argument("--small", action="store_true", help="1,000 devices, 3 days")
+    p.add_argument("--devices", type=int, default=None)
+    p.add_argument("--days", type=int, default=None)
+    p.add_argument("--old-days", type=int, default=420, help="daily chunks before the history")
+    p.add_argument("--repeat", type=int, default=100)
+    p.add_argument(
+        "--paths",
+        default=os.environ.get("CITYSENSE_BENCH_PATHS", ",".join(PATHS)),
+        help="comma-separated: postgresql, timescaledb",
+    )
+    args = p.parse_args(argv if argv is not None else [])
+    paths = [x.strip() for x in args.paths.split(",") if x.strip()]
+    if not paths or set(paths) - set(PATHS):
+        p.error(f"--paths takes {', '.join(PATHS)}")
+    # a stopped run still drops its scratch database (the `finally` of scratch_db)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    small = args.small or os.environ.get("CITYSENSE_BENCH_SIZE") == "small"
+    devices = args.devices or (1000 if small else 10_000)
+    days = args.days or (3 if small else 30)
+    size = "small" if small else ("full" if (devices, days) == (10_000, 30) else "custom")
+    measured = _kept_paths(size, devices, days)
+    for path in paths:
+        measured[path] = run_path(path, devices, days, args.old_days, args.repeat)
+    report = {
+        "benchmark": "query",
+        "measured_at": datetime.now(UTC).isoformat(),
+        "size": size,
+        "paths": {x: measured[x] for x in PATHS if x in measured},
         "machine": {"cpus": os.cpu_count()},
     }
+    if len(measured) == len(PATHS):
+        pg, ts = (measured[x] for x in PATHS)
+        report["timescaledb_vs_postgresql_api_p99"] = {
+            name: round(
+                ts["queries"][name]["api"]["p99_ms"] / pg["queries"][name]["api"]["p99_ms"], 2
+            )
+            for name in pg["queries"]
+            if isinstance(pg["queries"][name], dict)
+        }
+        for name, ratio in report["timescaledb_vs_postgresql_api_p99"].items():
+            print(f"  {name:34s} TimescaleDB/PostgreSQL API p99 {ratio:.2f}", flush=True)
     RESULTS.parent.mkdir(exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2) + "\n")
     print(f"  wrote {RESULTS}")

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         default=300, ge=0, description="Readings stamped further ahead than this are rejected."
     )
     retention_days: int = Field(default=730, ge=1, description="How long readings are kept.")
+    storage: Literal["auto", "postgresql", "timescaledb"] = Field(
+        default="auto",
+        description="Storage path of a new database: TimescaleDB when the server has it"
+        " (auto), or forced. An existing database keeps the path it was created with.",
+    )
     dead_letter_retention_days: int = Field(default=14, ge=1)
     dead_letter_max_rows: int = Field(
         default=1_000_000, ge=1000, description="Dead letters kept at most (oldest pruned first)."

@@ -38,7 +38,7 @@ from core.settings import Settings
 from core.storage.batches import BatchResult, write_batch
 from core.storage.dead_letters import DeadLetter
 from core.storage.devices import DeviceRow, devices_by_id
-from core.storage.errors import TRANSIENT
+from core.storage.errors import TRANSIENT, is_transient
 from core.storage.maintenance import prune
 from core.wire import DecodeLimits, Topics
 from ingest.acks import ack_all
@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 PRUNE_RETRY: tuple[type[BaseException], ...] = (asyncpg.PostgresError, *TRANSIENT)
 """A prune failing with these is tried again next time."""
+
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
 
@@ -381,7 +382,7 @@ class IngestService:
         try:
             result = await self._store(routed, now)
         except asyncpg.PostgresError as exc:
-            if isinstance(exc, TRANSIENT):
+            if is_transient(exc):
                 raise
             # The database refused the batch (a constraint, a trigger, a bug): find the
             # messages it refuses one by one, keep those as dead letters with the reason,
@@ -400,7 +401,7 @@ class IngestService:
             try:
                 r = await self._store(one, now)
             except asyncpg.PostgresError as exc:
-                if isinstance(exc, TRANSIENT):
+                if is_transient(exc):
                     raise
                 parts = self._topics.parse(m.topic)
                 reason = f"the database refused this message: {exc}"[:500]

@@ -13,7 +13,7 @@ from core.kinds import KindRegistry, builtin_kinds
 from core.settings import Settings, load_settings
 from core.storage.migrate import migrate
 from core.storage.pool import create_pool
-from tests.support.services import postgres_server, scratch_database
+from tests.support.services import postgres_server, scratch_database, storage_under_test
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +31,16 @@ def pg_server_url() -> Iterator[str]:
 def database_url(pg_server_url: str) -> Iterator[str]:
     """One migrated database for the whole run; tests keep apart by unique device ids."""
     with scratch_database(pg_server_url) as url:
-        migrate(url, retention_days=730)
+        result = migrate(url, retention_days=730)
+        # make test-timescale must never pass by quietly testing plain PostgreSQL (or v.v.)
+        assert result.storage_path == storage_under_test(), result.storage_path
         yield url
+
+
+@pytest.fixture(scope="session")
+def storage_path() -> str:
+    """The storage path this run tests: path-specific tests assert what holds on it."""
+    return storage_under_test()
 
 
 @pytest.fixture(scope="session")

@@ -95,12 +95,12 @@ def test_published_reading_comes_back_with_same_values_and_time(
     assert body["kind"] == "flood_gauge"
 
 
-def test_health_reports_storage_path_and_broker(stack: str) -> None:
+def test_health_reports_storage_path_and_broker(stack: str, storage_path: str) -> None:
     r = httpx.get(f"{stack}/healthz", timeout=10)
     assert r.status_code == 200
     body = r.json()
     assert body["status"] == "ok"
-    assert body["storage_path"] == "postgresql"
+    assert body["storage_path"] == storage_path
     assert body["database"]["ok"]
     assert body["broker"]["ok"]
 

@@ -46,8 +46,10 @@ async def own_pool(own_db: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 async def test_prune_applies_retention_and_bounds_dead_letters(
-    own_pool: asyncpg.Pool, kinds: KindRegistry
+    own_db: str, own_pool: asyncpg.Pool, kinds: KindRegistry, storage_path: str
 ) -> None:
+    """Plain PostgreSQL: prune deletes old readings. TimescaleDB: prune leaves them to the
+    retention policy, which drops the old chunks when its job runs."""
     now = datetime.now(UTC)
     old, recent = now - timedelta(days=40), now - timedelta(days=1)
     readings = [
@@ -68,7 +70,18 @@ async def test_prune_applies_retention_and_bounds_dead_letters(
         dead_letter_max_rows=1000,
     )
     assert result.ran
-    assert result.readings_deleted == 5
+    if storage_path == "timescaledb":
+        assert result.readings_deleted == 0
+        assert await own_pool.fetchval("SELECT count(*) FROM readings_flood_gauge") == 8
+        migrate(own_db, retention_days=30)  # the policy follows the setting
+        job = await own_pool.fetchval(
+            "SELECT job_id FROM timescaledb_information.jobs WHERE proc_name = 'policy_retention'"
+            " AND hypertable_name = 'readings_flood_gauge'"
+        )
+        async with own_pool.acquire() as conn:
+            await conn.execute(f"CALL run_job({int(job)})")
+    else:
+        assert result.readings_deleted == 5
     assert await own_pool.fetchval("SELECT count(*) FROM readings_flood_gauge") == 3
     # 4 too old by age, then the oldest of the rest until 1,000 are left
     assert result.dead_letters_deleted == 4 + 1500

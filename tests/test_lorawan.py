@@ -387,7 +387,8 @@ async def test_dev_eui_is_imported_from_csv_and_a_malformed_one_is_refused_with_
     body = (
         "id,kind,district,latitude,longitude,status,dev_eui\n"
         f"LW1-{uid},streetlight,Lubai,-3.67,104.31,active,{eui}\n"
-        f"LW2-{uid},flood_gauge,Lubai,-3.67,104.31,active,70-B3-D5\n"
+        # planned: an active gauge would also need its station, river and thresholds
+        f"LW2-{uid},flood_gauge,Lubai,-3.67,104.31,planned,70-B3-D5\n"
     )
     keys = await role_keys(pool, uid)
     async with api_client(create_app(settings, kinds, pool=pool)) as http:

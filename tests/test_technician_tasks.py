@@ -165,6 +165,11 @@ def test_a_task_taken_by_someone_else_meanwhile_is_shown_refused_and_the_queue_g
         assert "sudah diambil" in page.inner_text("#outbox li[data-state='rejected']")
         page.wait_for_function("() => document.getElementById('outbox-count').textContent === '1'")
         page.wait_for_selector(f"{card}[data-status='accepted']")
+        # Ani's own queued accept also shows as accepted: wait for the server's holder.
+        page.wait_for_function(
+            "([sel, who]) => document.querySelector(sel).innerText.includes(who)",
+            arg=[card, f"eko-{uid}"],
+        )
         assert f"eko-{uid}" in page.inner_text(card)
         page.tap("#outbox button.drop")
         page.wait_for_selector("#outbox-section", state="hidden")

@@ -164,7 +164,8 @@ def test_readme_quick_start(fresh_install: tuple[Path, Path]) -> None:
             assert len(node_down) == 1, ours
             behind = node_down[0]["details"]["behind"]
             assert len(behind) == 4, node_down  # the lights whose uplink is that node
-            assert "4 device(s) behind it" in node_down[0]["message"]
+            assert "4 perangkat di belakangnya" in node_down[0]["message"]
+            assert "4 device(s) behind it" in node_down[0]["message_en"]
             assert not [a for a in ours if a["rule"] == "device_offline"], ours
 
             # The demo drill: a flood alert judged by the station's registered thresholds.

@@ -9,8 +9,14 @@ from core.settings import Settings
 
 def cmd_migrate(settings: Settings, kinds: KindRegistry, args: argparse.Namespace) -> int:
     from core.storage.migrate import migrate
+    from core.storage.timescale import SetupError
 
-    result = migrate(settings.database_url, retention_days=settings.retention_days)
+    try:
+        result = migrate(
+            settings.database_url, retention_days=settings.retention_days, storage=settings.storage
+        )
+    except SetupError as exc:
+        raise UsageError(str(exc)) from None
     applied = ", ".join(f"{v:04d}" for v in result.applied) or "none (up to date)"
     print(f"storage path: {result.storage_path}; migrations applied: {applied}")
     return 0

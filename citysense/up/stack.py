@@ -121,6 +121,7 @@ async def _run(
     from api.app import create_app
     from core.storage.migrate import migrate
     from core.storage.pool import create_pool
+    from core.storage.timescale import SetupError
     from ingest.service import IngestService
 
     def check() -> None:
@@ -160,8 +161,13 @@ async def _run(
     settings = settings.model_copy(update=updates)
     try:
         result = await asyncio.to_thread(
-            migrate, settings.database_url, retention_days=settings.retention_days
+            migrate,
+            settings.database_url,
+            retention_days=settings.retention_days,
+            storage=settings.storage,
         )
+    except SetupError as exc:
+        raise UsageError(str(exc)) from None
     except psycopg.Error as exc:
         raise UsageError(
             f"migrating the database failed: {str(exc).strip().splitlines()[0]}"

@@ -32,5 +32,12 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 
 
 def is_transient(exc: BaseException) -> bool:
-    """True if ``exc`` means the database is away for now and the work should be retried."""
+    """True if ``exc`` means the database is away for now and the work should be retried.
+
+    Not SQLSTATE 53400 (configuration_limit_exceeded, a subclass of the insufficient-resources
+    class above), e.g. TimescaleDB's max_tuples_decompressed_per_dml_transaction when a batch
+    resends readings into compressed chunks: that work fails the same way every time, so it
+    is split and what still cannot be written is dead-lettered (issue 18)."""
+    if isinstance(exc, asyncpg.ConfigurationLimitExceededError):
+        return False
     return isinstance(exc, TRANSIENT)

@@ -97,12 +97,17 @@ def bucket_sql(q: BucketQuery) -> str:
             " AND NOT EXISTS (SELECT 1 FROM rollup_dirty x WHERE x.kind = $6::text"
             " AND x.device_id = ru.device_id AND x.bucket = ru.bucket)"
             " UNION ALL "
-            "SELECT * FROM (SELECT r.device_id, x.bucket, "
-            f"{aggregate_columns_sql(q.kind, 'r', q.fields)}"
-            f" FROM rollup_dirty x JOIN {q.kind.table} r ON r.device_id = x.device_id"
+            # dirty hours from the raw rows, one index range per hour (every live device's
+            # current hour is dirty: a hash join over the range's raw rows looked cheaper to
+            # the planner and read the whole month); the range as constants too, so
+            # TimescaleDB plans only its chunks
+            "SELECT x.device_id, x.bucket, a.* FROM rollup_dirty x CROSS JOIN LATERAL ("
+            f"SELECT {aggregate_columns_sql(q.kind, 'r', q.fields)} FROM {q.kind.table} r"
+            " WHERE r.device_id = x.device_id"
             " AND r.time >= x.bucket AND r.time < x.bucket + interval '1 hour'"
+            " AND r.time >= $2 AND r.time < $3) a"
             " WHERE x.kind = $6::text AND x.device_id = ANY($1::text[])"
-            " AND x.bucket >= $2 AND x.bucket < $3 GROUP BY r.device_id, x.bucket) d"
+            " AND x.bucket >= $2 AND x.bucket < $3 AND a.n > 0"
         )
         if q.bucket == timedelta(hours=1):
             # one rollup row is one bucket: no regrouping needed
@@ -163,15 +168,24 @@ def _args(q: BucketQuery) -> list[object]:
 CHUNK_ROWS = 500
 """Rows fetched from the cursor at a time while an answer streams."""
 
+# Planned for each call's own devices and range: after five executions PostgreSQL may
+# switch asyncpg's prepared statement to a generic plan, which on TimescaleDB scanned the
+# whole materialised month by time and discarded ~343,000 rows on the device filter
+# (233 ms vs 61 ms custom at 22 M readings). Planning costs well under a millisecond.
+_SESSION = (
+    "SELECT set_config('TimeZone', $1, true),"
+    " set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+
 
 async def _chunks(
     pool: asyncpg.Pool, sql: str, args: Sequence[object], tz: str | None, n: int
 ) -> AsyncIterator[list[tuple[object, ...]]]:
     """The rows of ``sql`` ``n`` at a time from a server-side cursor (one connection held
-    until the generator ends or is closed), with the session zone set to ``tz``."""
+    until the generator ends or is closed), with the session zone set to ``tz`` (else the
+    pool's UTC, see core.storage.pool) and a plan made for these arguments."""
     async with pool.acquire() as conn, conn.transaction():
-        if tz is not None:
-            await conn.execute("SELECT set_config('TimeZone', $1, true)", tz)
+        await conn.execute(_SESSION, tz or "UTC")
         cur = await conn.cursor(sql, *args)
         while True:
             rows = await cur.fetch(n)

@@ -60,32 +60,89 @@ def bundled_migrations() -> list[Migration]:
     return sorted(found, key=lambda m: m.version)
 
 
-def _storage_path(conn: psycopg.Connection) -> str:
+def _detect(conn: psycopg.Connection, storage: str) -> str:
+    """The path a new database takes: TimescaleDB when the server can serve it, plain
+    PostgreSQL when it has no TimescaleDB (or ``storage`` says so); a set-up that would
+    half-work is refused with one line saying what to do."""
+    if storage == "postgresql":
+        return "postgresql"
+    installed = conn.execute(timescale.DETECT).fetchone()
+    if installed is None and conn.execute(timescale.AVAILABLE).fetchone() is None:
+        if storage == "timescaledb":
+            raise timescale.SetupError(
+                "CITYSENSE_STORAGE=timescaledb, but this PostgreSQL server has no TimescaleDB"
+                " extension: install it (or use a TimescaleDB image), or set it to auto"
+            )
+        return "postgresql"
+    # checked before CREATE EXTENSION: without preloading, that ends the server's session
+    # ("the connection is closed") instead of saying why
+    if not conn.execute(timescale.PRELOADED).fetchone()[0]:  # type: ignore[index]
+        raise timescale.SetupError(timescale.NOT_PRELOADED)
+    try:
+        with conn.transaction():  # a savepoint: an Apache-only build leaves nothing behind
+            conn.execute(timescale.CREATE_EXTENSION)
+            # loaded now, so this is the build's own licence
+            if conn.execute(timescale.LICENSE).fetchone()[0] == "apache":  # type: ignore[index]
+                raise _ApacheOnlyError
+    except _ApacheOnlyError:
+        if storage == "timescaledb":
+            raise timescale.SetupError(timescale.APACHE_ONLY.split(":", 1)[0]) from None
+        log.warning(timescale.APACHE_ONLY)
+        return "postgresql"
+    timescale.check_version(str(conn.execute(timescale.DETECT).fetchone()[0]))  # type: ignore[index]
+    return "timescaledb"
+
+
+class _ApacheOnlyError(Exception):
+    """Internal: rolls the savepoint back when the extension turns out to be Apache-only."""
+
+
+def _storage_path(conn: psycopg.Connection, storage: str) -> str:
     row = conn.execute("SELECT value FROM citysense_meta WHERE key = 'storage_path'").fetchone()
     if row is not None:
         return str(row[0])
-    path = "postgresql"
-    if conn.execute(timescale.DETECT).fetchone() is not None:
-        path = "timescaledb"
-    elif conn.execute(timescale.AVAILABLE).fetchone() is not None:
-        conn.execute(timescale.CREATE_EXTENSION)
-        path = "timescaledb"
+    path = _detect(conn, storage)
     conn.execute("INSERT INTO citysense_meta (key, value) VALUES ('storage_path', %s)", (path,))
     return path
 
 
-def plain_rollups(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
-    """(readings table, rollup table, numeric fields) of every rollup still a plain table."""
+def _check_timescale(conn: psycopg.Connection) -> None:
+    """On each migrate of a TimescaleDB database: still preloaded, recent enough, and able
+    to compress (a server switched to the Apache build would fail on the first policy)."""
+    installed = conn.execute(timescale.DETECT).fetchone()
+    if installed is None or not conn.execute(timescale.PRELOADED).fetchone()[0]:  # type: ignore[index]
+        raise timescale.SetupError(timescale.NOT_PRELOADED)
+    timescale.check_version(str(installed[0]))
+    if conn.execute(timescale.LICENSE).fetchone()[0] == "apache":  # type: ignore[index]
+        raise timescale.SetupError(
+            "this database is on the TimescaleDB path but the server now runs the Apache-2"
+            " build (timescaledb.license = 'apache'): set timescaledb.license = 'timescale'"
+        )
+
+
+def _rollups(conn: psycopg.Connection, relkind: str) -> list[tuple[str, str, list[str]]]:
     rows = conn.execute(
         "SELECT k.readings_table, c.relname,"
         " array_agg(substr(a.attname, 1, length(a.attname) - 4) ORDER BY a.attnum)"
         " FROM citysense_kinds k"
-        " JOIN pg_class c ON c.relname = 'rollup_' || k.kind || '_1h' AND c.relkind = 'r'"
+        " JOIN pg_class c ON c.relname = 'rollup_' || k.kind || '_1h' AND c.relkind = %s"
+        "  AND c.relnamespace = current_schema()::regnamespace"
         " JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped"
-        "  AND a.attname LIKE '%\\_sum'"
-        " GROUP BY k.readings_table, c.relname ORDER BY c.relname"
+        "  AND a.attname LIKE '%%\\_sum'"
+        " GROUP BY k.readings_table, c.relname ORDER BY c.relname",
+        (relkind,),
     ).fetchall()
     return [(str(r[0]), str(r[1]), list(r[2])) for r in rows]
+
+
+def plain_rollups(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
+    """(readings table, rollup table, numeric fields) of every rollup still a plain table."""
+    return _rollups(conn, "r")
+
+
+def aggregate_rollups(conn: psycopg.Connection) -> list[tuple[str, str, list[str]]]:
+    """The same for every rollup that is a continuous aggregate (its user view)."""
+    return _rollups(conn, "v")
 
 
 def _apply_timescale(
@@ -95,6 +152,18 @@ def _apply_timescale(
     aggregates (same name and columns), and the read-only role's grants are re-applied."""
     for (table,) in conn.execute("SELECT readings_table FROM citysense_kinds").fetchall():
         for stmt in timescale.hypertable_statements(str(table), retention_days):
+            conn.execute(stmt.encode())
+    outdated = {str(r[0]) for r in conn.execute(timescale.OUTDATED_AGGREGATES.encode())}
+    for readings, rollup, fields in aggregate_rollups(conn):
+        if rollup in outdated:  # an older definition (NULL-blind last): define it again
+            log.warning("re-creating continuous aggregate %s (NULL-skipping last)", rollup)
+            conn.execute(f"DROP MATERIALIZED VIEW {rollup}".encode())
+            stmts = timescale.continuous_aggregate_statements(
+                readings, rollup, fields, retention_days
+            )
+        else:
+            stmts = timescale.aggregate_policy_statements(rollup, retention_days)
+        for stmt in stmts:
             conn.execute(stmt.encode())
     for readings, rollup, fields in plain_rollups(conn):
         for stmt in timescale.continuous_aggregate_statements(
@@ -111,8 +180,17 @@ def migrate(
     *,
     retention_days: int,
     extra: Iterable[Migration] = (),
+    storage: str = "auto",
 ) -> MigrateResult:
-    """Apply every pending migration; safe to run concurrently from several processes."""
+    """Apply every pending migration; safe to run concurrently from several processes.
+
+    ``storage`` (``auto``, ``postgresql``, ``timescaledb``) chooses the path of a new
+    database; an existing one keeps the path it was created with. Raises
+    :class:`core.storage.timescale.SetupError` (one line saying what to do) for a
+    TimescaleDB server that cannot serve it as set up.
+    """
+    if storage not in ("auto", "postgresql", "timescaledb"):
+        raise ValueError(f"storage must be auto, postgresql or timescaledb, not {storage!r}")
     migrations: Sequence[Migration] = sorted(
         [*bundled_migrations(), *extra], key=lambda m: m.version
     )
@@ -125,7 +203,9 @@ def migrate(
         try:
             with conn.transaction():
                 conn.execute(_BOOTSTRAP)
-                path = _storage_path(conn)
+                path = _storage_path(conn, storage)
+                if path == "timescaledb":
+                    _check_timescale(conn)
             done = {r[0] for r in conn.execute("SELECT version FROM citysense_migrations")}
             for m in migrations:
                 if m.version in done:
