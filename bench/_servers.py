@@ -8,7 +8,8 @@ whose server has the extension (``../shared/timescaledb/install`` prints one on 
 kind), with the extension preloaded and its policy scheduler on, as in production.
 ``CITYSENSE_BENCH_PATHS`` (default ``postgresql,timescaledb``) picks the paths.
 
-The same settings and cluster set-up as ``bench/query.py`` on the ``timescale`` branch.
+The same settings and cluster set-up as ``bench/query.py``'s ``server_url`` (written before that
+landed on main; the two could share this module).
 """
 
 from __future__ import annotations
