@@ -77,6 +77,10 @@ class DeviceKind:
     fields: tuple[TelemetryField, ...]
     interval_s: int = field(default=300)
     """Expected reporting interval of a healthy device, in seconds."""
+    judged_per_reading: tuple[str, ...] = ()
+    """Numeric fields an alert rule judges reading by reading (the flood level: deadband and
+    dwell in reading time): a batch announces every reading of such a kind, not only each
+    device's oldest and newest (see :func:`core.storage.events.live_readings`)."""
     commands: tuple[CommandSpec, ...] = ()
     """Commands its devices accept on ``<root>/<kind>/<id>/commands``."""
     label_id: str = ""
@@ -93,6 +97,8 @@ class DeviceKind:
             raise ValueError(f"kind {self.name!r} declares a field twice")
         if not self.fields:
             raise ValueError(f"kind {self.name!r} has no fields")
+        if set(self.judged_per_reading) - set(names):
+            raise ValueError(f"kind {self.name!r} judges a field it does not declare")
         commands = [c.name for c in self.commands]
         if len(set(commands)) != len(commands):
             raise ValueError(f"kind {self.name!r} declares a command twice")
@@ -155,6 +161,7 @@ FLOOD_GAUGE = DeviceKind(
     label_id="Pos duga air banjir (AWLR)",
     id_prefixes=("AWLR", "TMA"),
     interval_s=300,
+    judged_per_reading=("water_level",),  # the flood level's dwell (alerts/levels.py)
     fields=(
         TelemetryField(
             "water_level",

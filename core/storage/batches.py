@@ -51,7 +51,7 @@ async def write_batch(
     # rollup_dirty row locks stay free for the batch before it.
     per_kind = [kind_rows(kinds[k], by_kind[k], received_at) for k in sorted(by_kind)]
     latest = latest_rows(readings)
-    events = batch_events(readings, received_at)
+    events = batch_events(readings, received_at, kinds)
     inserted = copied = 0
     async with pool.acquire() as conn, conn.transaction():
         for rows in per_kind:

@@ -1,6 +1,11 @@
 """What a committed batch tells the rest of the system: rollup buckets to refresh and a
 ``NOTIFY`` per batch for the live stream and the alert evaluator.
 
+Rollup marks cover every reading; the notification carries what the live picture needs
+(:func:`live_readings`): each device's oldest and newest reading, and every reading of a
+kind with a field judged reading by reading (the gauges' water level). A batch of live traffic is
+announced whole; a backlog of hours from a light or a node, as two readings.
+
 Called once inside ``write_batch``'s transaction: the dirty marks commit with the readings,
 and PostgreSQL delivers the notifications at commit, in commit order.
 
@@ -35,7 +40,8 @@ import logging
 import struct
 from _json import make_encoder
 from binascii import a2b_base64, b2a_base64
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
@@ -44,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from core.kinds import DeviceKind
 from core.wire import Reading
 
 if TYPE_CHECKING:
@@ -406,16 +413,61 @@ class BatchEvents:
     """The "readings" notifications."""
 
 
-def batch_events(readings: Sequence[Reading], received_at: datetime) -> BatchEvents:
+_BACKLOG = 8
+"""Readings of one device in a batch from which :func:`live_readings` picks."""
+
+
+def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) -> list[Reading]:
+    """What of a batch the live picture needs: per device its oldest and newest reading,
+    and every reading of a kind that judges a field reading by reading
+    (``judged_per_reading``: the gauges' water level, whose flood level steps down only after
+    a dwell measured in reading time, so it depends on every reading and its time).
+
+    A device's backlog of old readings changes the live stream and the other alert rules
+    only through these: each rule that reads a window (node latency and loss) reads it from
+    the database up to the device's newest reading; offline, stale, "late" and "back" judge
+    its newest and oldest time. Returned in batch order. A device with fewer than
+    :data:`_BACKLOG` readings in the batch is announced whole (announcing more is always
+    safe): picking costs more than it saves there.
+    """
+    judged = {name for name, k in kinds.items() if k.judged_per_reading}
+    if set(map(_KIND, readings)) <= judged:  # counted in C: gauges only, all of them
+        return list(readings)
+    counts = Counter(map(_ID, readings))  # live traffic stops here
+    if max(counts.values()) < _BACKLOG:
+        return list(readings)
+    groups: dict[str, list[Reading]] = {d: [] for d, n in counts.items() if n >= _BACKLOG}
+    keep: set[int] = set()
+    for r in readings:
+        group = groups.get(r.device_id)
+        if group is None or r.kind in judged:
+            keep.add(id(r))
+        else:
+            group.append(r)
+    for group in groups.values():
+        if group:
+            keep.add(id(min(group, key=_TIME)))
+            keep.add(id(max(group, key=_TIME)))
+    return [r for r in readings if id(r) in keep]
+
+
+def batch_events(
+    readings: Sequence[Reading],
+    received_at: datetime,
+    kinds: Mapping[str, DeviceKind] | None = None,
+) -> BatchEvents:
+    """Rollup marks for every reading; notifications for the :func:`live_readings` of the
+    batch given the kinds (ingest), for every reading without them."""
     # Deduplicate on the hour number (cheap), then build one datetime per distinct bucket.
     hours = sorted({(r.kind, r.device_id, r.time.timestamp() // 3600) for r in readings})
+    announced = readings if kinds is None else live_readings(readings, kinds)
     return BatchEvents(
         dirty=(
             [h[0] for h in hours],
             [h[1] for h in hours],
             [datetime.fromtimestamp(h[2] * 3600, UTC) for h in hours],
         ),
-        payloads=readings_payloads(readings, received_at),
+        payloads=readings_payloads(announced, received_at),
     )
 
 
