@@ -7,9 +7,7 @@ support's server (the machine's PostgreSQL on 127.0.0.1:5432, or a private clust
 whose server has the extension (``../shared/timescaledb/install`` prints one on this machine
 kind), with the extension preloaded and its policy scheduler on, as in production.
 ``CITYSENSE_BENCH_PATHS`` (default ``postgresql,timescaledb``) picks the paths.
-
-The same settings and cluster set-up as ``bench/query.py``'s ``server_url`` (written before that
-landed on main; the two could share this module).
+Used by ``bench/ingest.py`` and ``bench/query.py``.
 """
 
 from __future__ import annotations

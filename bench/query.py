@@ -41,7 +41,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import signal
 import statistics
 import sys
@@ -63,8 +62,8 @@ from alerts.evaluator import AlertEvaluator
 from alerts.notify import Dispatcher
 from alerts.sink import AlertSink
 from api.app import create_app
+from bench._servers import server_url
 from citysense.local.ports import free_port
-from citysense.local.postgres import LocalPostgres, scratch_dir
 from core.kinds import builtin_kinds
 from core.settings import load_settings
 from core.storage import timescale as timescale_sql
@@ -82,45 +81,6 @@ INTERVALS = {"flood_gauge": "5 minutes", "network_node": "10 minutes", "streetli
 
 
 PATHS = ("postgresql", "timescaledb")
-TIMESCALE_CONF = (
-    "\n# citysense bench: TimescaleDB path, policies running\n"
-    "shared_preload_libraries = 'timescaledb'\n"
-    "timescaledb.telemetry_level = off\n"
-)
-
-
-@contextmanager
-def server_url(path: str) -> Iterator[str]:
-    """A server-level URL for ``path``: given, or (TimescaleDB) a private cluster."""
-    if path == "postgresql":
-        yield os.environ.get(
-            "CITYSENSE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-        )
-        return
-    url = os.environ.get("CITYSENSE_BENCH_TIMESCALE_URL")
-    if url:
-        yield url
-        return
-    bindir = os.environ.get("CITYSENSE_BENCH_PG_BINDIR") or os.environ.get(
-        "CITYSENSE_TEST_PG_BINDIR"
-    )
-    if not bindir:
-        raise SystemExit(
-            "no TimescaleDB server: set CITYSENSE_BENCH_TIMESCALE_URL, or CITYSENSE_BENCH_PG_BINDIR"
-            " to a PostgreSQL bin directory with the extension (../shared/timescaledb/install"
-            " prints one), or run only CITYSENSE_BENCH_PATHS=postgresql"
-        )
-    base = scratch_dir("citysense-bench-pg-")
-    server = LocalPostgres(base / "pgdata", free_port(), bindir=Path(bindir))
-    server.init()
-    with (server.datadir / "postgresql.conf").open("a") as conf:
-        conf.write(TIMESCALE_CONF)
-    server.start()
-    try:
-        yield server.dsn()
-    finally:
-        server.destroy()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _with_db(url: str, name: str) -> str:
