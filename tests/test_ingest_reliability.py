@@ -22,10 +22,10 @@ import pytest
 
 from citysense.local.mosquitto import LocalMosquitto
 from citysense.local.ports import free_port
-from citysense.local.postgres import LocalPostgres, scratch_dir
-from core.storage.migrate import migrate
+from citysense.local.postgres import scratch_dir
 from core.wire import Topics
 from tests.support.mqtt import publish_all
+from tests.support.private_pg import PrivatePg, private_postgres
 from tests.support.procs import Proc, settings_env
 
 DEVICES = 50
@@ -33,27 +33,10 @@ READINGS = 50_000
 PER_MESSAGE = 20
 
 
-@dataclass
-class PrivatePg:
-    server: LocalPostgres
-    url: str
-
-
 @pytest.fixture(scope="module")
 def private_pg() -> Iterator[PrivatePg]:
-    base = scratch_dir()
-    server = LocalPostgres(base / "pgdata", free_port())
-    server.init()
-    server.start()
-    try:
-        with psycopg.connect(server.dsn(), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE citysense")
-        url = server.dsn("citysense")
-        migrate(url, retention_days=730)
-        yield PrivatePg(server, url)
-    finally:
-        server.destroy()
-        shutil.rmtree(base, ignore_errors=True)
+    with private_postgres() as pg:
+        yield pg
 
 
 @pytest.fixture
