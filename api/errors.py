@@ -81,7 +81,8 @@ def install(app: FastAPI) -> None:
         )
 
     for cls in TRANSIENT:
-        app.add_exception_handler(cls, database_away)
+        if issubclass(cls, Exception):
+            app.add_exception_handler(cls, database_away)
     app.add_exception_handler(FieldProblem, field_problem)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(asyncpg.DataError, data_error)
