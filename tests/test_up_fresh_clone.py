@@ -175,7 +175,8 @@ def test_readme_quick_start(fresh_install: tuple[Path, Path]) -> None:
                 if a["rule"] == "flood_level" and a["device_id"] == "DEMO-AWLR-0001"
             ]
             assert flood, alerts
-            assert "threshold 150 cm" in flood[0]["message"], flood  # 190 cm everyday - 40
+            assert "batas 150 cm" in flood[0]["message"], flood  # 190 cm everyday - 40
+            assert "threshold 150 cm" in flood[0]["message_en"], flood
             acked = http.post(f"/alerts/{flood[0]['id']}/acknowledge", headers=operator)
             assert acked.status_code == 200, acked.text
             assert acked.json()["acknowledged_by"] == "citysense up: operator"
