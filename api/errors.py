@@ -9,6 +9,10 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from core.storage.errors import TRANSIENT, is_transient
+
+RETRY_AFTER_S = 5
+
 
 class FieldProblem(HTTPException):
     """A refusal that names fields: ``errors`` holds ``{field, pesan, message}`` each, so a
@@ -63,6 +67,22 @@ def install(app: FastAPI) -> None:
             content={"detail": exc.detail, "pesan": pesan or exc.detail, "errors": exc.errors},
         )
 
+    async def database_away(request: Request, exc: Exception) -> JSONResponse:
+        # The database is restarting or unreachable: the request was fine, try it again soon.
+        if not is_transient(exc):
+            raise exc
+        return JSONResponse(
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+            content={
+                "detail": "basis data sedang tidak tersedia, coba lagi sebentar lagi / the"
+                f" database is unavailable for now, retry in {RETRY_AFTER_S} s"
+            },
+        )
+
+    for cls in TRANSIENT:
+        if issubclass(cls, Exception):
+            app.add_exception_handler(cls, database_away)
     app.add_exception_handler(FieldProblem, field_problem)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(asyncpg.DataError, data_error)
