@@ -37,6 +37,7 @@ APP_SERVICES = (
     "ingest",
     "api",
     "alerts",
+    "jobs",
     "broker-auth-init",
     "broker-sync",
     "simulators",
@@ -371,3 +372,13 @@ def test_the_commands_dispatcher_runs_after_migrations_and_a_healthy_broker(
     assert svc["command"] == ["citysense", "commands", "run"]
     assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert svc["depends_on"]["mosquitto"]["condition"] == "service_healthy"
+
+
+def test_the_work_order_watcher_runs_after_migrations_beside_the_alert_evaluator(
+    compose: dict[str, Any],
+) -> None:
+    svc = compose["services"]["jobs"]
+    assert svc["command"] == ["citysense", "jobs", "watch"]
+    assert svc["image"] == compose["services"]["alerts"]["image"]
+    assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert svc["depends_on"]["timescaledb"]["condition"] == "service_healthy"

@@ -1,6 +1,8 @@
 """``citysense up`` runs the alert evaluator too, and registers its demo fleet with the
 registry details alerts read (gauge thresholds, light feeders, uplinks): the demo's drill
-gauge opens a flood alert that the API (and so the /ops page) shows, then everything stops."""
+gauge opens a flood alert that the API (and so the /ops page) shows; with flood alarms
+listed in ``work_order_rules`` the work-order watcher ``up`` runs opens an order for it by
+itself; then everything stops."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import uuid
 from typing import Any
 
 import httpx
+import psycopg
 
 from citysense.local.mosquitto import LocalMosquitto
 from citysense.local.postgres import scratch_dir
@@ -70,6 +73,21 @@ def test_up_evaluates_alerts_for_its_registered_demo_fleet_and_stops_cleanly(
                 lambda s: any(d["device_id"] == drill and d["level"] for d in s),
             )
             assert {d["device_id"]: d["level"] for d in states}[drill] != "NORMAL"
+
+            # The work-order watcher runs here too: a rule listed as data opens an order.
+            with psycopg.connect(db, autocommit=True) as conn:
+                conn.execute(
+                    "INSERT INTO work_order_rules (rule, priority) VALUES ('flood_level', 'high')"
+                    " ON CONFLICT (rule) DO UPDATE SET enabled = true"
+                )
+            orders = _poll(
+                f"{url}/work-orders",
+                lambda os: any(o["alert_id"] == alert["id"] for o in os),
+                within=45,
+            )
+            [order] = [o for o in orders if o["alert_id"] == alert["id"]]
+            assert order["status"] == "open", order
+            assert order["device_id"] == drill
 
             # The rest of the fleet carries what the rules need, from the registry.
             light = httpx.get(f"{url}/devices?kind=streetlight", timeout=10).json()

@@ -10,6 +10,8 @@ so it runs beside the alert evaluator, never inside it.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -252,6 +254,27 @@ class WorkOrders:
             except WorkOrderError as exc:  # changed meanwhile; the next round sees it
                 log.info("work order %s left for the next round: %s", order_id, exc)
         return WatchResult(opened, verified, returned)
+
+    async def run(self, stop: asyncio.Event, *, interval_s: float = 10) -> None:
+        """Watch every ``interval_s`` until ``stop``; a database away skips one round."""
+        from core.storage.errors import is_transient
+
+        while not stop.is_set():
+            try:
+                r = await self.watch_once()
+                if r.opened or r.verified or r.returned:
+                    log.info(
+                        "work orders: opened %s verified %s returned %s",
+                        r.opened,
+                        r.verified,
+                        r.returned,
+                    )
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("work order watcher: database away (%s); next round", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval_s)
 
 
 OPEN_STATUSES = [s.value for s in (OrderStatus.OPEN, OrderStatus.ACCEPTED, OrderStatus.DONE)]

@@ -1,8 +1,9 @@
 """Start the platform's parts in order, announce the URL, and stop them in reverse on a signal.
 
-Ingest, the alert evaluator (what ``citysense alerts`` runs), the API and the demo fleet
-start in that order and stop in reverse. The database and broker are embedded unless their
-setting was given explicitly (pydantic-settings records that in ``model_fields_set``):
+Ingest, the alert evaluator (what ``citysense alerts`` runs), the commands dispatcher, the
+work-order watcher (``citysense jobs watch``), the API and the demo fleet start in that
+order and stop in reverse. The database and broker are embedded unless their setting was
+given explicitly (pydantic-settings records that in ``model_fields_set``):
 ``CITYSENSE_DATABASE_URL`` points at an external database,
 ``CITYSENSE_MQTT_HOST``/``_PORT`` at an external broker. Ingest, alerts, the API and the
 demo fleet run in this process, on one event loop and one connection pool.
@@ -228,6 +229,19 @@ async def _run(
 
     stack.push_async_callback(stop_commands)
 
+    from workorders.service import WorkOrders
+
+    jobs_stop = asyncio.Event()
+    jobs_task = asyncio.create_task(
+        WorkOrders(pool).run(jobs_stop, interval_s=WORK_ORDER_INTERVAL_S), name="jobs"
+    )
+
+    async def stop_jobs() -> None:
+        jobs_stop.set()
+        await _settle(jobs_task)
+
+    stack.push_async_callback(stop_jobs)
+
     app = create_app(settings, kinds, pool=pool)
     server = EmbeddedServer(uvicorn.Config(app, log_level="warning", lifespan="on"))
     server_task = asyncio.create_task(server.serve(sockets=[sock]), name="api")
@@ -296,6 +310,7 @@ async def _run(
         f"  database   {db_note} (schema: {result.storage_path})",
         f"  broker     {mqtt_note}",
         f"  alerts     evaluated here; open ones at {base}/alerts and on {base}/ops",
+        f"  jobs       work orders opened from alarms here; live ones at {base}/work-orders",
         f"  demo       {demo_note}",
         *keys_note,
         f"  instance   recorded in {recorded}: other commands (citysense status,"
@@ -306,7 +321,7 @@ async def _run(
 
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait(
-        {stopper, ingest_task, ops_task, commands_task, server_task},
+        {stopper, ingest_task, ops_task, commands_task, jobs_task, server_task},
         return_when=asyncio.FIRST_COMPLETED,
     )
     stopper.cancel()
@@ -317,6 +332,9 @@ async def _run(
     log.error("%s stopped unexpectedly: %r; shutting down", failed.get_name(), failed.exception())
     return 1
 
+
+WORK_ORDER_INTERVAL_S = 10.0
+"""Seconds between the work-order watcher's rounds (``citysense jobs watch`` defaults to 30)."""
 
 KEY_NAMES = {"operator": "citysense up: operator", "technician": "citysense up: technician"}
 

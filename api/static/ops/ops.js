@@ -6,7 +6,9 @@
  * markers, co-located ones drawn as one larger marker in the worst state among them, so
  * 10,000 stay responsive. Words for alert states, priorities and levels come from
  * /ops/vocabulary.json (alerts/vocabulary.py); field labels and units from /ops/fields.json
- * (core/kinds.py). Times are shown in WIB; every value shows its age.
+ * (core/kinds.py). Times are shown in WIB; every value shows its age. Live work orders
+ * (GET /work-orders, with who holds each) and last night's street-light energy per district
+ * with the dimming schedules' saving (GET /energy) are re-read on a timer.
  */
 (function () {
   "use strict";
@@ -18,6 +20,9 @@
   const DEAD_MAX = 8;
   const ZONE = "Asia/Jakarta";
   const RESYNC_MS = 60000;
+  const ORDERS_MS = 10000;
+  const ORDERS_MAX = 30;
+  const ENERGY_MS = 10 * 60000;
   const COLOURS = {
     ok: "#2e7d32", WASPADA: "#f9a825", SIAGA: "#ef6c00", AWAS: "#e53935",
     failed: "#ff1744", offline: "#8e24aa", stale: "#9e9e9e", nodata: "#607080",
@@ -46,6 +51,14 @@
       approx: "batas kecamatan perkiraan (Voronoi)", history: "Riwayat 24 jam",
       shelve: "Tunda", shelve_for: "Tunda selama", reason: "alasan (wajib)", minutes: "menit",
       hours: "jam", unshelve: "Kembalikan sekarang", shelved_until: "Ditunda sampai",
+      orders: "Tugas perbaikan terbuka", no_orders: "Tidak ada tugas perbaikan terbuka.",
+      held_by: "dipegang", unheld: "belum diambil", more_orders: "tugas lagi",
+      order_open: "terbuka", order_accepted: "dikerjakan", order_done: "selesai, menunggu verifikasi",
+      prio_urgent: "mendesak", prio_high: "tinggi", prio_normal: "biasa", prio_low: "rendah",
+      energy: "Energi lampu semalam", night_of: "malam", district: "Kecamatan",
+      kwh: "kWh", saving: "Hemat jadwal", lights: "Lampu", total: "Jumlah",
+      no_energy: "Belum ada data energi untuk malam tadi.",
+      unavailable: "tidak dapat dimuat",
       events: {
         raise: "muncul", escalate: "naik", deescalate: "turun", update: "diperbarui",
         acknowledge: "diakui", shelve: "ditunda", unshelve: "kembali dari tunda",
@@ -71,6 +84,14 @@
       approx: "approximate district borders (Voronoi)", history: "Last 24 h",
       shelve: "Shelve", shelve_for: "Shelve for", reason: "reason (required)", minutes: "min",
       hours: "h", unshelve: "Bring back now", shelved_until: "Shelved until",
+      orders: "Open work orders", no_orders: "No open work orders.",
+      held_by: "held by", unheld: "not taken yet", more_orders: "more orders",
+      order_open: "open", order_accepted: "in progress", order_done: "done, awaiting verification",
+      prio_urgent: "urgent", prio_high: "high", prio_normal: "normal", prio_low: "low",
+      energy: "Street-light energy last night", night_of: "night of", district: "District",
+      kwh: "kWh", saving: "Schedule saving", lights: "Lights", total: "Total",
+      no_energy: "No energy figures for last night yet.",
+      unavailable: "could not be loaded",
       events: {
         raise: "raised", escalate: "escalated", deescalate: "de-escalated", update: "updated",
         acknowledge: "acknowledged", shelve: "shelved", unshelve: "back from shelf",
@@ -90,6 +111,8 @@
     fields: {},
     history: new Map(), // gauge id -> [[ms, cm], ...]
     dead: [],
+    orders: [], // GET /work-orders; null when it could not be read
+    energy: null, // {night, rows} of GET /energy?group=district; null before the first read
     detail: null,
     lastId: null,
     conn: "connecting",
@@ -174,6 +197,8 @@
     renderGauges();
     renderOutages();
     renderDead();
+    renderOrders();
+    renderEnergy();
     if (app.detail) renderDetail(app.detail);
   }
 
@@ -557,6 +582,71 @@
       <div>${esc(x.code)}: ${esc(x.reason)}</div></li>`).join("");
   }
 
+  // ---- work orders ---------------------------------------------------------------------
+  async function loadOrders() {
+    try { app.orders = await getJSON("/work-orders"); } catch (_) { app.orders = null; }
+    renderOrders();
+  }
+
+  function renderOrders() {
+    const box = $("orders");
+    const list = app.orders || [];
+    $("order-count").textContent = String(list.length);
+    if (app.orders === null) { box.innerHTML = `<p class="muted">${esc(t("unavailable"))}</p>`; return; }
+    if (!list.length) { box.innerHTML = `<p class="muted">${esc(t("no_orders"))}</p>`; return; }
+    const more = list.length - ORDERS_MAX;
+    box.innerHTML = list.slice(0, ORDERS_MAX).map((o) => {
+      const who = o.holder
+        ? `${esc(t("held_by"))} <span class="holder" data-holder>${esc(o.holder)}</span>`
+        : `<span class="unheld" data-holder>${esc(t("unheld"))}</span>`;
+      return `<li data-order-id="${esc(o.id)}" data-status="${esc(o.status)}" class="prio-${esc(o.priority)}">
+        <b>#${esc(o.id)}</b> <span class="muted">${esc(t("prio_" + o.priority))}</span> ${esc(o.title)}
+        <div>${who} · <span data-order-status>${esc(t("order_" + o.status))}</span>
+        <span class="muted">· ${esc(o.place || o.device_id || "")} · ${esc(fmtWhen(o.updated_at))}</span></div></li>`;
+    }).join("") + (more > 0 ? `<li class="muted">+${more} ${esc(t("more_orders"))}</li>` : "");
+  }
+
+  // ---- energy ---------------------------------------------------------------------------
+  // "Last night" is the most recent night whose lights are off: nights run 12:00-12:00 WIB
+  // and are named by their first date; the lights go off by 06:00 WIB the next morning.
+  function lastNight() {
+    const d = new Date(Date.now() + (7 - 6) * 3600e3); // WIB is UTC+7; minus the 6 h
+    d.setUTCDate(d.getUTCDate() - 1);
+    return d.toISOString().slice(0, 10);
+  }
+
+  async function loadEnergy() {
+    const night = lastNight();
+    try {
+      const r = await getJSON(`/energy?from=${night}&group=district`);
+      app.energy = { night, rows: (r.nights || []).slice().sort((a, b) => b.kwh - a.kwh) };
+    } catch (_) { app.energy = { night, rows: null }; }
+    renderEnergy();
+  }
+
+  function renderEnergy() {
+    const box = $("energy");
+    if (!app.energy) { box.innerHTML = ""; return; }
+    const day = new Date(app.energy.night + "T00:00:00Z");
+    $("energy-night").textContent = `${t("night_of")} ${new Intl.DateTimeFormat(locale(), {
+      timeZone: "UTC", day: "numeric", month: "short" }).format(day)}`;
+    const rows = app.energy.rows;
+    if (rows === null) { box.innerHTML = `<caption class="muted">${esc(t("unavailable"))}</caption>`; return; }
+    if (!rows.length) { box.innerHTML = `<caption class="muted">${esc(t("no_energy"))}</caption>`; return; }
+    const pct = (v) => (v == null ? "–" : `${fmtNum(v, 1)} %`);
+    const kwh = rows.reduce((s, r) => s + r.kwh, 0);
+    const full = rows.reduce((s, r) => s + r.kwh_full, 0);
+    const lights = rows.reduce((s, r) => s + r.lights, 0);
+    const total = full > 0 ? Math.round(1000 * (1 - kwh / full)) / 10 : null;
+    const line = (cls, attr, name, r) => `<tr class="${cls}" ${attr}><td>${esc(name)}</td>
+      <td data-kwh>${esc(fmtNum(r.kwh, 2))}</td><td data-saving>${esc(pct(r.saving_pct))}</td>
+      <td>${esc(fmtNum(r.lights, 0))}</td></tr>`;
+    box.innerHTML = `<thead><tr><th>${esc(t("district"))}</th><th>${esc(t("kwh"))}</th>
+      <th>${esc(t("saving"))}</th><th>${esc(t("lights"))}</th></tr></thead><tbody>` +
+      rows.map((r) => line("", `data-district="${esc(r.key)}"`, r.key, r)).join("") +
+      line("total", "data-total", t("total"), { kwh, saving_pct: total, lights }) + "</tbody>";
+  }
+
   // ---- rivers ---------------------------------------------------------------------------
   function gaugeList() {
     const rank = (d) => ORDER.indexOf(category(d));
@@ -800,6 +890,8 @@
     // Ages move on even when nothing arrives; the fleet is re-read now and then as well.
     setInterval(() => { renderGauges(); renderCounts(); }, 30000);
     setInterval(() => { if (app.ready) refresh(); }, RESYNC_MS);
+    setInterval(() => { if (app.ready) loadOrders(); }, ORDERS_MS);
+    setInterval(() => { if (app.ready) loadEnergy(); }, ENERGY_MS);
   }
 
   async function main() {
@@ -823,7 +915,7 @@
       renderGauges();
       app.ready = true;
       document.body.dataset.ready = "true";
-      await Promise.all([loadHistory(), loadDead()]);
+      await Promise.all([loadHistory(), loadDead(), loadOrders(), loadEnergy()]);
     } catch (err) {
       console.error(err);
       setConn("disconnected");
