@@ -148,6 +148,8 @@ def test_a_task_taken_by_someone_else_meanwhile_is_shown_refused_and_the_queue_g
         page = context.new_page()
         page.goto(f"{net.url}/technician/?id={did}")
         page.wait_for_selector(card)
+        # The device (and its note field) loads on its own request: have it before the cut.
+        page.wait_for_selector("#note", state="visible")
         net.cut()
         context.set_offline(True)
         page.tap(f"{card} button.accept")
