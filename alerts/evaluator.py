@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -65,6 +65,20 @@ def _newest_times(items: list[dict[str, Any]]) -> dict[str, datetime]:
         if it["device_id"] not in newest or t > newest[it["device_id"]]:
             newest[it["device_id"]] = t
     return newest
+
+
+async def _together(*work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` concurrently. The first failure cancels the rest and is raised as itself,
+    not in an ExceptionGroup: the service's loops tell "database away" (retry) from a bug
+    (stop) by the exception's class."""
+    tasks = [asyncio.ensure_future(w) for w in work]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 class AlertEvaluator:
@@ -171,20 +185,23 @@ class AlertEvaluator:
         now = self._clock()
         back: list[dict[str, Any]] = []
         late = False
+        silent_before: dict[str, datetime] = {}  # per kind: a reading older is late
         for it in items:
             d = it["device_id"]
             t = datetime.fromisoformat(it["time"])
-            late = late or now - t > self.silence(it["kind"])
+            kind = it["kind"]
+            if kind not in silent_before:
+                silent_before[kind] = now - self.silence(kind)
+            late = late or t < silent_before[kind]
             if d not in self._newest or t > self._newest[d]:
                 self._newest[d] = t
                 self._advanced[d] = now
-            await self._sink.clear(Rule.DEVICE_OFFLINE, d, "device reports again")
-            if it["kind"] == "network_node":
+            if self._sink.is_open(Rule.DEVICE_OFFLINE, d):
+                await self._sink.clear(Rule.DEVICE_OFFLINE, d, "device reports again")
+            if kind == "network_node" and self._sink.is_open(Rule.NODE_DOWN, d):
                 await self._sink.clear(Rule.NODE_DOWN, d, "node reports again")
             if self._online.get(d) is False:
-                back.append(
-                    {"device_id": d, "kind": it["kind"], "online": True, "time": it["time"]}
-                )
+                back.append({"device_id": d, "kind": kind, "online": True, "time": it["time"]})
             self._online[d] = True
         if back:
             await announce(self._pool, "state", back)
@@ -194,11 +211,12 @@ class AlertEvaluator:
             if it["kind"] == "flood_gauge"
             and isinstance(it["values"].get("water_level"), int | float)
         ]
-        if gauges:
-            await self._flood(gauges)
         nodes = _newest_times([it for it in items if it["kind"] == "network_node"])
-        if nodes:
-            await self._nodes(nodes)
+        # the two rules read different devices and raise different alerts: their
+        # database round trips overlap
+        await _together(
+            *([self._flood(gauges)] if gauges else []), *([self._nodes(nodes)] if nodes else [])
+        )
         if any(it["kind"] == "streetlight" for it in items):
             self._schedule_lamps()
         if late and time.monotonic() - self._late_pass >= 1.0:
@@ -301,10 +319,15 @@ class AlertEvaluator:
 
     async def _nodes(self, newest: dict[str, datetime]) -> None:
         c = self._c
-        latency = await node_windows(
-            self._pool, newest, "latency", timedelta(minutes=c.latency_window_min)
+        windows = await node_windows(
+            self._pool,
+            newest,
+            {
+                "latency": timedelta(minutes=c.latency_window_min),
+                "packet_loss": timedelta(minutes=c.loss_window_min),
+            },
         )
-        for w in latency:
+        for w in windows["latency"]:
             if w.avg is None:
                 continue
             if w.samples >= c.latency_min_samples and w.avg > c.latency_ms:
@@ -322,10 +345,7 @@ class AlertEvaluator:
                 )
             elif w.avg < c.latency_clear_ms:
                 await self._sink.clear(Rule.NODE_LATENCY, w.device_id, "latency back to normal")
-        loss = await node_windows(
-            self._pool, newest, "packet_loss", timedelta(minutes=c.loss_window_min)
-        )
-        for w in loss:
+        for w in windows["packet_loss"]:
             if w.avg is None or w.min is None:
                 continue
             if w.samples >= c.loss_min_samples and w.min > c.loss_pct:

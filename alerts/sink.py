@@ -35,6 +35,10 @@ class AlertSink:
         """Re-read standing alerts (operators may have resolved some through the API)."""
         self.active = {(a.rule, a.subject): a for a in await active_alerts(self._pool)}
 
+    def is_open(self, rule: Rule, subject: str) -> bool:
+        """Whether ``clear`` would have anything to do (no await on the hot path)."""
+        return (rule, subject) in self.active
+
     def subjects(self, rule: Rule) -> set[str]:
         return {s for (r, s) in self.active if r == rule}
 

@@ -62,17 +62,25 @@ async def test_window_queries_open_only_the_batch_span_however_many_chunks_exist
     window = timedelta(hours=1)
     (rise,) = await rise_windows(pool, newest, window)
     assert (rise.first_level, rise.last_level) == (1.0, 4.0)
-    (node,) = await node_windows(pool, {"N": now - timedelta(minutes=10)}, "latency", window)
+    nodes = await node_windows(
+        pool,
+        {"N": now - timedelta(minutes=10)},
+        {"latency": window, "packet_loss": timedelta(minutes=5)},
+    )
+    (node,) = nodes["latency"]
     assert (node.samples, node.min) == (4, 10.0)
+    # the readings 10 min before the newest sit outside a 5 min window; no loss was sent
+    assert nodes["packet_loss"] == []
 
     span = (now - timedelta(minutes=10) - window, now - timedelta(minutes=10))
     args: list[object] = [["G"], [newest["G"]], window, *span]
+    node_args = [*args, window]
     if storage_path == "timescaledb":
         chunks = await pool.fetchval("SELECT count(*) FROM show_chunks('readings_flood_gauge')")
         assert chunks >= DAYS
-    for sql in (RISE_SQL, node_sql("latency")):
+    for sql, sql_args in ((RISE_SQL, args), (node_sql(["latency"]), node_args)):
         for mode in ("force_custom_plan", "force_generic_plan"):
-            plan = await _plan(pool, sql, args, mode)
+            plan = await _plan(pool, sql, sql_args, mode)
             if storage_path == "timescaledb":
                 opened = {w for line in plan.splitlines() for w in line.split() if "_hyper_" in w}
                 # the batch's hour lies in today's chunk, or yesterday's just after midnight

@@ -74,39 +74,66 @@ class NodeWindow:
     min: float | None
 
 
+NODE_FIELDS = ("latency", "packet_loss")
+
+
 async def node_windows(
-    pool: asyncpg.Pool, newest: Mapping[str, datetime], field: str, window: timedelta
-) -> list[NodeWindow]:
-    """Per node: count/avg/min of ``field`` within ``window`` before ``newest[id]``.
+    pool: asyncpg.Pool, newest: Mapping[str, datetime], windows: Mapping[str, timedelta]
+) -> dict[str, list[NodeWindow]]:
+    """Per field of ``windows`` and per node: count/avg/min of the field within its window
+    before ``newest[id]`` (nodes without a sample of that field left out).
 
-    A lateral subquery per node, so the plan stays an index range scan per node however
-    long the history grows (a hash join over the whole table looked cheaper to the planner).
+    One lateral subquery per node reads the longest window once for every field, so the
+    plan stays one index range scan per node however long the history grows (a hash join
+    over the whole table looked cheaper to the planner).
     """
-    sql = node_sql(field)
-    if not newest:
-        return []
+    fields = list(windows)
+    out: dict[str, list[NodeWindow]] = {f: [] for f in fields}
+    if not newest or not fields:
+        return out
     ids = sorted(newest)
+    longest = max(windows.values())
     rows = await _fetch_custom(
-        pool, sql, ids, [newest[d] for d in ids], window, *_span(newest, window)
+        pool,
+        node_sql(fields),
+        ids,
+        [newest[d] for d in ids],
+        longest,
+        *_span(newest, longest),
+        *(windows[f] for f in fields),
     )
-    return [NodeWindow(**dict(r.items())) for r in rows]
+    for r in rows:
+        for f in fields:
+            if r[f"{f}_samples"] > 0:
+                out[f].append(
+                    NodeWindow(r["device_id"], r[f"{f}_samples"], r[f"{f}_avg"], r[f"{f}_min"])
+                )
+    return out
 
 
-def node_sql(field: str) -> str:
-    """$1 node ids, $2 their newest times, $3 window, $4/$5 the batch's span (see _span)."""
-    if field not in ("latency", "packet_loss"):
-        raise ValueError(field)
+def node_sql(fields: Sequence[str]) -> str:
+    """$1 node ids, $2 their newest times, $3 the longest window, $4/$5 the batch's span (see
+    _span), then each field's own window ($6, $7, ... in ``fields`` order)."""
+    bad = [f for f in fields if f not in NODE_FIELDS]
+    if bad or not fields:
+        raise ValueError(fields)
+    cols = []
+    for i, f in enumerate(fields):
+        inside = f"r.time > n.t - ${6 + i}::interval"
+        cols += [
+            f'count(r."{f}") FILTER (WHERE {inside}) AS "{f}_samples"',
+            f'(avg(r."{f}") FILTER (WHERE {inside}))::float8 AS "{f}_avg"',
+            f'(min(r."{f}") FILTER (WHERE {inside}))::float8 AS "{f}_min"',
+        ]
     return f"""
-SELECT n.device_id, w.samples, w.avg, w.min
+SELECT n.device_id, w.*
 FROM unnest($1::text[], $2::timestamptz[]) AS n(device_id, t)
 CROSS JOIN LATERAL (
-    SELECT count(r."{field}") AS samples, avg(r."{field}")::float8 AS avg,
-           min(r."{field}")::float8 AS min
+    SELECT {", ".join(cols)}
     FROM readings_network_node r
     WHERE r.device_id = n.device_id AND r.time > n.t - $3::interval AND r.time <= n.t
       AND r.time >= $4::timestamptz AND r.time <= $5::timestamptz
 ) w
-WHERE w.samples > 0
 """
 
 
