@@ -296,6 +296,7 @@ class IngestService:
                 self._room.wait(0.5)
             if self._accepting:
                 self._inbox_bytes += size
+            held = self._inbox_bytes
         if not self._accepting:
             return  # shutting down: left unacknowledged, the broker delivers it again later
         generation = self._generation
@@ -309,7 +310,10 @@ class IngestService:
         assert self._loop is not None
         if before == 0:
             self._loop.call_soon_threadsafe(self._wake.set)
-        if before < self._settings.ingest_batch_size <= after:
+        size_limit = self._settings.ingest_batch_size
+        # A batch is full at batch_size messages or BATCH_MAX_BYTES of payload, whichever
+        # comes first (backlog messages of 100 readings fill the bytes long before the count)
+        if (before < size_limit <= after) or (held - size < BATCH_MAX_BYTES <= held):
             self._loop.call_soon_threadsafe(self._full.set)
 
     # -- batching side (asyncio) -------------------------------------------------------
@@ -327,9 +331,9 @@ class IngestService:
         if not self._inbox:
             return []
         size = self._settings.ingest_batch_size
-        if len(self._inbox) < size and not stop.is_set():
+        if self._filling(size) and not stop.is_set():
             self._full.clear()
-            if len(self._inbox) < size:
+            if self._filling(size):
                 filling = asyncio.ensure_future(self._full.wait())
                 stopping = asyncio.ensure_future(stop.wait())
                 await asyncio.wait(
@@ -350,6 +354,10 @@ class IngestService:
             self._inbox_bytes -= payload
             self._room.notify_all()
         return batch
+
+    def _filling(self, size: int) -> bool:
+        """Whether the inbox holds less than a full batch (by count and by bytes)."""
+        return len(self._inbox) < size and self._inbox_bytes < BATCH_MAX_BYTES
 
     def _route(self, batch: list[Incoming], devices: dict[str, DeviceRow], now: datetime) -> Routed:
         return route(
