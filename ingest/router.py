@@ -96,7 +96,15 @@ def route(
     def reject(m: Incoming, device_id: str | None, code: str, reason: str) -> None:
         out.dead_letters.append(DeadLetter(now, m.topic, device_id, code, reason, m.payload))
 
+    seen: set[tuple[str, bytes]] = set()
     for m in messages:
+        key = (m.topic, m.payload)
+        if key in seen:
+            # A QoS 1 redelivery (or a resend) of a message already in this batch: the same
+            # readings again. Dropped here, the batch keeps the COPY fast path, which a
+            # repeated (device, time) sends to the slower INSERT .. ON CONFLICT fallback.
+            continue
+        seen.add(key)
         try:
             parts = topics.parse(m.topic)
             if parts is None:

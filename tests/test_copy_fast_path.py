@@ -97,7 +97,9 @@ async def test_repeats_inside_one_batch_are_stored_once_first_kept(
     repeats = _gauge(dev, 3, start=2, level=555.0)  # same times as readings[2:5]
     batch = [*readings, *repeats]
     result = await write_batch(pool, kinds, batch, [], T0)
-    assert (result.inserted, result.duplicates, result.copied) == (8, 3, 8)
+    # a repeat inside the batch makes COPY fail like a stored reading: the fallback stores
+    # each (device, time) once (ingest drops repeated messages before they get here)
+    assert (result.inserted, result.duplicates, result.copied) == (8, 3, 0)
     assert await _stored(pool, dev) == [(r.time, r.values["water_level"]) for r in readings]
 
 

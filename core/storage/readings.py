@@ -127,14 +127,15 @@ class KindRows:
 
     kind: DeviceKind
     readings: Sequence[Reading]
-    """Without in-batch repeats of (device_id, time): the first of each kept."""
+    """As the batch holds them. In-batch repeats of (device_id, time) are rare (ingest drops
+    repeated messages), so they are not looked for here: one makes ``COPY`` fail like a
+    stored reading does, and the fallback keeps the first of each."""
     records: list[Record]
     """The ``COPY`` rows of ``readings``."""
 
 
 def kind_rows(kind: DeviceKind, readings: Sequence[Reading], received_at: datetime) -> KindRows:
-    unique = first_of_each(readings)
-    return KindRows(kind, unique, copy_records(kind, unique, received_at) if unique else [])
+    return KindRows(kind, readings, copy_records(kind, readings, received_at) if readings else [])
 
 
 async def store_kind_rows(conn: Conn, rows: KindRows, received_at: datetime) -> InsertOutcome:
@@ -158,7 +159,8 @@ async def store_kind_rows(conn: Conn, rows: KindRows, received_at: datetime) -> 
                 columns=["device_id", "time", "received_at", *(f.name for f in kind.fields)],
             )
     except asyncpg.UniqueViolationError:
-        inserted = await insert_readings(conn, kind, rows.readings, received_at)
+        unique = first_of_each(rows.readings)
+        inserted = await insert_readings(conn, kind, unique, received_at)
         return InsertOutcome(inserted, copied=False)
     return InsertOutcome(len(rows.readings), copied=True)
 
