@@ -32,6 +32,8 @@ class Routed:
     readings: list[Reading] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     statuses: list[StatusChange] = field(default_factory=list)
+    repeated: int = 0
+    """Readings of messages repeated in the batch, left out as duplicates before decoding."""
 
 
 STATUS_VALUES = {"online": True, "offline": False}
@@ -96,15 +98,19 @@ def route(
     def reject(m: Incoming, device_id: str | None, code: str, reason: str) -> None:
         out.dead_letters.append(DeadLetter(now, m.topic, device_id, code, reason, m.payload))
 
-    seen: set[tuple[str, bytes]] = set()
+    # Telemetry messages taken whole, by (topic, payload): their readings count
+    accepted: dict[tuple[str, bytes], int] = {}
     for m in messages:
         key = (m.topic, m.payload)
-        if key in seen:
-            # A QoS 1 redelivery (or a resend) of a message already in this batch: the same
-            # readings again. Dropped here, the batch keeps the COPY fast path, which a
-            # repeated (device, time) sends to the slower INSERT .. ON CONFLICT fallback.
+        repeat = accepted.get(key)
+        if repeat is not None:
+            # A QoS 1 redelivery (or a resend) of a message already taken whole in this
+            # batch: the same readings again, counted as duplicates without decoding. Left
+            # out here, the batch keeps the COPY fast path, which a repeated (device, time)
+            # sends to the slower INSERT .. ON CONFLICT fallback. (A refused message is
+            # decoded and dead-lettered again each time: the operator sees every one.)
+            out.repeated += repeat
             continue
-        seen.add(key)
         try:
             parts = topics.parse(m.topic)
             if parts is None:
@@ -166,6 +172,8 @@ def route(
             if rejections:
                 code, reason = summarise(rejections, len(readings) + len(rejections))
                 reject(m, parts.device_id, code, reason)
+            else:
+                accepted[key] = len(readings)
         except Exception as exc:  # a bad message never stops the rest
             reject(m, None, "internal", f"ingest could not process this message: {exc!r}"[:500])
     return out

@@ -438,14 +438,14 @@ class IngestService:
         m = self.metrics
         committed = datetime.now(UTC)
         m.written.inc(result.inserted)
-        m.duplicates.inc(result.duplicates)
+        m.duplicates.inc(result.duplicates + routed.repeated)
         m.statuses.inc(len(routed.statuses))
         m.batch_size.observe(len(batch))
         for letter in routed.dead_letters:
             m.rejected.labels(letter.code).inc()
         m.lag.observe_many([(committed - r.time).total_seconds() for r in routed.readings])
         self.stats.inserted += result.inserted
-        self.stats.duplicates += result.duplicates
+        self.stats.duplicates += result.duplicates + routed.repeated
         self.stats.dead_letters += result.dead_letters
         self.stats.statuses += len(routed.statuses)
         self.stats.batches += 1

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from core.kinds import KindRegistry
+from core.kinds import KindRegistry, builtin_kinds
 from core.storage.batches import write_batch
 from core.storage.devices import DeviceRow
 from core.wire import DecodeLimits, Topics
@@ -41,6 +41,7 @@ async def test_a_redelivered_message_in_the_same_batch_is_stored_once_by_copy(
         batch, topics=topics, kinds=kinds, devices=devices, limits=DecodeLimits(), now=now
     )
     assert len(routed.readings) == 51
+    assert routed.repeated == 50  # counted as duplicates
     assert routed.dead_letters == []
     result = await write_batch(pool, kinds, routed.readings, routed.dead_letters, now)
     assert (result.inserted, result.duplicates, result.copied) == (51, 0, 51)
@@ -48,3 +49,22 @@ async def test_a_redelivered_message_in_the_same_batch_is_stored_once_by_copy(
         "SELECT count(*) FROM readings_flood_gauge WHERE device_id = $1", device
     )
     assert stored == 51
+
+
+def test_a_repeated_refused_message_is_dead_lettered_each_time() -> None:
+    """The operator sees every refused message, repeats included (the quota bounds them)."""
+    topics = Topics()
+    device = "AWLR-RD-BAD"
+    topic = topics.telemetry("flood_gauge", device)
+    bad = Incoming(topic, b'{"ts": "yesterday", "water_level": 1}', 1, 1)
+    devices = {device: DeviceRow(device, "flood_gauge", device, "active", None, None, None)}
+    routed = route(
+        [bad, bad],
+        topics=topics,
+        kinds=builtin_kinds(),
+        devices=devices,
+        limits=DecodeLimits(),
+        now=datetime.now(UTC),
+    )
+    assert [d.code for d in routed.dead_letters] == ["invalid", "invalid"]
+    assert routed.repeated == 0
