@@ -41,6 +41,7 @@ from urllib.parse import urlencode, urlsplit
 import httpx
 from fastapi import FastAPI
 
+from bench._servers import server_url
 from bench.query import generate, percentiles, scratch_db
 from citysense.local.ports import free_port
 from core.kinds import builtin_kinds
@@ -303,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     heavy = max(1, round(args.clients * HEAVY_SHARE))
     load_before = os.getloadavg()  # other work on the machine skews every latency here
     end = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=5)
-    with scratch_db() as url:
+    with server_url("postgresql") as server, scratch_db(server) as url:
         migrate(url, retention_days=730)
         print(f"  generating {args.devices} devices x {args.days} days ...", flush=True)
         data = generate(url, args.devices, args.days, end)

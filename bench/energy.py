@@ -109,8 +109,8 @@ async def _run(url: str) -> dict[str, object]:
             "estimated_full_kwh": round(full, 2),
         }
     hemat, penuh = per["F-HEMAT"], per["F-PENUH"]
-    measured = 100 * (1 - hemat["kwh"] / penuh["kwh"])  # type: ignore[operator]
-    estimated = 100 * (1 - hemat["kwh"] / hemat["estimated_full_kwh"])  # type: ignore[operator]
+    measured = 100 * (1 - hemat["kwh"] / penuh["kwh"])
+    estimated = 100 * (1 - hemat["kwh"] / hemat["estimated_full_kwh"])
     return {
         "lights_per_feeder": LIGHTS_PER_FEEDER,
         "nights": NIGHTS,

@@ -139,7 +139,7 @@ def close_order(page: Page, order_id: int) -> Hands:
 
 
 def phone(browser: Any, key: str) -> BrowserContext:
-    context = browser.new_context(
+    context: BrowserContext = browser.new_context(
         viewport=PHONE,
         is_mobile=True,
         has_touch=True,
@@ -154,13 +154,14 @@ def phone(browser: Any, key: str) -> BrowserContext:
 
 def _run(url: str, docs: bool) -> dict[str, Any]:
     # Dev tooling shared with the tests: a served app, Chromium, a network switch.
+    from alerts.vocabulary import Rule
     from api.app import create_app
     from core.kinds import builtin_kinds
     from core.settings import load_settings
-    from core.storage.alerts import raise_alert, resolve_active
     from core.storage.api_keys import create_api_key
     from core.storage.pool import create_pool
     from tests.support.browser import chromium
+    from tests.support.operations import close_alert, open_alert
     from tests.support.registry import streetlight
     from tests.support.server import serving_in_thread
     from tests.support.switch import switched
@@ -256,9 +257,9 @@ def _run(url: str, docs: bool) -> dict[str, Any]:
         assert r.status_code == 201, r.text
 
         async def alarm(pool: Any) -> int:
-            alert, _ = await raise_alert(
-                pool, rule="lamp_failure", subject=lamp, device_id=lamp, severity="warning",
-                message=f"lamp failure reported by {lamp}", details={},
+            alert, _ = await open_alert(
+                pool, Rule.LAMP_FAILURE, lamp, device_id=lamp,
+                message=f"lamp failure reported by {lamp}",
             )  # fmt: skip
             return alert.id
 
@@ -274,11 +275,7 @@ def _run(url: str, docs: bool) -> dict[str, Any]:
         if docs:
             page.screenshot(path=str(DOCS / "technician-tasks.png"))
         hands = close_order(page, order["id"])
-        db(
-            lambda p: resolve_active(
-                p, rule="lamp_failure", subject=lamp, by="evaluator", note="on"
-            )
-        )
+        db(lambda p: close_alert(p, Rule.LAMP_FAILURE, lamp, note="on"))
         verified = httpx.post(f"{base}/work-orders/watch", headers=ops).json()["verified"]
         assert order["id"] in verified
         events = httpx.get(f"{base}/work-orders/{order['id']}/events", headers=tech).json()

@@ -399,7 +399,7 @@ async def evaluation_rate(url: str, end: datetime, batches: int, size: int) -> d
                 "SELECT id, kind FROM devices ORDER BY random() LIMIT $1", size
             )
         ]
-        values = {
+        values: dict[str, dict[str, Any]] = {
             "flood_gauge": {"water_level": 160.0, "rain": 0.0},
             "network_node": {"latency": 40.0, "packet_loss": 0.0},
             "streetlight": {"power_state": "on", "active_power": 80.0},
@@ -524,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     measured = _kept_paths(size, devices, days)
     for path in paths:
         measured[path] = run_path(path, devices, days, args.old_days, args.repeat)
-    report = {
+    report: dict[str, Any] = {
         "benchmark": "query",
         "measured_at": datetime.now(UTC).isoformat(),
         "size": size,
