@@ -31,7 +31,7 @@ from alerts.config import AlertConfig, thresholds_for, uplink_of
 from alerts.late_data import late_devices, late_groups
 from alerts.levels import GaugeState, next_level, step, threshold_of
 from alerts.lights import judge_lamps
-from alerts.sink import AlertSink
+from alerts.sink import AlertSink, Finding
 from alerts.vocabulary import FloodLevel, Rule
 from core.kinds import KindRegistry
 from core.storage.alert_inputs import Liveness, device_names, liveness, node_windows, rise_windows
@@ -288,6 +288,7 @@ class AlertEvaluator:
             return
         c = self._c
         newest = _newest_times(items)
+        rising: list[Finding] = []
         for w in await rise_windows(self._pool, newest, timedelta(minutes=c.rise_window_min)):
             span_h = (w.last_time - w.first_time).total_seconds() / 3600
             if span_h * 60 < max(c.rise_min_span_min, 0.001):
@@ -297,17 +298,19 @@ class AlertEvaluator:
                 self._rise_calm_since.pop(w.device_id, None)
             if rate >= c.rise_cm_per_h:
                 fast = rate >= 2 * c.rise_cm_per_h
-                await self._sink.raise_(
-                    Rule.FLOOD_RISE,
-                    w.device_id,
-                    device_id=w.device_id,
-                    facts={
-                        "name": names.get(w.device_id, w.device_id),
-                        "rate": round(rate, 1),
-                        "limit": c.rise_cm_per_h,
-                    },
-                    variant="fast" if fast else "",
-                    affected=2 if fast else 1,
+                rising.append(
+                    Finding(
+                        Rule.FLOOD_RISE,
+                        w.device_id,
+                        device_id=w.device_id,
+                        facts={
+                            "name": names.get(w.device_id, w.device_id),
+                            "rate": round(rate, 1),
+                            "limit": c.rise_cm_per_h,
+                        },
+                        variant="fast" if fast else "",
+                        affected=2 if fast else 1,
+                    )
                 )
             elif rate < c.rise_clear_cm_per_h:
                 # an off-delay in reading time: a mixed feed's one flat window does not clear it
@@ -316,6 +319,7 @@ class AlertEvaluator:
                     await self._sink.clear(
                         Rule.FLOOD_RISE, w.device_id, f"rise slowed to {rate:.0f} cm/h"
                     )
+        await self._sink.raise_all(rising)
 
     async def _nodes(self, newest: dict[str, datetime]) -> None:
         c = self._c
@@ -327,21 +331,24 @@ class AlertEvaluator:
                 "packet_loss": timedelta(minutes=c.loss_window_min),
             },
         )
+        found: list[Finding] = []
         for w in windows["latency"]:
             if w.avg is None:
                 continue
             if w.samples >= c.latency_min_samples and w.avg > c.latency_ms:
-                await self._sink.raise_(
-                    Rule.NODE_LATENCY,
-                    w.device_id,
-                    device_id=w.device_id,
-                    facts={
-                        "name": w.device_id,
-                        "avg": round(w.avg, 1),
-                        "samples": w.samples,
-                        "window": c.latency_window_min,
-                        "limit": c.latency_ms,
-                    },
+                found.append(
+                    Finding(
+                        Rule.NODE_LATENCY,
+                        w.device_id,
+                        device_id=w.device_id,
+                        facts={
+                            "name": w.device_id,
+                            "avg": round(w.avg, 1),
+                            "samples": w.samples,
+                            "window": c.latency_window_min,
+                            "limit": c.latency_ms,
+                        },
+                    )
                 )
             elif w.avg < c.latency_clear_ms:
                 await self._sink.clear(Rule.NODE_LATENCY, w.device_id, "latency back to normal")
@@ -349,20 +356,23 @@ class AlertEvaluator:
             if w.avg is None or w.min is None:
                 continue
             if w.samples >= c.loss_min_samples and w.min > c.loss_pct:
-                await self._sink.raise_(
-                    Rule.NODE_LOSS,
-                    w.device_id,
-                    device_id=w.device_id,
-                    facts={
-                        "name": w.device_id,
-                        "avg": round(w.avg, 2),
-                        "samples": w.samples,
-                        "window": c.loss_window_min,
-                        "limit": c.loss_pct,
-                    },
+                found.append(
+                    Finding(
+                        Rule.NODE_LOSS,
+                        w.device_id,
+                        device_id=w.device_id,
+                        facts={
+                            "name": w.device_id,
+                            "avg": round(w.avg, 2),
+                            "samples": w.samples,
+                            "window": c.loss_window_min,
+                            "limit": c.loss_pct,
+                        },
+                    )
                 )
             elif w.avg < c.loss_clear_pct:
                 await self._sink.clear(Rule.NODE_LOSS, w.device_id, "packet loss back to normal")
+        await self._sink.raise_all(found)
 
     # ---- lamps, a moment after they report ----------------------------------------------
 

@@ -7,6 +7,8 @@ alert through the lifecycle in one transaction with its history row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -15,13 +17,35 @@ import asyncpg
 from alerts.messages import render
 from alerts.notify import Dispatcher, Notification
 from alerts.policy import priority_of
-from alerts.vocabulary import SEVERITY_OF, FloodLevel, Rule
-from core.storage.alerts import Alert, active_alerts, clear_active, raise_alert, unshelve_due
+from alerts.vocabulary import SEVERITY_OF, FloodLevel, Priority, Rule
+from core.storage.alerts import (
+    Alert,
+    Change,
+    active_alerts,
+    clear_active,
+    raise_alert,
+    unshelve_due,
+)
 from core.storage.events import announce
 
 
 def _jsonable(facts: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in facts.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A rule's verdict that ``subject`` is in alarm, with the facts its texts are made of."""
+
+    rule: Rule
+    subject: str
+    device_id: str | None
+    facts: dict[str, Any]
+    variant: str = ""
+    level: FloodLevel | None = None
+    affected: int = 1
+    value: float | None = None
+    observed_at: datetime | None = None
 
 
 class AlertSink:
@@ -59,41 +83,75 @@ class AlertSink:
         value: float | None = None,
         observed_at: datetime | None = None,
     ) -> None:
-        priority, rank = priority_of(rule, level=level, affected=affected)
-        message, message_en = render(rule, facts, tz=self._tz, variant=variant)
-        details = _jsonable(facts)
-        cur = self.active.get((rule, subject))
-        new_peak = value is not None and (
-            cur is None or cur.peak_value is None or value > cur.peak_value
+        await self.raise_all(
+            [
+                Finding(
+                    rule,
+                    subject,
+                    device_id=device_id,
+                    facts=facts,
+                    variant=variant,
+                    level=level,
+                    affected=affected,
+                    value=value,
+                    observed_at=observed_at,
+                )
+            ]
         )
-        if (
-            cur is not None
-            and not new_peak
-            and (cur.priority, cur.rank, cur.level, cur.message, cur.details)
-            == (priority, rank, level, message, details)
-        ):
-            return
-        async with self._pool.acquire() as conn, conn.transaction():
-            alert, change = await raise_alert(
-                conn,
-                rule=rule,
-                subject=subject,
-                device_id=device_id,
-                priority=priority,
-                severity=SEVERITY_OF[priority],
-                rank=rank,
-                message=message,
-                message_en=message_en,
-                details=details,
-                level=level,
-                value=value,
-                observed_at=observed_at,
+
+    async def raise_all(self, findings: Sequence[Finding]) -> None:
+        """Raise (open or move) each finding's alert, all in one transaction: a rule judging
+        a batch moves many alerts at once (a rising river's rate changes with every
+        reading), and a commit each cost a round trip and a WAL flush per alert. Findings
+        that change nothing are passed over without a query; the changes are announced in
+        one notification."""
+        todo: list[tuple[Finding, Priority, int, str, str, dict[str, Any]]] = []
+        for f in findings:
+            priority, rank = priority_of(f.rule, level=f.level, affected=f.affected)
+            message, message_en = render(f.rule, f.facts, tz=self._tz, variant=f.variant)
+            details = _jsonable(f.facts)
+            cur = self.active.get((f.rule, f.subject))
+            new_peak = f.value is not None and (
+                cur is None or cur.peak_value is None or f.value > cur.peak_value
             )
-        self.active[(rule, subject)] = alert
-        if change in ("opened", "escalated"):
-            self._dispatcher.submit(Notification(change, alert.as_json()))
-        if change != "unchanged":
-            await announce(self._pool, "alert", [alert.as_json()])
+            if (
+                cur is not None
+                and not new_peak
+                and (cur.priority, cur.rank, cur.level, cur.message, cur.details)
+                == (priority, rank, f.level, message, details)
+            ):
+                continue
+            todo.append((f, priority, rank, message, message_en, details))
+        if not todo:
+            return
+        moved: list[tuple[Finding, Alert, Change]] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            for f, priority, rank, message, message_en, details in todo:
+                alert, change = await raise_alert(
+                    conn,
+                    rule=f.rule,
+                    subject=f.subject,
+                    device_id=f.device_id,
+                    priority=priority,
+                    severity=SEVERITY_OF[priority],
+                    rank=rank,
+                    message=message,
+                    message_en=message_en,
+                    details=details,
+                    level=f.level,
+                    value=f.value,
+                    observed_at=f.observed_at,
+                )
+                moved.append((f, alert, change))
+        changed = []
+        for f, alert, change in moved:
+            self.active[(f.rule, f.subject)] = alert
+            if change in ("opened", "escalated"):
+                self._dispatcher.submit(Notification(change, alert.as_json()))
+            if change != "unchanged":
+                changed.append(alert.as_json())
+        if changed:
+            await announce(self._pool, "alert", changed)
 
     async def clear(
         self,

@@ -12,14 +12,16 @@ import pytest
 from alerts.config import AlertConfig
 from alerts.evaluator import AlertEvaluator, _together
 from alerts.notify import Dispatcher
-from alerts.sink import AlertSink
+from alerts.sink import AlertSink, Finding
 from alerts.vocabulary import Rule
 from core.kinds import KindRegistry
+from core.storage.alerts import active_alerts
 from core.storage.batches import write_batch
 from core.storage.errors import is_transient
-from core.storage.events import reading_items
+from core.storage.events import CHANNEL, decode_notification, reading_items
 from core.wire import Reading
 from tests.support.operations import register
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.anyio
 
@@ -63,3 +65,39 @@ async def test_a_failing_rule_cancels_the_other_and_keeps_its_exception_class() 
         await _together(database_gone(), slow_rule())
     assert is_transient(caught.value)  # the alert loop retries, as for one rule alone
     assert other_cancelled.is_set()
+
+
+async def test_findings_raised_together_are_announced_once_and_unchanged_ones_cost_nothing(
+    pool: asyncpg.Pool, database_url: str, uid: str
+) -> None:
+    sink = AlertSink(pool, Dispatcher([]), tz="Asia/Jakarta")
+    await sink.load()
+    nodes = [f"NODE-RA{i}-{uid}" for i in range(3)]
+
+    def finding(node: str, avg: float) -> Finding:
+        facts = {"name": node, "avg": avg, "samples": 6, "window": 60, "limit": 100.0}
+        return Finding(Rule.NODE_LATENCY, node, device_id=node, facts=facts)
+
+    got: list[str] = []
+    listener = await asyncpg.connect(database_url)
+    try:
+        await listener.add_listener(CHANNEL, lambda *args: got.append(args[3]))
+        await sink.raise_all([finding(n, 250.0) for n in nodes])
+        await sink.raise_all([finding(n, 250.0) for n in nodes])  # nothing new: no query
+        await sink.raise_all([finding(nodes[0], 300.0)])  # one alert's text moves
+
+        def mine() -> list[list[str]]:
+            decoded = [decode_notification(p) for p in got if uid in p]
+            return [[it["subject"] for it in items] for kind, items in decoded if kind == "alert"]
+
+        async def announced() -> list[list[str]]:
+            return mine()
+
+        await eventually(announced, lambda batches: len(batches) >= 2)
+        await asyncio.sleep(0.2)  # a third notification, were there one, would be here
+    finally:
+        await listener.close()
+    assert mine() == [nodes, [nodes[0]]]
+    assert all(sink.is_open(Rule.NODE_LATENCY, n) for n in nodes)
+    (moved,) = [a for a in await active_alerts(pool) if a.subject == nodes[0]]
+    assert moved.details["avg"] == 300.0
