@@ -31,6 +31,7 @@ from alerts.config import AlertConfig, thresholds_for, uplink_of
 from alerts.late_data import late_devices, late_groups
 from alerts.levels import GaugeState, next_level, step, threshold_of
 from alerts.lights import judge_lamps
+from alerts.node_rules import node_rules
 from alerts.sink import AlertSink, Finding
 from alerts.vocabulary import FloodLevel, Rule
 from core.kinds import KindRegistry
@@ -322,56 +323,25 @@ class AlertEvaluator:
         await self._sink.raise_all(rising)
 
     async def _nodes(self, newest: dict[str, datetime]) -> None:
-        c = self._c
+        rules = node_rules(self._c)
         windows = await node_windows(
-            self._pool,
-            newest,
-            {
-                "latency": timedelta(minutes=c.latency_window_min),
-                "packet_loss": timedelta(minutes=c.loss_window_min),
-            },
+            self._pool, newest, {r.field: timedelta(minutes=r.window_min) for r in rules}
         )
         found: list[Finding] = []
-        for w in windows["latency"]:
-            if w.avg is None:
-                continue
-            if w.samples >= c.latency_min_samples and w.avg > c.latency_ms:
-                found.append(
-                    Finding(
-                        Rule.NODE_LATENCY,
-                        w.device_id,
-                        device_id=w.device_id,
-                        facts={
-                            "name": w.device_id,
-                            "avg": round(w.avg, 1),
-                            "samples": w.samples,
-                            "window": c.latency_window_min,
-                            "limit": c.latency_ms,
-                        },
-                    )
-                )
-            elif w.avg < c.latency_clear_ms:
-                await self._sink.clear(Rule.NODE_LATENCY, w.device_id, "latency back to normal")
-        for w in windows["packet_loss"]:
-            if w.avg is None or w.min is None:
-                continue
-            if w.samples >= c.loss_min_samples and w.min > c.loss_pct:
-                found.append(
-                    Finding(
-                        Rule.NODE_LOSS,
-                        w.device_id,
-                        device_id=w.device_id,
-                        facts={
-                            "name": w.device_id,
-                            "avg": round(w.avg, 2),
-                            "samples": w.samples,
-                            "window": c.loss_window_min,
-                            "limit": c.loss_pct,
-                        },
-                    )
-                )
-            elif w.avg < c.loss_clear_pct:
-                await self._sink.clear(Rule.NODE_LOSS, w.device_id, "packet loss back to normal")
+        for r in rules:
+            for w in windows[r.field]:
+                verdict = r.trips(w)
+                if verdict is True and w.avg is not None:
+                    facts = {
+                        "name": w.device_id,
+                        "avg": round(w.avg, r.digits),
+                        "samples": w.samples,
+                        "window": r.window_min,
+                        "limit": r.limit,
+                    }
+                    found.append(Finding(r.rule, w.device_id, device_id=w.device_id, facts=facts))
+                elif verdict is False:
+                    await self._sink.clear(r.rule, w.device_id, r.clear_note)
         await self._sink.raise_all(found)
 
     # ---- lamps, a moment after they report ----------------------------------------------
