@@ -25,6 +25,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from commands.wire import CommandTopics, ReplyError, decode_reply, encode_command
+from core.mqtt_threads import hand_over
 from core.settings import Settings
 from core.storage import commands as store
 from core.storage.dead_letters import DeadLetter, insert_dead_letters
@@ -91,10 +92,8 @@ class Dispatcher:
         self._connected.clear()
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        assert self._loop is not None
-        assert self._incoming is not None
         item = _Incoming(msg.topic, bytes(msg.payload), msg.mid, msg.qos)
-        self._loop.call_soon_threadsafe(self._incoming.put_nowait, item)
+        hand_over("commands", self._loop, self._incoming, item)
 
     def _connect(self) -> mqtt.Client:
         client = mqtt.Client(

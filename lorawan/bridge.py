@@ -27,6 +27,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from core.kinds import KindRegistry
+from core.mqtt_threads import hand_over
 from core.settings import Settings
 from core.storage import commands as command_store
 from core.storage.batches import write_batch
@@ -145,10 +146,8 @@ class Bridge:
             self._loop.call_soon_threadsafe(self.subscribed.set)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        assert self._loop is not None
-        assert self._queue is not None
         event = _Event(msg.topic, bytes(msg.payload), msg.mid, msg.qos)
-        self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+        hand_over("lorawan bridge", self._loop, self._queue, event)
 
     def _connect(self) -> mqtt.Client:
         # MQTT 3.1.1: what both servers' brokers speak (TTS only that, and only QoS 0).

@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from commands.wire import CommandTopics, decode_command, encode_reply
+from core.mqtt_threads import guarded
 from core.settings import Settings
 from core.wire import Topics, encode_telemetry
 from simulators.fleet import SimDevice
@@ -124,7 +125,7 @@ class FollowedDevice:
             c.username_pw_set(self.credential.username, self.credential.password)
         c.on_connect = self._on_connect
         c.on_subscribe = self._on_subscribe
-        c.on_message = self._on_message
+        c.on_message = guarded(f"command follower {self.device.id}", self._on_message)
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = 14 * 86400
         self._ready.clear()
