@@ -116,36 +116,45 @@ def bucket_sql(q: BucketQuery) -> str:
             # series meet on the stored bucket itself: no zone arithmetic per row, and no
             # sort of 16,000 computed keys for a district's month.
             aggs = ", ".join(f"{_row_rollup(f, a)} AS {_col(f, a)}" for f, a in pairs)
-            return (
-                f"WITH b AS (SELECT s.device_id, s.bucket, {aggs} FROM ({src}) s) "
-                f"SELECT d.device_id, g.t, {_outs(pairs)}, d.ord"
-                " FROM unnest($1::text[]) WITH ORDINALITY AS d(device_id, ord)"
-                " CROSS JOIN generate_series($2::timestamptz,"
-                " $3::timestamptz - interval '1 microsecond', $4::interval) AS g(t)"
-                " LEFT JOIN b ON b.device_id = d.device_id AND b.bucket = g.t"
-                " WHERE $5::text IS NOT NULL"
+            return _filled(
+                f"SELECT s.device_id, s.bucket AS k, {aggs} FROM ({src}) s"
+                " WHERE $5::text IS NOT NULL",
+                pairs,
+                "$2::timestamptz, $3::timestamptz - interval '1 microsecond'",
+                "g.k",
             )
         else:
             aggs = ", ".join(f"{_agg_rollup(f, a)} AS {_col(f, a)}" for f, a in pairs)
             binned = (
-                f"SELECT s.device_id, {local_bin.format(t='s.bucket')} AS lb, {aggs}"
+                f"SELECT s.device_id, {local_bin.format(t='s.bucket')} AS k, {aggs}"
                 f" FROM ({src}) s GROUP BY 1, 2"
             )
     else:
         aggs = ", ".join(f"{_agg_raw(f, a)} AS {_col(f, a)}" for f, a in pairs)
         binned = (
-            f"SELECT r.device_id, {local_bin.format(t='r.time')} AS lb, {aggs}"
+            f"SELECT r.device_id, {local_bin.format(t='r.time')} AS k, {aggs}"
             f" FROM {q.kind.table} r WHERE r.device_id = ANY($1::text[])"
             " AND r.time >= $2 AND r.time < $3 AND $6::text IS NOT NULL GROUP BY 1, 2"
         )
+    return _filled(
+        binned,
+        pairs,
+        "$2::timestamptz AT TIME ZONE $5::text,"
+        " ($3::timestamptz AT TIME ZONE $5::text) - interval '1 microsecond'",
+        "(g.k AT TIME ZONE $5::text)",
+    )
+
+
+def _filled(binned: str, pairs: Sequence[tuple[str, str]], span: str, time: str) -> str:
+    """Every device of $1 (with its place, ``ord``) times every bucket key of the series
+    over ``span`` (step $4), left-joined to ``binned``'s rows (device_id, k, aggregates):
+    gaps stay gaps. ``time`` turns a key ``g.k`` into the row's timestamptz."""
     return (
         f"WITH b AS ({binned}) "
-        f"SELECT d.device_id, (g.lb AT TIME ZONE $5::text) AS t, {_outs(pairs)}, d.ord"
+        f"SELECT d.device_id, {time} AS t, {_outs(pairs)}, d.ord"
         " FROM unnest($1::text[]) WITH ORDINALITY AS d(device_id, ord)"
-        " CROSS JOIN generate_series($2::timestamptz AT TIME ZONE $5::text,"
-        " ($3::timestamptz AT TIME ZONE $5::text) - interval '1 microsecond', $4::interval)"
-        " AS g(lb)"
-        " LEFT JOIN b ON b.device_id = d.device_id AND b.lb = g.lb"
+        f" CROSS JOIN generate_series({span}, $4::interval) AS g(k)"
+        " LEFT JOIN b ON b.device_id = d.device_id AND b.k = g.k"
     )
 
 
