@@ -1,5 +1,5 @@
-"""The storage side's shortcuts give what the plain versions gave: COPY rows taken with one
-itemgetter (or dict.get when a field is missing), the repeat check that skips the ordered
+"""The storage side's shortcuts give what the plain versions gave (the COPY rows: see
+tests/test_copy_binary.py): the repeat check that skips the ordered
 de-duplication, and latest state merged in one pass unless a device's times go backwards."""
 
 from __future__ import annotations
@@ -12,32 +12,15 @@ from typing import Any
 import asyncpg
 import pytest
 
-from core.kinds import DeviceKind, FieldType, KindRegistry, TelemetryField, builtin_kinds
+from core.kinds import KindRegistry, builtin_kinds
 from core.storage import readings as readings_module
 from core.storage.batches import write_batch
-from core.storage.readings import copy_records, first_of_each, latest_rows
+from core.storage.readings import first_of_each, latest_rows
 from core.wire import Reading, Value
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 GAUGE = builtin_kinds()["flood_gauge"]
 FULL = {"water_level": 1.5, "rain": 0.0, "battery_v": 12.5, "rssi": -70, "power_source": "PLN"}
-
-
-def _reference_records(kind: DeviceKind, readings: list[Reading], at: datetime) -> list[Any]:
-    names = [f.name for f in kind.fields]
-    return [(r.device_id, r.time, at, *(r.values.get(n) for n in names)) for r in readings]
-
-
-def test_copy_records_with_every_field_and_with_missing_ones() -> None:
-    full = [
-        Reading(f"G{i}", "flood_gauge", T0 + timedelta(seconds=i), dict(FULL)) for i in range(5)
-    ]
-    partial = Reading("G9", "flood_gauge", T0, {"rssi": -80, "water_level": 2.0})
-    for batch in (full, [*full, partial], [partial, *full]):
-        assert copy_records(GAUGE, batch, T0) == _reference_records(GAUGE, batch, T0)
-    one = DeviceKind("one_field", "One", (TelemetryField("level", FieldType.FLOAT),))
-    batch = [Reading("X", "one_field", T0, {"level": 3.0}), Reading("Y", "one_field", T0, {})]
-    assert copy_records(one, batch, T0) == [("X", T0, T0, 3.0), ("Y", T0, T0, None)]
 
 
 def test_first_of_each_without_repeats_keeps_every_reading_in_order() -> None:
