@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,7 +35,15 @@ from alerts.node_rules import node_rules
 from alerts.sink import AlertSink, Finding
 from alerts.vocabulary import FloodLevel, Rule
 from core.kinds import KindRegistry
-from core.storage.alert_inputs import Liveness, device_names, liveness, node_windows, rise_windows
+from core.storage.alert_inputs import (
+    Liveness,
+    StoredSpan,
+    backlog_readings,
+    device_names,
+    liveness,
+    node_windows,
+    rise_windows,
+)
 from core.storage.alert_metadata import AlertMetadata, load_alert_metadata
 from core.storage.alerts import get_levels, set_level
 from core.storage.events import announce
@@ -66,6 +74,15 @@ def _newest_times(items: list[dict[str, Any]]) -> dict[str, datetime]:
         if it["device_id"] not in newest or t > newest[it["device_id"]]:
             newest[it["device_id"]] = t
     return newest
+
+
+def _water_levels(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The flood rule's input: gauge readings with a numeric water level."""
+    return [
+        it
+        for it in items
+        if it["kind"] == "flood_gauge" and isinstance(it["values"].get("water_level"), int | float)
+    ]
 
 
 async def _together(*work: Coroutine[Any, Any, None]) -> None:
@@ -206,12 +223,7 @@ class AlertEvaluator:
             self._online[d] = True
         if back:
             await announce(self._pool, "state", back)
-        gauges = [
-            it
-            for it in items
-            if it["kind"] == "flood_gauge"
-            and isinstance(it["values"].get("water_level"), int | float)
-        ]
+        gauges = _water_levels(it for it in items if not it.get("backlog"))
         nodes = _newest_times([it for it in items if it["kind"] == "network_node"])
         # the two rules read different devices and raise different alerts: their
         # database round trips overlap
@@ -225,6 +237,34 @@ class AlertEvaluator:
             # liveness now rather than at the next tick (at most once a second).
             self._late_pass = time.monotonic()
             await self._liveness()
+
+    async def on_backlog(self, items: list[dict[str, Any]]) -> None:
+        """A batch's backlog spans (:func:`core.storage.events.live_readings`): the readings
+        a kind judges one by one are read back and judged like announced ones. Their
+        devices' oldest and newest readings came in the batch's "readings" notification,
+        marked, and went through every other rule there."""
+        by_kind: dict[str, list[StoredSpan]] = {}
+        try:
+            for it in items:
+                by_kind.setdefault(it["kind"], []).append(
+                    StoredSpan(
+                        str(it["device_id"]),
+                        datetime.fromisoformat(it["first"]),
+                        datetime.fromisoformat(it["last"]),
+                        datetime.fromisoformat(it["received_at"]),
+                    )
+                )
+        except (KeyError, TypeError) as exc:  # the service logs a malformed notification
+            raise ValueError(f"bad backlog item: {exc!r}") from None
+        gauge = self._kinds.get("flood_gauge")
+        spans = by_kind.get("flood_gauge")
+        if gauge is None or not spans:
+            return
+        readings = await backlog_readings(self._pool, gauge, spans)
+        self.stats.items += len(readings)
+        gauges = _water_levels(readings)
+        if gauges:
+            await self._flood(gauges)
 
     async def _flood(self, items: list[dict[str, Any]], *, rise: bool = True) -> None:
         meta = await self.metadata()

@@ -178,6 +178,8 @@ class OperationsService:
                 kind, items = decode_notification(payload)
                 if kind == "readings":
                     await self.evaluator.on_readings(items)
+                elif kind == "backlog":
+                    await self.evaluator.on_backlog(items)
             except ValueError:
                 log.warning("alerts: ignoring a malformed notification")
             except _RETRY_LATER:

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         n = len(readings)
         every = _cpu_ms_per_1k(partial(batch_events, readings, received), n, repeat)
         live = _cpu_ms_per_1k(partial(batch_events, readings, received, KINDS), n, repeat)
-        kept = len(live_readings(readings, KINDS))
+        kept = len(live_readings(readings, KINDS).readings)
         results[name] = {
             "readings": n,
             "announced": kept,

@@ -124,7 +124,7 @@ def _assert_same(got: list[dict[str, Any]], want: list[dict[str, Any]]) -> None:
 def test_payloads_decode_to_the_reading_items(readings: list[Reading]) -> None:
     payloads = readings_payloads(readings, NOW)
     assert all(len(p.encode()) <= MAX_PAYLOAD < 8000 for p in payloads)
-    assert all(json.loads(p)["v"] == 2 for p in payloads)
+    assert all(json.loads(p)["v"] == 3 for p in payloads)
     _assert_same(_decoded(payloads), reading_items(readings, NOW))
 
 
@@ -172,6 +172,21 @@ def test_alerts_states_and_old_readings_pass_through() -> None:
     assert decode_notification(old[0]) == ("readings", reading_items(_readings("O", 3), NOW))
 
 
+def test_marked_devices_decode_with_the_backlog_flag_and_version_2_still_decodes() -> None:
+    readings = [*_readings("M", 20), *_readings("N", 5)]
+    items = [
+        it for p in readings_payloads(readings, NOW, {"M"}) for it in decode_notification(p)[1]
+    ]
+    expected = reading_items(readings, NOW)
+    for it in expected:
+        if it["device_id"] == "M":
+            it["backlog"] = True
+    assert items == expected
+    unmarked = json.loads(readings_payloads(readings, NOW)[0])
+    assert "backlog" not in unmarked
+    assert decode_notification(json.dumps({**unmarked, "v": 2}))[1] == reading_items(readings, NOW)
+
+
 def test_malformed_payloads_raise_value_error_only() -> None:
     good = json.loads(readings_payloads(_readings("M", 20), NOW)[0])
     bad: list[str] = [
@@ -181,7 +196,10 @@ def test_malformed_payloads_raise_value_error_only() -> None:
         '{"type": 3, "items": []}',
         '{"type": "state", "items": {}}',
         '{"type": "state", "items": [1]}',
-        json.dumps({**good, "v": 3}),
+        json.dumps({**good, "v": 4}),
+        json.dumps({**good, "backlog": "0"}),
+        json.dumps({**good, "backlog": [99]}),
+        json.dumps({**good, "backlog": [True]}),
         json.dumps({**good, "time": good["time"][:-4]}),
         json.dumps({**good, "time": 5}),
         json.dumps({**good, "device": "AAAA"}),

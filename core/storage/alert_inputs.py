@@ -6,8 +6,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import asyncpg
+
+from core.kinds import DeviceKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,3 +179,53 @@ async def device_names(pool: asyncpg.Pool, device_ids: Sequence[str]) -> dict[st
         "SELECT id, name FROM devices WHERE id = ANY($1::text[])", list(device_ids)
     )
     return {r["id"]: r["name"] or r["id"] for r in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSpan:
+    """A device's readings stored by one batch (``received_at``) between two times."""
+
+    device_id: str
+    first: datetime
+    last: datetime
+    received_at: datetime
+
+
+async def backlog_readings(
+    pool: asyncpg.Pool, kind: DeviceKind, spans: Sequence[StoredSpan]
+) -> list[dict[str, Any]]:
+    """The readings of ``spans``, oldest first (then by device), as
+    :func:`core.storage.events.reading_items` gives them, with only the kind's
+    ``judged_per_reading`` fields in their values (a NULL one left out). A reading of the span
+    that an earlier batch had stored already (a resend) is not in it: it was judged then."""
+    if not spans or not kind.judged_per_reading:
+        return []
+    fields = list(kind.judged_per_reading)
+    cols = ", ".join(f'r."{f}"' for f in fields)
+    rows = await _fetch_custom(
+        pool,
+        f"SELECT s.d AS device_id, r.time, s.ra AS received_at, {cols}"
+        " FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])"
+        "   AS s(d, lo, hi, ra)"
+        f" CROSS JOIN LATERAL (SELECT time, {cols} FROM {kind.table} r"
+        "   WHERE r.device_id = s.d AND r.time >= s.lo AND r.time <= s.hi"
+        "     AND r.time >= $5::timestamptz AND r.time <= $6::timestamptz"
+        "     AND r.received_at = s.ra) r"
+        " ORDER BY r.time, s.d",
+        [s.device_id for s in spans],
+        [s.first for s in spans],
+        [s.last for s in spans],
+        [s.received_at for s in spans],
+        min(s.first for s in spans),
+        max(s.last for s in spans),
+    )
+    return [
+        {
+            "device_id": r["device_id"],
+            "kind": kind.name,
+            "time": r["time"].isoformat(),
+            "received_at": r["received_at"].isoformat(),
+            "values": {f: r[f] for f in fields if r[f] is not None},
+        }
+        for r in rows
+    ]

@@ -2,9 +2,11 @@
 ``NOTIFY`` per batch for the live stream and the alert evaluator.
 
 Rollup marks cover every reading; the notification carries what the live picture needs
-(:func:`live_readings`): each device's oldest and newest reading, and every reading of a
-kind with a field judged reading by reading (the gauges' water level). A batch of live traffic is
-announced whole; a backlog of hours from a light or a node, as two readings.
+(:func:`live_readings`): each device's oldest and newest reading. A batch of live traffic is
+announced whole; a backlog of hours from a device, as two readings. A backlog of a kind
+with a field judged reading by reading (the gauges' water level) also gets a "backlog"
+notification after the readings: its span (device, first and last time, received_at), which
+the alert evaluator reads back from the table.
 
 Called once inside ``write_batch``'s transaction: the dirty marks commit with the readings,
 and PostgreSQL delivers the notifications at commit, in commit order.
@@ -13,12 +15,13 @@ Readings travel as compact, columnar chunks, because they are built for every re
 commits: on Python 3.11 the C JSON encoder costs ~0.15 µs per value, and ``float.__repr__``
 and ``datetime.isoformat`` far more, so numbers and times go as packed binary::
 
-    {"type": "readings", "v": 2, "received_at": "<iso>",
+    {"type": "readings", "v": 3, "received_at": "<iso>",
      "devices": ["<device_id>", ...],
      "shapes": [["<kind>", ["<field>", ...], [<column>, ...]], ...],
      "device": <row -> index into devices>,
      "shape": <row -> index into shapes>,
-     "time": "<base64 10-byte datetime state per row, UTC>" | ["<iso>", ...]}
+     "time": "<base64 10-byte datetime state per row, UTC>" | ["<iso>", ...],
+     "backlog": [<index into devices>, ...]}   (only when a device is in a span)
 
 Rows are oldest first (by time, then device id). Row indexes are ``0`` when the chunk has
 one device (shape), else base64 of a byte per row (uint16 LE past 256). A shape is a kind
@@ -29,8 +32,9 @@ list (strings, mixed types). A time is datetime's own pickle state (year in two 
 month, day, hour, minute, second, microsecond in three, big-endian): cheaper to get than
 any number, and its bytes sort like the times. Times go as ISO strings only in a batch with
 a reading not in UTC. :func:`decode_notification` turns a chunk back into exactly
-:func:`reading_items`. "alert" and "state" changes (and older "readings") are
-``{"type": kind, "items": [...]}``.
+:func:`reading_items` (items of a device marked ``backlog`` carry ``"backlog": true``: the
+evaluator judges its readings per reading from the span instead). "alert", "state" and
+"backlog" notifications (and older "readings") are ``{"type": kind, "items": [...]}``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from _json import make_encoder
 from binascii import a2b_base64, b2a_base64
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
@@ -62,8 +67,10 @@ CHANNEL = "citysense_events"
 MAX_PAYLOAD = 7000
 """Bytes per notification; PostgreSQL's limit is 8000, so batches are chunked below it."""
 
-READINGS_VERSION = 2
-"""Version of the "readings" payload; :func:`decode_notification` refuses others."""
+READINGS_VERSION = 3
+"""Version of the "readings" payload (3 added the ``backlog`` marks; a version 2 chunk is a
+version 3 chunk without them); :func:`decode_notification` refuses others."""
+_READINGS_VERSIONS = (2, READINGS_VERSION)
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
@@ -180,7 +187,13 @@ def _indexes(keys: list[Any]) -> tuple[list[Any], str]:
     return distinct, f'"{_b64(struct.pack(f"<{n}{code}", *map(where.__getitem__, keys)))}"'
 
 
-def _encode_chunk(head: str, rows: Sequence[Reading], ids: list[str], times: list[Any]) -> str:
+def _encode_chunk(
+    head: str,
+    rows: Sequence[Reading],
+    ids: list[str],
+    times: list[Any],
+    spanned: AbstractSet[str],
+) -> str:
     devices, device = _indexes(ids)
     values: list[dict[str, Any]] = list(map(_VALUES, rows))
     keys = list(map(tuple, values))
@@ -198,16 +211,26 @@ def _encode_chunk(head: str, rows: Sequence[Reading], ids: list[str], times: lis
         columns = ",".join(_column(list(map(itemgetter(f), group))) for f in fields)
         parts.append(f"[{_json(kind)},{_strings(fields)},[{columns}]]")
     time = f'"{_b64(b"".join(times))}"' if type(times[0]) is bytes else _json(times)
+    backlog = ""
+    if spanned:
+        marked = [i for i, d in enumerate(devices) if d in spanned]
+        if marked:
+            backlog = f',"backlog":{_json(marked)}'
     return (
         f'{head}"devices":{_strings(devices)},"shapes":[{",".join(parts)}],'
-        f'"device":{device},"shape":{shape},"time":{time}}}'
+        f'"device":{device},"shape":{shape},"time":{time}{backlog}}}'
     )
 
 
-def readings_payloads(readings: Sequence[Reading], received_at: datetime) -> list[str]:
+def readings_payloads(
+    readings: Sequence[Reading],
+    received_at: datetime,
+    spanned: AbstractSet[str] = frozenset(),
+) -> list[str]:
     """The "readings" chunks for a batch, each at most :data:`MAX_PAYLOAD` bytes. A reading
     too large for a chunk of its own is logged and left out: a ``NOTIFY`` over 8000 bytes
-    would fail the whole batch."""
+    would fail the whole batch. The readings of ``spanned`` devices are marked ``backlog``
+    (their span is judged from the database, see :func:`live_readings`)."""
     if not readings:
         return []
     rows: list[Reading]
@@ -234,7 +257,7 @@ def readings_payloads(readings: Sequence[Reading], received_at: datetime) -> lis
     start, per, n = 0, _FIRST_CHUNK, len(rows)
     while start < n:
         end = min(n, start + per)
-        payload = _encode_chunk(head, rows[start:end], ids[start:end], times[start:end])
+        payload = _encode_chunk(head, rows[start:end], ids[start:end], times[start:end], spanned)
         size = len(payload)
         if size > MAX_PAYLOAD:
             if end - start == 1:
@@ -303,7 +326,8 @@ def _times(t: Any) -> list[str]:
 
 
 def _expand(msg: dict[str, Any]) -> list[dict[str, Any]]:
-    """A version 2 "readings" chunk, as :func:`reading_items` gives it."""
+    """A "readings" chunk, as :func:`reading_items` gives it; items of a device the chunk
+    marks ``backlog`` (version 3) carry ``"backlog": True``."""
     received_at = msg["received_at"]
     devices = msg["devices"]
     times = _times(msg["time"])
@@ -328,7 +352,7 @@ def _expand(msg: dict[str, Any]) -> list[dict[str, Any]]:
             values.append(map(dict, map(zip, repeat(fields), zip(*columns, strict=True))))
         else:
             values.append(iter([{} for _ in range(count)]))
-    return [
+    items = [
         {
             "device_id": devices[d],
             "kind": kinds[s],
@@ -338,6 +362,15 @@ def _expand(msg: dict[str, Any]) -> list[dict[str, Any]]:
         }
         for d, s, tm in zip(device, shape, times, strict=True)
     ]
+    marked = msg.get("backlog", ())
+    if marked:
+        if not isinstance(marked, list) or not all(type(i) is int for i in marked):
+            raise _MalformedError("bad backlog marks")
+        spanned = {devices[i] for i in marked}
+        for it in items:
+            if it["device_id"] in spanned:
+                it["backlog"] = True
+    return items
 
 
 def decode_notification(payload: str) -> tuple[str, list[dict[str, Any]]]:
@@ -351,7 +384,7 @@ def decode_notification(payload: str) -> tuple[str, list[dict[str, Any]]]:
         if not isinstance(kind, str):
             raise _MalformedError("type is not a string")
         if kind == "readings" and "v" in msg:
-            if msg["v"] != READINGS_VERSION:
+            if msg["v"] not in _READINGS_VERSIONS:
                 raise _MalformedError(f"unknown readings version {msg['v']!r}")
             return kind, _expand(msg)
         items = msg["items"]
@@ -417,38 +450,78 @@ _BACKLOG = 8
 """Readings of one device in a batch from which :func:`live_readings` picks."""
 
 
-def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) -> list[Reading]:
+@dataclass(frozen=True, slots=True)
+class Span:
+    """A device's backlog in one batch, for a kind judged reading by reading: the alert
+    evaluator reads these readings back from the table (those stored at ``received_at``
+    between ``first`` and ``last``) instead of ingest announcing each one."""
+
+    device_id: str
+    kind: str
+    first: datetime
+    last: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LivePicture:
+    readings: list[Reading]
+    """To announce, in batch order."""
+    spans: list[Span]
+    """Backlogs the evaluator reads back (their devices' announced readings are marked)."""
+
+
+def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) -> LivePicture:
     """What of a batch the live picture needs: per device its oldest and newest reading,
-    and every reading of a kind that judges a field reading by reading
+    and, for a device of a kind that judges a field reading by reading
     (``judged_per_reading``: the gauges' water level, whose flood level steps down only after
-    a dwell measured in reading time, so it depends on every reading and its time).
+    a dwell measured in reading time, so it depends on every reading and its time), a
+    :class:`Span` that makes the evaluator read the rest back from the database.
 
     A device's backlog of old readings changes the live stream and the other alert rules
-    only through these: each rule that reads a window (node latency and loss) reads it from
-    the database up to the device's newest reading; offline, stale, "late" and "back" judge
-    its newest and oldest time. Returned in batch order. A device with fewer than
+    only through these: each rule that reads a window (node latency and loss, rate of rise)
+    reads it from the database up to the device's newest reading; offline, stale, "late" and
+    "back" judge its newest and oldest time. Announcing each reading cost ingest more than
+    storing it (its encoding was 13-23 % of ingest's CPU for gauge backlogs); the read-back
+    is one index range per device in the alert service. A device with fewer than
     :data:`_BACKLOG` readings in the batch is announced whole (announcing more is always
     safe): picking costs more than it saves there.
     """
-    judged = {name for name, k in kinds.items() if k.judged_per_reading}
-    if set(map(_KIND, readings)) <= judged:  # counted in C: gauges only, all of them
-        return list(readings)
     counts = Counter(map(_ID, readings))  # live traffic stops here
-    if max(counts.values()) < _BACKLOG:
-        return list(readings)
+    if not counts or max(counts.values()) < _BACKLOG:
+        return LivePicture(list(readings), [])
     groups: dict[str, list[Reading]] = {d: [] for d, n in counts.items() if n >= _BACKLOG}
     keep: set[int] = set()
     for r in readings:
         group = groups.get(r.device_id)
-        if group is None or r.kind in judged:
+        if group is None:
             keep.add(id(r))
         else:
             group.append(r)
-    for group in groups.values():
-        if group:
-            keep.add(id(min(group, key=_TIME)))
-            keep.add(id(max(group, key=_TIME)))
-    return [r for r in readings if id(r) in keep]
+    spans: list[Span] = []
+    judged = {name for name, k in kinds.items() if k.judged_per_reading}
+    for device, group in groups.items():
+        oldest, newest = min(group, key=_TIME), max(group, key=_TIME)
+        keep.add(id(oldest))
+        keep.add(id(newest))
+        if group[0].kind in judged:
+            spans.append(Span(device, group[0].kind, oldest.time, newest.time))
+    return LivePicture([r for r in readings if id(r) in keep], spans)
+
+
+def span_items(spans: Sequence[Span], received_at: datetime) -> list[dict[str, Any]]:
+    """The "backlog" notification's items: what :func:`core.storage.alert_inputs.
+    backlog_readings` takes back."""
+    ra = received_at.isoformat()
+    return [
+        {
+            "device_id": s.device_id,
+            "kind": s.kind,
+            "first": s.first.isoformat(),
+            "last": s.last.isoformat(),
+            "received_at": ra,
+        }
+        for s in spans
+    ]
 
 
 def batch_events(
@@ -456,18 +529,23 @@ def batch_events(
     received_at: datetime,
     kinds: Mapping[str, DeviceKind] | None = None,
 ) -> BatchEvents:
-    """Rollup marks for every reading; notifications for the :func:`live_readings` of the
-    batch given the kinds (ingest), for every reading without them."""
+    """Rollup marks for every reading. Notifications: given the kinds (ingest), the "readings"
+    chunks of the batch's :func:`live_readings`, then a "backlog" notification for its spans;
+    without them, every reading."""
     # Deduplicate on the hour number (cheap), then build one datetime per distinct bucket.
     hours = sorted({(r.kind, r.device_id, r.time.timestamp() // 3600) for r in readings})
-    announced = readings if kinds is None else live_readings(readings, kinds)
+    picture = LivePicture(list(readings), []) if kinds is None else live_readings(readings, kinds)
+    spanned = {s.device_id for s in picture.spans}
     return BatchEvents(
         dirty=(
             [h[0] for h in hours],
             [h[1] for h in hours],
             [datetime.fromtimestamp(h[2] * 3600, UTC) for h in hours],
         ),
-        payloads=readings_payloads(announced, received_at),
+        payloads=[
+            *readings_payloads(picture.readings, received_at, spanned),
+            *chunk_payloads("backlog", span_items(picture.spans, received_at)),
+        ],
     )
 
 
