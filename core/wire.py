@@ -26,6 +26,7 @@ from typing import Any, NoReturn
 
 import orjson
 
+from core import wire_typed
 from core.kinds import DeviceKind, FieldType, KindRegistry
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -473,6 +474,31 @@ def _window(
     return oldest, latest, max(lo, _MIN_EPOCH_MS), min(hi, _MAX_EPOCH_MS - 1)
 
 
+def _typed(kind: DeviceKind, payload: bytes, limits: DecodeLimits) -> Any:
+    """The payload parsed and every value checked in one compiled pass
+    (:mod:`core.wire_typed`), or ``None`` where :func:`decode_json` and
+    :func:`_check_values` must decide and word the reason: msgspec refused it, it is too
+    large, it holds an escape (``\\u003a`` is a colon the count below would not see; a
+    NUL escape has its own reason), or msgspec dropped an unknown key or kept one of a
+    repeated key (either leaves more colons in the payload than the items have keys and
+    colons)."""
+    if len(payload) > limits.max_payload_bytes or b"\\" in payload:
+        return None
+    try:
+        doc = wire_typed.decoder(kind).decode(payload)
+    except wire_typed.Errors:
+        return None
+    colons = payload.count(b":")
+    if type(doc) is list:
+        if not doc:
+            return None  # the empty-array reason is the decoder's own
+        if colons != sum(map(len, doc)) and colons != _keys_and_colons(doc):
+            return None
+    elif colons != len(doc) and colons != _keys_and_colons(doc):
+        return None
+    return doc
+
+
 def decode_telemetry(
     kind: DeviceKind,
     device_id: str,
@@ -481,11 +507,14 @@ def decode_telemetry(
     limits: DecodeLimits,
 ) -> tuple[list[Reading], list[Rejection]]:
     """Decode one telemetry message into readings; bad items become rejections, good ones stay."""
-    try:
-        doc = decode_json(payload, limits)
-    except ValueError as exc:
-        code = "too_large" if len(payload) > limits.max_payload_bytes else "not_json"
-        return [], [Rejection(code, str(exc))]
+    doc = _typed(kind, payload, limits)
+    checked = doc is not None  # every value already inside the declaration
+    if doc is None:
+        try:
+            doc = decode_json(payload, limits)
+        except ValueError as exc:
+            code = "too_large" if len(payload) > limits.max_payload_bytes else "not_json"
+            return [], [Rejection(code, str(exc))]
     items = doc if isinstance(doc, list) else [doc]
     if not items:
         return [], [Rejection("invalid", "empty array: send at least one reading")]
@@ -510,14 +539,16 @@ def decode_telemetry(
         try:
             if type(raw_ts) is int and lo_ms <= raw_ts <= hi_ms:
                 # The common case: epoch ms inside the accepted window, so no further checks.
-                _check_values(kind, specs, item)
+                if not checked:
+                    _check_values(kind, specs, item)
                 if not item:
                     raise _InvalidError("no telemetry fields; send at least one field of the kind")
                 ts = _from_epoch(raw_ts / 1000, UTC)
                 readings.append(Reading(device_id, kind_name, ts, item))
                 continue
             ts = parse_timestamp(raw_ts)
-            _check_values(kind, specs, item)
+            if not checked:
+                _check_values(kind, specs, item)
             if not item:
                 raise _InvalidError("no telemetry fields; send at least one field of the kind")
         except _InvalidError as exc:
