@@ -1,22 +1,8 @@
-"""Telemetry decode micro-benchmark: today's decoder (orjson + in-place checks,
-``core.wire.decode_telemetry``) against msgspec's typed decoding, in the same run.
-
-The msgspec candidate is what a switch could at best be: a ``Struct`` per kind derived from
-the declaration (each field optional, its JSON type, the valid range as ``Meta(ge, le)``,
-enums as ``Literal``, unknown fields refused, ``ts`` as int or string), decoded with
-``msgspec.json.Decoder(list[Struct] | Struct)``, then turned into what ingest needs (a
-``Reading``: the values as a dict of the fields sent, the time as a UTC datetime), with the
-checks a switch would still need on valid payloads: ``ts`` as epoch ms inside the accepted
-window, at least one field, no repeated key (msgspec keeps the last one). Measured on valid
-payloads only: anything msgspec refuses would go through today's decoder, to keep every
-rejection reason word for word (tests/test_wire.py, tests/test_wire_fast_path.py).
-
-Not switched: a ``Struct`` gives the values in declaration order, and ingest keeps them in
-the order the device sent them (pinned by
-``test_values_are_the_decoded_object_without_ts_in_payload_order``; the live stream shows
-them so); decoding to dicts instead keeps the order but leaves the checks in Python, which
-is what orjson + ``_check_values`` already do. Needs ``pip install msgspec`` (not a
-dependency); without it the run says so and measures today's decoder alone.
+"""Telemetry decode micro-benchmark: ``core.wire.decode_telemetry`` as ingest runs it (the
+compiled msgspec pass of core/wire_typed.py for plainly valid payloads) against its own
+path alone (orjson, then the field checks in Python; what every payload took before the
+compiled pass, and what a refused one still takes), in the same run, on valid payloads
+(backlogs of 100 flood-gauge readings, and single readings).
 
     python -m bench decode
 """
@@ -30,10 +16,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from core.kinds import DeviceKind, FieldType, builtin_kinds
-from core.wire import DecodeLimits, Reading, decode_telemetry
+from core import wire
+from core.kinds import builtin_kinds
+from core.wire import DecodeLimits, decode_telemetry
 from simulators.load import value_fragments
 
 RESULTS = Path(__file__).parent / "results" / "decode.json"
@@ -53,61 +40,6 @@ def _payloads(k: int, messages: int) -> list[bytes]:
     return out
 
 
-def _msgspec_decoder(
-    kind: DeviceKind, lo_ms: int, hi_ms: int
-) -> Callable[[bytes], list[Reading] | None]:
-    import msgspec
-
-    annotations: dict[str, Any] = {"ts": int | str}
-    for f in kind.fields:
-        lo, hi = f.valid if f.valid is not None else (None, None)
-        base: Any
-        if f.type is FieldType.FLOAT:
-            base = float
-        elif f.type is FieldType.INT:
-            base = int
-        elif f.type is FieldType.BOOL:
-            base = bool
-        else:
-            base = Literal[f.choices]
-        if lo is not None and f.type in (FieldType.FLOAT, FieldType.INT):
-            base = Annotated[base, msgspec.Meta(ge=lo, le=hi)]
-        annotations[f.name] = base | msgspec.UnsetType
-    struct = msgspec.defstruct(
-        f"{kind.name}_item",
-        [("ts", annotations.pop("ts"))] + [(n, t, msgspec.UNSET) for n, t in annotations.items()],
-        forbid_unknown_fields=True,
-        omit_defaults=True,
-    )
-    decoder = msgspec.json.Decoder(list[struct] | struct)  # type: ignore[valid-type]
-    names = [f.name for f in kind.fields]
-    unset = msgspec.UNSET
-    from_epoch = datetime.fromtimestamp
-
-    def decode(payload: bytes) -> list[Reading] | None:
-        """The readings, or None where today's decoder must decide (and say why)."""
-        try:
-            doc = decoder.decode(payload)
-        except (msgspec.ValidationError, msgspec.DecodeError):
-            return None
-        items = doc if isinstance(doc, list) else [doc]
-        out = []
-        keys = 0
-        for it in items:
-            values = {n: v for n in names if (v := getattr(it, n)) is not unset}
-            ts = it.ts
-            if not values or type(ts) is not int or not lo_ms <= ts <= hi_ms:
-                return None
-            keys += len(values) + 1
-            out.append(Reading("D-1", kind.name, from_epoch(ts / 1000, UTC), values))
-        # a repeated key: msgspec keeps the last, today's decoder refuses the message
-        if payload.count(b'":') != keys:
-            return None
-        return out
-
-    return decode
-
-
 def _cpu_ms_per_1k(fn: Callable[[], Any], n: int, repeat: int) -> float:
     best = float("inf")
     for _ in range(repeat):
@@ -120,18 +52,12 @@ def _cpu_ms_per_1k(fn: Callable[[], Any], n: int, repeat: int) -> float:
 def main(argv: list[str] | None = None) -> int:
     limits = DecodeLimits()
     repeat = 7
-    try:
-        now_ms = int(time.time() * 1000)
-        candidate = _msgspec_decoder(KIND, now_ms - 10**11, now_ms + 300_000)
-    except ImportError:
-        candidate = None
-        print("msgspec is not installed: today's decoder only", flush=True)
     results: dict[str, Any] = {"benchmark": "decode", "repeat": repeat}
     for name, k, messages in (("backlog x100", 100, 200), ("single", 1, 20_000)):
         payloads = _payloads(k, messages)
         n = k * messages
 
-        def today(p: list[bytes] = payloads) -> None:
+        def decode(p: list[bytes] = payloads) -> None:
             now = datetime.now(UTC)
             for b in p:
                 readings, rejections = decode_telemetry(KIND, "D-1", b, now, limits)
@@ -140,21 +66,17 @@ def main(argv: list[str] | None = None) -> int:
 
         row: dict[str, Any] = {
             "readings": n,
-            "today_cpu_ms_per_1k": round(_cpu_ms_per_1k(today, n, repeat), 2),
+            "compiled_pass_cpu_ms_per_1k": round(_cpu_ms_per_1k(decode, n, repeat), 2),
         }
-        if candidate is not None:
-
-            def msgspec_typed(
-                p: list[bytes] = payloads,
-                dec: Callable[[bytes], list[Reading] | None] = candidate,
-            ) -> None:
-                for b in p:
-                    assert dec(b)
-
-            row["msgspec_cpu_ms_per_1k"] = round(_cpu_ms_per_1k(msgspec_typed, n, repeat), 2)
-            row["msgspec_vs_today"] = round(
-                row["msgspec_cpu_ms_per_1k"] / row["today_cpu_ms_per_1k"], 3
-            )
+        typed = wire._typed
+        wire._typed = lambda *a: None  # the own path alone
+        try:
+            row["own_path_cpu_ms_per_1k"] = round(_cpu_ms_per_1k(decode, n, repeat), 2)
+        finally:
+            wire._typed = typed
+        row["compiled_vs_own_path"] = round(
+            row["compiled_pass_cpu_ms_per_1k"] / row["own_path_cpu_ms_per_1k"], 3
+        )
         results[name] = row
         print(f"{name:<14} {json.dumps(row)}", flush=True)
     results["at"] = datetime.now(UTC).isoformat(timespec="seconds")
