@@ -34,6 +34,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from core.broker_accounts import share_group as default_share_group
 from core.kinds import KindRegistry
+from core.mqtt_threads import guarded
 from core.settings import Settings
 from core.storage.batches import BatchResult, write_batch
 from core.storage.dead_letters import DeadLetter
@@ -210,11 +211,13 @@ class IngestService:
             password = s.mqtt_password.get_secret_value() if s.mqtt_password else None
             client.username_pw_set(s.mqtt_username, password)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
-        client.on_publishes = self._on_publishes
-        client.on_subscribe = self._on_subscribe
+        # On paho's thread: guarded, so that a raising callback costs what it was doing,
+        # not the thread (which would end, and ingest would receive nothing more).
+        client.on_connect = guarded("ingest", self._on_connect)
+        client.on_disconnect = guarded("ingest", self._on_disconnect)
+        client.on_message = guarded("ingest", self._on_message)
+        client.on_publishes = guarded("ingest", self._on_publishes)
+        client.on_subscribe = guarded("ingest", self._on_subscribe)
         return client
 
     def _on_connect(
@@ -235,8 +238,7 @@ class IngestService:
                     " CITYSENSE_MQTT_USERNAME / CITYSENSE_MQTT_PASSWORD to an account it accepts"
                 )
                 client.disconnect()  # stops paho's reconnect loop
-                assert self._loop is not None
-                self._loop.call_soon_threadsafe(self._refused.set)
+                self._from_thread(self._refused.set)
             return
         self._generation += 1
         if self._generation > 1:
@@ -265,8 +267,7 @@ class IngestService:
             log.error("broker refused the subscription: %s", reason_codes)
             return
         log.info("subscribed to %s", " ".join(self.subscriptions))
-        assert self._loop is not None
-        self._loop.call_soon_threadsafe(self.subscribed.set)
+        self._from_thread(self.subscribed.set)
 
     def _on_disconnect(
         self,
@@ -278,15 +279,27 @@ class IngestService:
     ) -> None:
         self.metrics.broker_connected.set(0)
         log.warning("disconnected from broker: %s", reason)
-        assert self._loop is not None
-        with contextlib.suppress(RuntimeError):  # loop already closed at exit
-            self._loop.call_soon_threadsafe(self.subscribed.clear)
+        self._from_thread(self.subscribed.clear)
+
+    def _from_thread(self, callback: Callable[[], object]) -> None:
+        """Run ``callback`` on the service's loop, from paho's thread; not before the
+        service runs, nor once its loop has closed at exit."""
+        if self._loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: shutting down
+                self._loop.call_soon_threadsafe(callback)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
         """paho's path, for messages the bulk path leaves to it (with properties, say)."""
         self._on_publishes([(msg._topic, bytes(msg.payload), msg.mid, msg.qos)])
 
     def _on_publishes(self, publishes: list[Publish]) -> None:
+        generation = self._generation
+        # Built before anything is counted: if this raises, nothing was taken (guarded()
+        # logs it; the messages stay unacknowledged and come again with the next session).
+        incoming = [
+            Incoming(topic.decode("utf-8", "replace"), payload, mid, qos, generation)
+            for topic, payload, mid, qos in publishes
+        ]
         size = sum(len(p[1]) for p in publishes)
         with self._room:
             # Full: block the network thread (it stops reading the socket) until drained.
@@ -299,22 +312,17 @@ class IngestService:
             held = self._inbox_bytes
         if not self._accepting:
             return  # shutting down: left unacknowledged, the broker delivers it again later
-        generation = self._generation
         inbox = self._inbox
         before = len(inbox)
-        inbox.extend(
-            Incoming(topic.decode("utf-8", "replace"), payload, mid, qos, generation)
-            for topic, payload, mid, qos in publishes
-        )
+        inbox.extend(incoming)
         after = len(inbox)
-        assert self._loop is not None
         if before == 0:
-            self._loop.call_soon_threadsafe(self._wake.set)
+            self._from_thread(self._wake.set)
         size_limit = self._settings.ingest_batch_size
         # A batch is full at batch_size messages or BATCH_MAX_BYTES of payload, whichever
         # comes first (backlog messages of 100 readings fill the bytes long before the count)
         if (before < size_limit <= after) or (held - size < BATCH_MAX_BYTES <= held):
-            self._loop.call_soon_threadsafe(self._full.set)
+            self._from_thread(self._full.set)
 
     # -- batching side (asyncio) -------------------------------------------------------
 
