@@ -79,8 +79,9 @@ class DeviceKind:
     """Expected reporting interval of a healthy device, in seconds."""
     judged_per_reading: tuple[str, ...] = ()
     """Numeric fields an alert rule judges reading by reading (the flood level: deadband and
-    dwell in reading time): a batch announces every reading of such a kind, not only each
-    device's oldest and newest (see :func:`core.storage.events.live_readings`)."""
+    dwell in reading time): a device's backlog of such a kind is announced with a span that
+    the alert evaluator reads back from the table, every reading of it (see
+    :func:`core.storage.events.live_readings`); the fields listed are what it reads."""
     commands: tuple[CommandSpec, ...] = ()
     """Commands its devices accept on ``<root>/<kind>/<id>/commands``."""
     label_id: str = ""
