@@ -5,9 +5,9 @@ asyncpg's ``copy_records_to_table`` encodes every value through a codec call, an
 the epoch: measured at 3.3-4.6 µs per flood-gauge row on this project's 2-core machines,
 plus 0.9 µs to build the record tuples. Here a row is a few ``bytes`` appended to a list
 (0.35 µs for the time, 0.7 µs for the rest, same machine): the device id's bytes are
-encoded once per device, and each run of fixed-width columns
-(times, numbers) is one ``struct`` call. Enum and bool values come from a table of their
-encoded bytes, built from the kind's declaration.
+encoded once per device, and each run of fixed-width columns (times, numbers) is one
+``struct`` call. Enum and bool values come from a table of their encoded bytes, built from
+the kind's declaration.
 
 A row the fast path cannot take (a field missing, ``None``, an unexpected type) is encoded
 column by column instead; both give the bytes PostgreSQL's own ``COPY .. TO .. BINARY``
@@ -38,7 +38,6 @@ NULL = struct.pack(">i", -1)
 _PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _TIME = attrgetter("time")
-_VALUES = attrgetter("values")
 _HEADS_KEPT = 100_000
 """Device ids whose encoded bytes an encoder keeps between batches (a fleet's worth)."""
 
