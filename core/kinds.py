@@ -9,9 +9,10 @@ and simulators are all derived from these declarations.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
 
@@ -327,3 +328,27 @@ BUILTIN_KINDS: tuple[DeviceKind, ...] = (STREETLIGHT, FLOOD_GAUGE, NETWORK_NODE)
 
 def builtin_kinds() -> KindRegistry:
     return KindRegistry(BUILTIN_KINDS)
+
+
+T = TypeVar("T")
+_PER_KIND_KEPT = 1000
+"""Kinds a :func:`per_kind` cache holds before it starts again (tests build kinds on the fly)."""
+
+
+def per_kind(build: Callable[[DeviceKind], T]) -> Callable[[DeviceKind], T]:
+    """``build`` once per kind, cached by ``id(kind)``: a lookup per message costs a dict
+    probe, where hashing a kind would walk all its fields. The kind is kept alive beside
+    what was built from it, so its id cannot be reused while cached."""
+    cache: dict[int, tuple[DeviceKind, T]] = {}
+
+    def cached(kind: DeviceKind) -> T:
+        hit = cache.get(id(kind))
+        if hit is not None and hit[0] is kind:
+            return hit[1]
+        if len(cache) >= _PER_KIND_KEPT:
+            cache.clear()
+        made = build(kind)
+        cache[id(kind)] = (kind, made)
+        return made
+
+    return cached

@@ -27,7 +27,7 @@ from typing import Any, NoReturn
 import orjson
 
 from core import wire_typed
-from core.kinds import DeviceKind, FieldType, KindRegistry
+from core.kinds import DeviceKind, FieldType, KindRegistry, per_kind
 
 DEVICE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 Value = float | int | bool | str
@@ -216,14 +216,8 @@ class _Specs:
     enums: dict[str, frozenset[str]]
 
 
-_SPECS: dict[int, tuple[DeviceKind, _Specs]] = {}
-"""Per-kind field specs by ``id(kind)`` (the kind is kept alive with them, so ids stay unique)."""
-
-
+@per_kind
 def _field_specs(kind: DeviceKind) -> _Specs:
-    cached = _SPECS.get(id(kind))
-    if cached is not None and cached[0] is kind:
-        return cached[1]
     big = sys.float_info.max
     specs = _Specs({}, {}, frozenset(f.name for f in kind.fields if f.type is FieldType.BOOL), {})
     for f in kind.fields:
@@ -234,9 +228,6 @@ def _field_specs(kind: DeviceKind) -> _Specs:
             specs.ints[f.name] = (lo, hi)
         elif f.type is FieldType.ENUM:
             specs.enums[f.name] = frozenset(f.choices)
-    if len(_SPECS) > 1000:  # kinds built on the fly (tests): don't grow without bound
-        _SPECS.clear()
-    _SPECS[id(kind)] = (kind, specs)
     return specs
 
 

@@ -19,11 +19,9 @@ from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
 
 import msgspec
 
-from core.kinds import DeviceKind, FieldType
+from core.kinds import DeviceKind, FieldType, per_kind
 
 _BASES: dict[FieldType, type] = {FieldType.FLOAT: float, FieldType.INT: int, FieldType.BOOL: bool}
-_DECODERS: dict[int, tuple[DeviceKind, msgspec.json.Decoder[Any]]] = {}
-"""Per-kind decoders by ``id(kind)`` (the kind is kept alive with it, so ids stay unique)."""
 
 Errors = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 """What :meth:`msgspec.json.Decoder.decode` raises for a payload it does not take (deep
@@ -43,17 +41,12 @@ def _field_type(kind: DeviceKind, name: str) -> Any:
     return Annotated[base, msgspec.Meta(ge=lo, le=hi)]
 
 
+@per_kind
 def decoder(kind: DeviceKind) -> msgspec.json.Decoder[Any]:
     """The kind's decoder: one item (an object) or a backlog (an array of them)."""
-    cached = _DECODERS.get(id(kind))
-    if cached is not None and cached[0] is kind:
-        return cached[1]
     fields: dict[str, Any] = {"ts": Required[int | str]}
     for f in kind.fields:
         fields[f.name] = NotRequired[_field_type(kind, f.name)]
     item: Any = TypedDict(f"{kind.name}_item", fields)  # type: ignore[misc]  # built at run time
     made: msgspec.json.Decoder[Any] = msgspec.json.Decoder(list[item] | item)
-    if len(_DECODERS) > 1000:  # kinds built on the fly (tests): don't grow without bound
-        _DECODERS.clear()
-    _DECODERS[id(kind)] = (kind, made)
     return made

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import orjson
 
-from core.kinds import DeviceKind
+from core.kinds import DeviceKind, per_kind
 from core.storage.copy_binary import CopyEncoder
 from core.storage.ddl import ARRAY_TYPES
 from core.wire import Reading, Value
@@ -98,19 +98,8 @@ def first_of_each(readings: Sequence[Reading]) -> Sequence[Reading]:
     return out
 
 
-_ENCODERS: dict[int, tuple[DeviceKind, CopyEncoder]] = {}
-"""A :class:`CopyEncoder` per kind, by ``id(kind)`` (the kind is kept alive with it)."""
-
-
-def copy_encoder(kind: DeviceKind) -> CopyEncoder:
-    cached = _ENCODERS.get(id(kind))
-    if cached is not None and cached[0] is kind:
-        return cached[1]
-    if len(_ENCODERS) > 1000:  # kinds built on the fly (tests): don't grow without bound
-        _ENCODERS.clear()
-    encoder = CopyEncoder(kind)
-    _ENCODERS[id(kind)] = (kind, encoder)
-    return encoder
+copy_encoder = per_kind(CopyEncoder)
+"""A kind's :class:`CopyEncoder` (it keeps encoded device ids between batches)."""
 
 
 @dataclass(frozen=True, slots=True)
