@@ -499,6 +499,13 @@ def decode_telemetry(
 ) -> tuple[list[Reading], list[Rejection]]:
     """Decode one telemetry message into readings; bad items become rejections, good ones stay."""
     doc = _typed(kind, payload, limits)
+    if type(doc) is dict and len(doc) > 1:
+        # One reading, every value already inside the declaration: live traffic's case.
+        raw_ts = doc["ts"]
+        _, _, lo_ms, hi_ms = _window(now, limits.max_future, limits.max_age)
+        if type(raw_ts) is int and lo_ms <= raw_ts <= hi_ms:
+            del doc["ts"]
+            return [Reading(device_id, kind.name, _from_epoch(raw_ts / 1000, UTC), doc)], []
     checked = doc is not None  # every value already inside the declaration
     if doc is None:
         try:

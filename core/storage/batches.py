@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 import asyncpg
 
@@ -23,7 +24,10 @@ from core.storage.dead_letters import DeadLetter, insert_dead_letters
 from core.storage.device_status import StatusChange, record_statuses
 from core.storage.events import batch_events, publish_events
 from core.storage.readings import kind_rows, latest_rows, store_kind_rows, write_latest_state
+from core.storage.runs import Run, runs_of
 from core.wire import Reading
+
+_KIND = attrgetter("kind")
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,21 @@ class BatchResult:
     """Of ``inserted``, how many went in by the binary COPY fast path."""
 
 
+def _by_kind(readings: Sequence[Reading], runs: Sequence[Run] | None) -> dict[str, list[Reading]]:
+    """The batch's readings per kind, in batch order (most batches hold one kind)."""
+    present = set(map(_KIND, readings))
+    if len(present) == 1:
+        return {present.pop(): list(readings)}
+    by_kind: dict[str, list[Reading]] = defaultdict(list)
+    if runs is not None:
+        for run in runs:
+            by_kind[run.kind].extend(run.readings)
+        return by_kind
+    for r in readings:
+        by_kind[r.kind].append(r)
+    return by_kind
+
+
 async def write_batch(
     pool: asyncpg.Pool,
     kinds: KindRegistry,
@@ -43,15 +62,14 @@ async def write_batch(
     received_at: datetime,
     statuses: Sequence[StatusChange] = (),
 ) -> BatchResult:
-    by_kind: dict[str, list[Reading]] = defaultdict(list)
-    for r in readings:
-        by_kind[r.kind].append(r)
     # Everything Python has to work out comes first (rows to COPY, latest state, rollup
     # marks, notifications): while it runs, the connection and the latest_state and
     # rollup_dirty row locks stay free for the batch before it.
+    runs = runs_of(readings)
+    by_kind = _by_kind(readings, runs)
     per_kind = [kind_rows(kinds[k], by_kind[k], received_at) for k in sorted(by_kind)]
-    latest = latest_rows(readings)
-    events = batch_events(readings, received_at, kinds)
+    latest = latest_rows(readings, runs)
+    events = batch_events(readings, received_at, kinds, runs)
     inserted = copied = 0
     async with pool.acquire() as conn, conn.transaction():
         for rows in per_kind:

@@ -44,18 +44,20 @@ import logging
 import struct
 from _json import make_encoder
 from binascii import a2b_base64, b2a_base64
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import repeat
-from operator import attrgetter, itemgetter
+from operator import attrgetter, floordiv, itemgetter
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
 from core.kinds import DeviceKind
+from core.storage.runs import Run
 from core.wire import Reading
 
 if TYPE_CHECKING:
@@ -470,7 +472,11 @@ class LivePicture:
     """Backlogs the evaluator reads back (their devices' announced readings are marked)."""
 
 
-def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) -> LivePicture:
+def live_readings(
+    readings: Sequence[Reading],
+    kinds: Mapping[str, DeviceKind],
+    runs: Sequence[Run] | None = None,
+) -> LivePicture:
     """What of a batch the live picture needs: per device its oldest and newest reading,
     and, for a device of a kind that judges a field reading by reading
     (``judged_per_reading``: the gauges' water level, whose flood level steps down only after
@@ -484,8 +490,11 @@ def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) 
     storing it (its encoding was 13-23 % of ingest's CPU for gauge backlogs); the read-back
     is one index range per device in the alert service. A device with fewer than
     :data:`_BACKLOG` readings in the batch is announced whole (announcing more is always
-    safe): picking costs more than it saves there.
+    safe): picking costs more than it saves there. Given the batch's runs
+    (:func:`~core.storage.runs.runs_of`), the picking is done a run at a time.
     """
+    if runs is not None:
+        return _live_readings_runs(runs, kinds)
     counts = Counter(map(_ID, readings))  # live traffic stops here
     if not counts or max(counts.values()) < _BACKLOG:
         return LivePicture(list(readings), [])
@@ -508,6 +517,57 @@ def live_readings(readings: Sequence[Reading], kinds: Mapping[str, DeviceKind]) 
     return LivePicture([r for r in readings if id(r) in keep], spans)
 
 
+def _live_readings_runs(runs: Sequence[Run], kinds: Mapping[str, DeviceKind]) -> LivePicture:
+    """:func:`live_readings` from the batch's runs: the same readings in the same order and
+    the same spans (the first of equal oldest or newest times, as ``min`` and ``max``
+    pick over the batch), with one step per run instead of per reading."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.device_id] = counts.get(run.device_id, 0) + len(run.readings)
+    # Per picked device: (time, run index, position) of its oldest and newest reading.
+    oldest: dict[str, tuple[datetime, int, int]] = {}
+    newest: dict[str, tuple[datetime, int, int]] = {}
+    kind_of: dict[str, str] = {}
+    for j, run in enumerate(runs):
+        device_id = run.device_id
+        if counts[device_id] < _BACKLOG:
+            continue
+        times = run.times
+        if run.ordered:  # the first of its oldest times, and of its newest
+            first, last = 0, bisect_left(times, times[-1])
+        else:
+            first = min(range(len(times)), key=times.__getitem__)
+            last = max(range(len(times)), key=times.__getitem__)
+        seen = oldest.get(device_id)
+        if seen is None:
+            kind_of[device_id] = run.kind
+            oldest[device_id] = (times[first], j, first)
+            newest[device_id] = (times[last], j, last)
+            continue
+        if times[first] < seen[0]:
+            oldest[device_id] = (times[first], j, first)
+        if times[last] > newest[device_id][0]:
+            newest[device_id] = (times[last], j, last)
+    picked: dict[int, list[int]] = {}
+    for where in (*oldest.values(), *newest.values()):
+        positions = picked.setdefault(where[1], [])
+        if where[2] not in positions:
+            positions.append(where[2])
+    out: list[Reading] = []
+    for j, run in enumerate(runs):
+        if counts[run.device_id] < _BACKLOG:
+            out.extend(run.readings)
+        elif j in picked:
+            out.extend(run.readings[p] for p in sorted(picked[j]))
+    judged = {name for name, k in kinds.items() if k.judged_per_reading}
+    spans = [
+        Span(device_id, kind_of[device_id], oldest[device_id][0], newest[device_id][0])
+        for device_id in oldest
+        if kind_of[device_id] in judged
+    ]
+    return LivePicture(out, spans)
+
+
 def span_items(spans: Sequence[Span], received_at: datetime) -> list[dict[str, Any]]:
     """The "backlog" notification's items: what :func:`core.storage.alert_inputs.
     backlog_readings` takes back."""
@@ -524,17 +584,39 @@ def span_items(spans: Sequence[Span], received_at: datetime) -> list[dict[str, A
     ]
 
 
+def _hours(readings: Sequence[Reading], runs: Sequence[Run] | None) -> list[tuple[str, str, float]]:
+    """(kind, device, hour number) of every reading, deduplicated and sorted; per run, a
+    time-ordered run within one hour is one mark from its first and last time."""
+    if runs is None:
+        return sorted({(r.kind, r.device_id, r.time.timestamp() // 3600) for r in readings})
+    marks: set[tuple[str, str, float]] = set()
+    for run in runs:
+        times = run.times
+        if run.ordered:
+            first = times[0].timestamp() // 3600
+            if times[-1].timestamp() // 3600 == first:
+                marks.add((run.kind, run.device_id, first))
+                continue
+        hours = set(map(floordiv, map(datetime.timestamp, times), repeat(3600)))
+        marks.update(zip(repeat(run.kind), repeat(run.device_id), hours))
+    return sorted(marks)
+
+
 def batch_events(
     readings: Sequence[Reading],
     received_at: datetime,
     kinds: Mapping[str, DeviceKind] | None = None,
+    runs: Sequence[Run] | None = None,
 ) -> BatchEvents:
     """Rollup marks for every reading. Notifications: given the kinds (ingest), the "readings"
     chunks of the batch's :func:`live_readings`, then a "backlog" notification for its spans;
-    without them, every reading."""
+    without them, every reading. Given the batch's runs (:func:`~core.storage.runs.runs_of`),
+    both are worked out a run at a time."""
     # Deduplicate on the hour number (cheap), then build one datetime per distinct bucket.
-    hours = sorted({(r.kind, r.device_id, r.time.timestamp() // 3600) for r in readings})
-    picture = LivePicture(list(readings), []) if kinds is None else live_readings(readings, kinds)
+    hours = _hours(readings, runs)
+    picture = (
+        LivePicture(list(readings), []) if kinds is None else live_readings(readings, kinds, runs)
+    )
     spanned = {s.device_id for s in picture.spans}
     return BatchEvents(
         dirty=(

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 from _json import make_encoder
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
+from itertools import islice
 from json.encoder import encode_basestring_ascii
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -16,6 +20,7 @@ import orjson
 from core.kinds import DeviceKind, per_kind
 from core.storage.copy_binary import CopyEncoder
 from core.storage.ddl import ARRAY_TYPES
+from core.storage.runs import Run
 from core.wire import Reading, Value
 
 if TYPE_CHECKING:
@@ -170,15 +175,21 @@ def _values_json(values: dict[str, Value]) -> str:
 
 
 LatestRows = tuple[list[str], list[str], list[datetime], list[str]]
+_VALUES = attrgetter("values")
+_consume: Callable[[Iterable[object]], object] = partial(deque, maxlen=0)
+"""Runs an iterator to its end in C (``map(f, xs)`` then calls ``f`` without a Python step)."""
 
 
-def latest_rows(readings: Sequence[Reading]) -> LatestRows:
+def latest_rows(readings: Sequence[Reading], runs: Sequence[Run] | None = None) -> LatestRows:
     """Per device, in id order: kind, time and values (merged, newer over older) of its
     newest reading in the batch, as the ``latest_state`` upsert takes them.
 
     A backlog lists each device's readings oldest first, so one pass merges them as they
-    come; if a device's times go backwards anywhere, the batch is sorted by time first.
+    come (per run, given the batch's :func:`~core.storage.runs.runs_of`); if a device's
+    times go backwards anywhere, the batch is sorted by time first.
     """
+    if runs is not None:
+        return _latest_rows_runs(readings, runs)
     last: dict[str, Reading] = {}
     merged: dict[str, dict[str, Value]] = {}
     for r in readings:
@@ -191,6 +202,34 @@ def latest_rows(readings: Sequence[Reading]) -> LatestRows:
                 values = merged[r.device_id] = dict(prev.values)
             values.update(r.values)
         last[r.device_id] = r
+    return _newest_rows(last, merged)
+
+
+def _latest_rows_runs(readings: Sequence[Reading], runs: Sequence[Run]) -> LatestRows:
+    """:func:`latest_rows` a run at a time: the merge is one C-level ``dict.update`` per
+    reading, the order checks one per run (each run's own was made building it)."""
+    last: dict[str, Reading] = {}
+    merged: dict[str, dict[str, Value]] = {}
+    for run in runs:
+        if not run.ordered:
+            return _latest_rows_sorted(readings)
+        device_id, rows = run.device_id, run.readings
+        prev = last.get(device_id)
+        if prev is not None:
+            if run.times[0] < prev.time:
+                return _latest_rows_sorted(readings)
+            values = merged.get(device_id)
+            if values is None:
+                values = merged[device_id] = dict(prev.values)
+            _consume(map(values.update, map(_VALUES, rows)))
+        elif len(rows) > 1:
+            values = merged[device_id] = dict(rows[0].values)
+            _consume(map(values.update, map(_VALUES, islice(rows, 1, None))))
+        last[device_id] = rows[-1]
+    return _newest_rows(last, merged)
+
+
+def _newest_rows(last: dict[str, Reading], merged: dict[str, dict[str, Value]]) -> LatestRows:
     ids = sorted(last)  # a fixed lock order: concurrent workers never deadlock
     rows = [last[d] for d in ids]
     return (
