@@ -8,13 +8,17 @@ and simulators are all derived from these declarations.
 
 from __future__ import annotations
 
+import math
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,40}$")
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""What an INT field's ``bigint`` column holds."""
 
 
 class FieldType(StrEnum):
@@ -33,6 +37,19 @@ class TelemetryField:
     valid: tuple[float, float] | None = None
     typical: tuple[float, float] | None = None
     choices: tuple[str, ...] = ()
+
+    @property
+    def bounds(self) -> tuple[float, float]:
+        """What a value may be: the valid range, within what the column stores (a
+        ``bigint``: 64-bit whole numbers; a ``double precision``: finite numbers)."""
+        if self.type is FieldType.INT:
+            lo, hi = self.valid if self.valid is not None else (INT64_MIN, INT64_MAX)
+            return (
+                INT64_MIN if lo <= INT64_MIN else math.ceil(lo),
+                INT64_MAX if hi >= INT64_MAX else math.floor(hi),
+            )
+        big = sys.float_info.max
+        return self.valid if self.valid is not None else (-big, big)
 
     def __post_init__(self) -> None:
         if not _NAME.match(self.name) or self.name in {"ts", "time", "device_id", "received_at"}:

@@ -18,7 +18,6 @@ import functools
 import json
 import math
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -187,7 +186,7 @@ def _check_value(kind: DeviceKind, name: str, raw: Any) -> Value:
         return str(raw)
     if isinstance(raw, bool) or not isinstance(raw, int | float):
         raise _InvalidError(f"{name} must be a number, got {type(raw).__name__} {raw!r}"[:200])
-    if not math.isfinite(raw):
+    if isinstance(raw, float) and not math.isfinite(raw):
         raise _InvalidError(f"{name} must be finite")
     number: float | int
     if f.type is FieldType.INT:
@@ -195,20 +194,33 @@ def _check_value(kind: DeviceKind, name: str, raw: Any) -> Value:
             raise _InvalidError(f"{name} must be a whole number, got {raw!r}")
         number = int(raw)
     else:
-        number = float(raw)
+        try:
+            number = float(raw)
+        except OverflowError:  # a whole number of hundreds of digits
+            raise _InvalidError(f"{name} is {_about(int(raw))}, too large to be a number") from None
     if f.valid is not None and not f.valid[0] <= number <= f.valid[1]:
         unit = f" {f.unit}" if f.unit else ""
         raise _InvalidError(
             f"{name}={number}{unit} is outside the valid range {f.valid[0]}..{f.valid[1]}{unit}"
         )
+    lo, hi = f.bounds
+    if not lo <= number <= hi:  # an INT beyond 64 bits, where no narrower range is declared
+        shown = f"={number}" if abs(number) < 2**128 else f" is {_about(int(number))}, which"
+        raise _InvalidError(f"{name}{shown} does not fit a 64-bit whole number ({lo}..{hi})")
     return number
+
+
+def _about(whole: int) -> str:
+    """A huge whole number by its size, not its digits (the reason would be longer than
+    the payload's point; JSON parsing refuses more than 4,300 digits before this)."""
+    return f"a whole number of {len(str(abs(whole)))} digits"
 
 
 @dataclass(frozen=True, slots=True)
 class _Specs:
     """A kind's fields by JSON type, for the decoder's fast path: a plain valid value is
-    one type test and one lookup. An undeclared range becomes +-float max, so the fast
-    path also keeps out infinities."""
+    one type test and one lookup. Ranges are the fields' ``bounds``: an undeclared one is
+    +-float max (keeping out infinities) or a 64-bit whole number's."""
 
     floats: dict[str, tuple[float, float]]
     ints: dict[str, tuple[float, float]]
@@ -218,14 +230,12 @@ class _Specs:
 
 @per_kind
 def _field_specs(kind: DeviceKind) -> _Specs:
-    big = sys.float_info.max
     specs = _Specs({}, {}, frozenset(f.name for f in kind.fields if f.type is FieldType.BOOL), {})
     for f in kind.fields:
-        lo, hi = f.valid if f.valid is not None else (-big, big)
         if f.type is FieldType.FLOAT:
-            specs.floats[f.name] = (lo, hi)
+            specs.floats[f.name] = f.bounds
         elif f.type is FieldType.INT:
-            specs.ints[f.name] = (lo, hi)
+            specs.ints[f.name] = f.bounds
         elif f.type is FieldType.ENUM:
             specs.enums[f.name] = frozenset(f.choices)
     return specs

@@ -14,7 +14,7 @@ last value), goes to the decoder's own path, which finds the problem and words t
 
 from __future__ import annotations
 
-import sys
+import math
 from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
 
 import msgspec
@@ -34,10 +34,11 @@ def _field_type(kind: DeviceKind, name: str) -> Any:
     if f.type is FieldType.ENUM:
         return Literal[tuple(f.choices)]
     base = _BASES[f.type]
-    big = sys.float_info.max  # as the decoder's own checks: no infinities
-    lo, hi = f.valid if f.valid is not None else (-big, big)
     if f.type is FieldType.BOOL:
         return base
+    lo, hi = f.bounds  # as the decoder's own checks: no infinities, ints in 64 bits
+    if f.type is FieldType.INT:  # msgspec wants int bounds for an int
+        lo, hi = math.ceil(lo), math.floor(hi)
     return Annotated[base, msgspec.Meta(ge=lo, le=hi)]
 
 
