@@ -433,12 +433,20 @@ class Receiver:
 
 
 def receive_ceiling(
-    settings: Settings, *, devices: int, rate: float, duration: float, processes: int
+    settings: Settings,
+    *,
+    devices: int,
+    rate: float,
+    duration: float,
+    processes: int,
+    broker_pid: int | None = None,
 ) -> Phase:
     """The same load as the single-reading phase, to a subscriber that only receives and
     acknowledges; timed as the ingest phases are (from before the publishers start)."""
     receiver = Receiver(settings, KIND.name)
+    components = Components(broker_pid, settings.database_url)
     try:
+        s0 = components.sample()
         t0 = time.monotonic()
         result = run_load(
             settings,
@@ -454,6 +462,7 @@ def receive_ceiling(
         while receiver.count < result.sent_messages and time.monotonic() < deadline:
             time.sleep(0.02)
         received, last = receiver.count, receiver.last
+        s1 = components.sample()
     finally:
         receiver.close()
     seconds = max(last - t0, 1e-6)
@@ -464,6 +473,7 @@ def receive_ceiling(
         seconds=round(seconds, 2),
         readings_per_s=round(received / seconds),
         publish_rate=round(result.achieved_rate),
+        cpu_s=Components.delta(s0, s1, 0.0),  # the receiver is the bench's own thread
     )
 
 
@@ -478,10 +488,11 @@ def run_path(path: str, mqtt_broker: LocalMosquitto, scale: float) -> dict[str, 
         # than anything here takes them (150,000 single readings/s, 200,000 backlog
         # readings/s), so the publishers go flat out and the offered rate is not what caps
         # a result: a machine fast enough to take 30,000/s made that rate the "ceiling".
-        load = partial(
-            receive_ceiling, settings, devices=1000, rate=SINGLE_RATE, duration=2 * scale
-        )
         pid = mqtt_broker.proc.pid if mqtt_broker.proc else None
+        load = partial(
+            receive_ceiling, settings, devices=1000, rate=SINGLE_RATE, duration=2 * scale,
+            broker_pid=pid,
+        )  # fmt: skip
         single = partial(
             through_ingest, settings, url, devices=1000, rate=SINGLE_RATE, duration=2 * scale,
             processes=2, broker_pid=pid,
@@ -543,6 +554,7 @@ def run_path(path: str, mqtt_broker: LocalMosquitto, scale: float) -> dict[str, 
         "ceiling_samples_readings_per_s": [round(c) for c in ceilings],
         "naive_readings_per_s": round(naive_rate),
         "e2e_vs_naive": round(e2e.readings_per_s / naive_rate, 1),
+        **saturation_bound(received, e2e),
         "backlog_readings_per_s": backlog.readings_per_s,
         "backlog_2_workers_readings_per_s": backlog_two.readings_per_s,
         "two_workers_vs_one": round(two.readings_per_s / max(e2e.readings_per_s, 1), 2),
@@ -557,6 +569,25 @@ def run_path(path: str, mqtt_broker: LocalMosquitto, scale: float) -> dict[str, 
         "cpu_s_per_1k_readings": e2e.cpu_s_per_1k,
         "lost": lost,
         "phases": [asdict(received), *(asdict(p) for p in phases)],
+    }
+
+
+def saturation_bound(received: Phase, e2e: Phase) -> dict[str, float]:
+    """What a saturated machine allows: the whole machine's busy CPU per 1,000 readings in
+    the receive-only run and in the e2e run. Where both runs keep every core busy, rates go
+    as the inverse of these, so e2e can reach at most their ratio of the receive ceiling
+    (ingest and the database take CPU that the broker and the publishers had in the
+    receive-only run); where cores are left idle, the bound does not apply."""
+
+    def per_1k(p: Phase) -> float:
+        busy = (p.cpu_s or {}).get("machine_busy", 0.0)
+        return busy / max(p.stored, 1) * 1000
+
+    receive_ms, e2e_ms = per_1k(received), per_1k(e2e)
+    return {
+        "machine_cpu_ms_per_1k_receive": round(receive_ms, 2),
+        "machine_cpu_ms_per_1k_e2e": round(e2e_ms, 2),
+        "e2e_vs_receive_bound_if_saturated": round(receive_ms / e2e_ms, 3) if e2e_ms else 0.0,
     }
 
 
@@ -604,6 +635,12 @@ def print_path(path: str, r: dict[str, Any]) -> None:
     row("2 workers / 1 worker", f"{r['two_workers_vs_one']:.2f}x")
     row("2 workers / 1 worker, backlogs", f"{r['two_workers_vs_one_backlogs']:.2f}x")
     row("lost (published - stored)", str(r["lost"]))
+    if r.get("machine_cpu_ms_per_1k_e2e"):
+        row(
+            "machine CPU per 1,000: receive-only / e2e",
+            f"{r['machine_cpu_ms_per_1k_receive']:.1f} / {r['machine_cpu_ms_per_1k_e2e']:.1f} ms",
+            f"saturated, e2e <= {r['e2e_vs_receive_bound_if_saturated']:.2f}x receive ceiling",
+        )
     for p in r["phases"]:
         c = p.get("cpu_s")
         if c and c["capacity"]:
