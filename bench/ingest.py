@@ -580,8 +580,8 @@ def saturation_bound(received: Phase, e2e: Phase) -> dict[str, float]:
     receive-only run); where cores are left idle, the bound does not apply."""
 
     def per_1k(p: Phase) -> float:
-        busy = (p.cpu_s or {}).get("machine_busy", 0.0)
-        return busy / max(p.stored, 1) * 1000
+        busy = (p.cpu_s or {}).get("machine_busy", 0.0)  # core-seconds
+        return busy / max(p.stored, 1) * 1e6
 
     receive_ms, e2e_ms = per_1k(received), per_1k(e2e)
     return {
