@@ -41,7 +41,8 @@ class TelemetryField:
     @property
     def bounds(self) -> tuple[float, float]:
         """What a value may be: the valid range, within what the column stores (a
-        ``bigint``: 64-bit whole numbers; a ``double precision``: finite numbers)."""
+        ``bigint``: 64-bit whole numbers, given as ints; a ``double precision``: finite
+        numbers)."""
         if self.type is FieldType.INT:
             lo, hi = self.valid if self.valid is not None else (INT64_MIN, INT64_MAX)
             return (

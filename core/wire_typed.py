@@ -14,7 +14,6 @@ last value), goes to the decoder's own path, which finds the problem and words t
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Any, Literal, NotRequired, Required, TypedDict
 
 import msgspec
@@ -36,9 +35,7 @@ def _field_type(kind: DeviceKind, name: str) -> Any:
     base = _BASES[f.type]
     if f.type is FieldType.BOOL:
         return base
-    lo, hi = f.bounds  # as the decoder's own checks: no infinities, ints in 64 bits
-    if f.type is FieldType.INT:  # msgspec wants int bounds for an int
-        lo, hi = math.ceil(lo), math.floor(hi)
+    lo, hi = f.bounds  # as the decoder's own checks: no infinities, ints in 64 bits (as ints)
     return Annotated[base, msgspec.Meta(ge=lo, le=hi)]
 
 

@@ -43,7 +43,7 @@ def runs_of(readings: Sequence[Reading], long: int = LONG) -> list[Run] | None:
     """The batch's runs in batch order, or ``None`` when they average under ``long``
     readings (the per-reading passes are cheaper there)."""
     n = len(readings)
-    if n < long or not n:
+    if not n or n < long:
         return None
     ids = list(map(_ID, readings))
     changes = sum(map(ne, ids, islice(ids, 1, None)))
