@@ -18,6 +18,7 @@ import functools
 import json
 import math
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -454,6 +455,13 @@ def _decode_stdlib(payload: bytes, decoder: json.JSONDecoder = _DECODER) -> Any:
     except RecursionError:
         raise ValueError(
             "payload is nested too deeply to be telemetry; send flat objects"
+        ) from None
+    except ValueError as exc:  # int() refusing a digit string past the interpreter's limit
+        if "integer string conversion" not in str(exc):
+            raise
+        raise ValueError(
+            f"payload has a number of more than {sys.get_int_max_str_digits()} digits;"
+            " send numbers that fit 64 bits"
         ) from None
 
 
