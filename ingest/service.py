@@ -412,6 +412,7 @@ class IngestService:
     ) -> tuple[Routed, BatchResult]:
         total = Routed()
         inserted = duplicates = letters = 0
+        newest: dict[str, tuple[str, datetime]] = {}
         for m in batch:
             one = self._route([m], devices, now)
             try:
@@ -440,7 +441,12 @@ class IngestService:
             inserted += r.inserted
             duplicates += r.duplicates
             letters += r.dead_letters
-        return total, BatchResult(inserted, duplicates, letters)
+            for device_id, kind, ts in r.newest:
+                seen = newest.get(device_id)
+                if seen is None or ts > seen[1]:
+                    newest[device_id] = (kind, ts)
+        stored = [(d, *newest[d]) for d in sorted(newest)]
+        return total, BatchResult(inserted, duplicates, letters, newest=stored)
 
     def _observe(self, batch: list[Incoming], routed: Routed, result: BatchResult) -> None:
         m = self.metrics
@@ -458,7 +464,9 @@ class IngestService:
         self.stats.statuses += len(routed.statuses)
         self.stats.batches += 1
 
-    async def _commit_with_retry(self, batch: list[Incoming], stop: asyncio.Event) -> Routed | None:
+    async def _commit_with_retry(
+        self, batch: list[Incoming], stop: asyncio.Event
+    ) -> BatchResult | None:
         """Write the batch, retrying while the database is away; None if given up at stop."""
         delay = 0.2
         while True:
@@ -488,7 +496,7 @@ class IngestService:
             self.metrics.commit_seconds.observe(time.perf_counter() - started)
             self.metrics.database_up.set(1)
             self._observe(batch, routed, result)
-            return routed
+            return result
 
     async def _prune_periodically(self) -> None:
         s = self._settings
@@ -527,13 +535,13 @@ class IngestService:
         watermarks: batches commit concurrently, and a watermark must not pass a reading
         of an earlier batch that is still being retried."""
         try:
-            routed = await self._commit_with_retry(batch, stop)
-            if routed is None:
+            result = await self._commit_with_retry(batch, stop)
+            if result is None:
                 return False
             generation = self._generation
             ack_all(client, [m.mid for m in batch if m.qos == 1 and m.generation == generation])
             if before is None or await before:
-                self.watermarks.committed(routed.readings)
+                self.watermarks.committed(result.newest)
                 done.set_result(True)
             return True
         finally:

@@ -23,7 +23,7 @@ from datetime import datetime
 
 import paho.mqtt.client as mqtt
 
-from core.wire import Reading, Topics, encode_watermark
+from core.wire import Topics, encode_watermark
 from ingest.buffered_client import BufferedClient
 
 MAX_DEVICES = 200_000
@@ -56,18 +56,19 @@ class WatermarkPublisher:
     def holding(self) -> bool:
         return time.monotonic() < self._hold_until
 
-    def committed(self, readings: Iterable[Reading]) -> None:
-        """Note a committed batch's readings (call in batch order)."""
+    def committed(self, newest: Iterable[tuple[str, str, datetime]]) -> None:
+        """Note a committed batch's (device, kind, newest reading time) per device (call in
+        batch order; :attr:`core.storage.batches.BatchResult.newest`)."""
         pending = self._pending
         sent = self._sent
-        for r in readings:
-            cur = pending.get(r.device_id)
+        for device_id, kind, ts in newest:
+            cur = pending.get(device_id)
             if cur is None:
-                last = sent.get(r.device_id)
-                if last is None or r.time > last:
-                    pending[r.device_id] = (r.kind, r.time)
-            elif r.time > cur[1]:
-                pending[r.device_id] = (r.kind, r.time)
+                last = sent.get(device_id)
+                if last is None or ts > last:
+                    pending[device_id] = (kind, ts)
+            elif ts > cur[1]:
+                pending[device_id] = (kind, ts)
         if pending and self._wake is not None:
             self._wake.set()
 

@@ -19,9 +19,10 @@ from core.storage.maintenance import prune
 from core.storage.migrate import migrate
 from core.storage.pool import create_pool
 from core.storage.readings import latest_rows, write_latest_state
-from core.wire import Reading, Topics
+from core.wire import Reading, Topics, decode_watermark
 from tests.support.ingest import running_ingest
 from tests.support.mqtt import publish_all
+from tests.support.mqtt_auth import session
 from tests.support.services import scratch_database
 from tests.support.waiting import eventually
 
@@ -168,7 +169,12 @@ async def test_a_message_the_database_refuses_is_dead_lettered_and_its_batch_sti
         own_pool, [DeviceRow(gauge, "flood_gauge", "", "active", None, None, None)]
     )
     settings = settings.model_copy(
-        update={"database_url": url, "ingest_batch_max_age_ms": 300, "ingest_prune_interval_s": 0}
+        update={
+            "database_url": url,
+            "ingest_batch_max_age_ms": 300,
+            "ingest_prune_interval_s": 0,
+            "ingest_watermark_hold_s": 0,
+        }
     )
     topic = Topics(settings.topic_root).telemetry("flood_gauge", gauge)
     now = datetime.now(UTC).replace(microsecond=0)
@@ -193,6 +199,13 @@ async def test_a_message_the_database_refuses_is_dead_lettered_and_its_batch_sti
             ),
             lambda n: n >= 11,
         )
+        # The messages written one by one still tell the gauge how far it is stored.
+        await eventually(lambda: asyncio.sleep(0, service.watermarks.published), lambda n: n >= 1)
+        with session(settings.mqtt_port, None, None) as s:
+            assert not isinstance(s, int)
+            s.client.subscribe(Topics(settings.topic_root).stored("flood_gauge", gauge), qos=1)
+            marks = await asyncio.to_thread(s.wait_received, 1)
+        assert [decode_watermark(payload) for _, payload in marks] == [now]
     assert stored == 11
     # (retained status messages of other tests' devices are dead letters here too)
     letters = await own_pool.fetch(
@@ -237,3 +250,27 @@ async def test_latest_state_updates_in_place_without_index_writes(
         ids,
     )
     assert values == len(ids)
+
+
+async def test_a_batch_names_each_devices_newest_reading_for_its_watermark(
+    own_pool: asyncpg.Pool, kinds: KindRegistry
+) -> None:
+    """What ingest tells each device after the commit: the time of its newest reading in the
+    batch, whether the batch is live traffic, backlogs in order, or a backlog going back."""
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def gauge(device: str, seconds: list[int]) -> list[Reading]:
+        return [
+            Reading(device, "flood_gauge", now - timedelta(seconds=s), {"rain": 1.0})
+            for s in seconds
+        ]
+
+    live = [r for i in range(20) for r in gauge(f"LIVE{i % 4}", [100 - i])]
+    in_order = gauge("BACK1", list(range(300, 200, -1))) + gauge("BACK2", list(range(50, 0, -1)))
+    going_back = gauge("BACK3", [*range(400, 350, -1), 5, *range(350, 300, -1)])
+    for batch in (live, in_order, going_back, [*in_order[:30], *live, *going_back]):
+        result = await write_batch(own_pool, kinds, batch, [], now)
+        newest: dict[str, datetime] = {}
+        for r in batch:
+            newest[r.device_id] = max(r.time, newest.get(r.device_id, r.time))
+        assert result.newest == [(d, "flood_gauge", newest[d]) for d in sorted(newest)]

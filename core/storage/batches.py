@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
 
@@ -37,6 +37,10 @@ class BatchResult:
     dead_letters: int
     copied: int = 0
     """Of ``inserted``, how many went in by the binary COPY fast path."""
+    newest: list[tuple[str, str, datetime]] = field(default_factory=list)
+    """(device, kind, time of its newest reading) per device in the batch, in id order: what
+    the batch's commit lets ingest tell each device is stored (worked out with the latest
+    state)."""
 
 
 def _by_kind(readings: Sequence[Reading], runs: Sequence[Run] | None) -> dict[str, list[Reading]]:
@@ -81,9 +85,11 @@ async def write_batch(
         await publish_events(conn, events)  # rollups + live stream + alerts
         # Last: other workers' batches wait on these rows until this one commits.
         await write_latest_state(conn, latest, received_at)
+    ids, kinds_of, times, _ = latest
     return BatchResult(
         inserted=inserted,
         duplicates=len(readings) - inserted,
         dead_letters=len(dead_letters),
         copied=copied,
+        newest=list(zip(ids, kinds_of, times, strict=True)),
     )
